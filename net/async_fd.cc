@@ -1,0 +1,52 @@
+#include "net/async_fd.h"
+
+namespace conet {
+
+absl::StatusOr<AsyncFd> AsyncFd::Create(UniqueFd fd, EventLoop& loop) {
+  absl::StatusOr<uint32_t> generation = loop.Register(fd.Get());
+  if (!generation.ok()) return generation.status();
+  return AsyncFd(std::move(fd), &loop, *generation);
+}
+
+absl::StatusOr<AsyncFd> AsyncFd::Create(UniqueFd fd) {
+  EventLoop* loop = EventLoop::Current();
+  if (loop == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot register fd ", fd.Get(),
+                     ": no EventLoop is running on this thread"));
+  }
+  return Create(std::move(fd), *loop);
+}
+
+AsyncFd::AsyncFd(AsyncFd&& other) noexcept
+    : fd_(std::move(other.fd_)),
+      loop_(std::exchange(other.loop_, nullptr)),
+      generation_(other.generation_) {}
+
+AsyncFd& AsyncFd::operator=(AsyncFd&& other) noexcept {
+  if (this != &other) {
+    Close();
+    fd_ = std::move(other.fd_);
+    loop_ = std::exchange(other.loop_, nullptr);
+    generation_ = other.generation_;
+  }
+  return *this;
+}
+
+void AsyncFd::Close() noexcept { Release().Reset(); }
+
+UniqueFd AsyncFd::Release() noexcept {
+  if (loop_ != nullptr && fd_.Valid()) loop_->Unregister(fd_.Get(), generation_);
+  loop_ = nullptr;
+  return std::move(fd_);
+}
+
+AsyncFd::ReadinessAwaiter AsyncFd::Readable(Cancellation cancel) {
+  return ReadinessAwaiter(this, Direction::kRead, std::move(cancel));
+}
+
+AsyncFd::ReadinessAwaiter AsyncFd::Writable(Cancellation cancel) {
+  return ReadinessAwaiter(this, Direction::kWrite, std::move(cancel));
+}
+
+}  // namespace conet

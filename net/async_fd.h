@@ -1,0 +1,213 @@
+// File: net/async_fd.h
+//
+// AsyncFd is a descriptor registered with an EventLoop: the readiness
+// primitive that conet's sockets (net/, ipc/) are built from. It owns the
+// descriptor, registers it once (edge-triggered, both directions) and offers
+// one waiting reader and one waiting writer at a time (full duplex).
+//
+// Perform() runs a non-blocking syscall optimistically and suspends only on
+// EAGAIN, retrying when the descriptor becomes ready:
+//
+//   absl::StatusOr<conet::AsyncFd> fd = conet::AsyncFd::Create(std::move(raw));
+//   absl::StatusOr<size_t> n = co_await fd->Perform(
+//       conet::Direction::kRead, "read",
+//       [&] { return ::read(fd->Get(), buf, sizeof(buf)); });
+//
+// Readable()/Writable() await readiness alone; call them only after an
+// operation returned EAGAIN (edge-triggered: an earlier edge is not stored).
+#ifndef CONET_NET_ASYNC_FD_H_
+#define CONET_NET_ASYNC_FD_H_
+
+#include <sys/types.h>
+
+#include <cerrno>
+#include <coroutine>
+#include <cstddef>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "net/cancellation.h"
+#include "net/event_loop.h"
+#include "net/internal/operation.h"
+#include "net/unique_fd.h"
+
+namespace conet {
+
+enum class Direction { kRead, kWrite };
+
+class AsyncFd {
+ public:
+  // Registers `fd` (which must be non-blocking) with `loop`, or with the loop
+  // running on this thread.
+  static absl::StatusOr<AsyncFd> Create(UniqueFd fd, EventLoop& loop);
+  static absl::StatusOr<AsyncFd> Create(UniqueFd fd);
+
+  AsyncFd() = default;
+  AsyncFd(AsyncFd&& other) noexcept;
+  AsyncFd& operator=(AsyncFd&& other) noexcept;
+  // Unregisters and closes; pending operations complete with CancelledError.
+  ~AsyncFd() { Close(); }
+
+  // Returns the descriptor (-1 if none), keeping ownership.
+  [[nodiscard]] int Get() const noexcept { return fd_.Get(); }
+  [[nodiscard]] bool Valid() const noexcept { return fd_.Valid(); }
+  [[nodiscard]] EventLoop* loop() const noexcept { return loop_; }
+  // Unregisters and closes the descriptor.
+  void Close() noexcept;
+  // Unregisters the descriptor and hands it back, still open.
+  [[nodiscard]] UniqueFd Release() noexcept;
+
+  template <typename Syscall>
+  class PerformAwaiter;
+  class ReadinessAwaiter;
+
+  // Runs `syscall` (returning a count >= 0, or -1 with errno) now, and again
+  // each time the descriptor is ready while it fails with EAGAIN.
+  // co_await yields the count, or the errno as a status naming `what` and
+  // the descriptor. `syscall` and what it refers to must stay valid until
+  // the co_await completes. At most one pending operation per direction.
+  template <typename Syscall>
+  PerformAwaiter<Syscall> Perform(Direction direction, const char* what,
+                                  Syscall syscall, Cancellation cancel = {}) {
+    return PerformAwaiter<Syscall>(this, direction, what, std::move(syscall),
+                                   std::move(cancel));
+  }
+  // Awaits readability (co_await yields OK, or why the wait ended early).
+  ReadinessAwaiter Readable(Cancellation cancel = {});
+  // Awaits writability.
+  ReadinessAwaiter Writable(Cancellation cancel = {});
+
+ private:
+  friend class ReadinessAwaiter;
+  AsyncFd(UniqueFd fd, EventLoop* loop, uint32_t generation)
+      : fd_(std::move(fd)), loop_(loop), generation_(generation) {}
+
+  UniqueFd fd_;
+  EventLoop* loop_ = nullptr;
+  uint32_t generation_ = 0;
+
+ public:
+  // Implementation details follow.
+
+  // Links an operation into one direction's slot; shared by the awaiters.
+  class SlotLink {
+   public:
+    SlotLink(AsyncFd* fd, Direction direction)
+        : loop_(fd->loop_), fd_(fd->Get()), generation_(fd->generation_),
+          for_write_(direction == Direction::kWrite) {}
+    // Takes the slot; fails if the fd is closed or another op waits there.
+    absl::Status Link(internal::IoOperation* op) {
+      internal::IoOperation** slot =
+          loop_ ? loop_->Slot(fd_, generation_, for_write_) : nullptr;
+      if (slot == nullptr) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("fd ", fd_, " is closed or not registered"));
+      }
+      if (*slot != nullptr) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "fd ", fd_, " already has a pending ", for_write_ ? "write" : "read"));
+      }
+      *slot = op;
+      return absl::OkStatus();
+    }
+    void Unlink(internal::IoOperation* op) noexcept {
+      internal::IoOperation** slot = loop_->Slot(fd_, generation_, for_write_);
+      if (slot != nullptr && *slot == op) *slot = nullptr;
+    }
+    EventLoop* loop() const { return loop_; }
+    int fd() const { return fd_; }
+
+   private:
+    EventLoop* loop_;
+    int fd_;
+    uint32_t generation_;
+    bool for_write_;
+  };
+};
+
+template <typename Syscall>
+class AsyncFd::PerformAwaiter final : public internal::IoOperation {
+ public:
+  PerformAwaiter(AsyncFd* fd, Direction direction, const char* what,
+                 Syscall syscall, Cancellation cancel)
+      : IoOperation(std::move(cancel)), link_(fd, direction), what_(what),
+        syscall_(std::move(syscall)) {}
+  PerformAwaiter(PerformAwaiter&&) = default;
+  ~PerformAwaiter() { Abandon(); }
+
+  bool await_ready() noexcept {
+    if (absl::Status stop = StopStatus(); !stop.ok()) {
+      status() = std::move(stop);
+      return true;
+    }
+    return Attempt();
+  }
+  bool await_suspend(std::coroutine_handle<> handle) noexcept {
+    if (absl::Status linked = link_.Link(this); !linked.ok()) {
+      status() = std::move(linked);
+      return false;
+    }
+    Suspend(*link_.loop(), handle);
+    return true;
+  }
+  absl::StatusOr<size_t> await_resume() {
+    if (!status().ok()) return std::move(status());
+    if (result_ < 0) {
+      return absl::ErrnoToStatus(error_,
+                                 absl::StrCat(what_, " on fd ", link_.fd()));
+    }
+    return static_cast<size_t>(result_);
+  }
+  bool Attempt() noexcept override {
+    while (true) {
+      result_ = syscall_();
+      if (result_ >= 0) return true;
+      error_ = errno;
+      if (error_ == EINTR) continue;
+      return error_ != EAGAIN && error_ != EWOULDBLOCK;
+    }
+  }
+
+ private:
+  void Unlink() noexcept override { link_.Unlink(this); }
+
+  SlotLink link_;
+  const char* what_;
+  Syscall syscall_;
+  ssize_t result_ = -1;
+  int error_ = 0;
+};
+
+class AsyncFd::ReadinessAwaiter final : public internal::IoOperation {
+ public:
+  ReadinessAwaiter(AsyncFd* fd, Direction direction, Cancellation cancel)
+      : IoOperation(std::move(cancel)), link_(fd, direction) {}
+  ReadinessAwaiter(ReadinessAwaiter&&) = default;
+  ~ReadinessAwaiter() { Abandon(); }
+
+  bool await_ready() noexcept {
+    status() = StopStatus();
+    return !status().ok();
+  }
+  bool await_suspend(std::coroutine_handle<> handle) noexcept {
+    if (absl::Status linked = link_.Link(this); !linked.ok()) {
+      status() = std::move(linked);
+      return false;
+    }
+    Suspend(*link_.loop(), handle);
+    return true;
+  }
+  absl::Status await_resume() { return std::move(status()); }
+  bool Attempt() noexcept override { return true; }
+
+ private:
+  void Unlink() noexcept override { link_.Unlink(this); }
+
+  SlotLink link_;
+};
+
+}  // namespace conet
+
+#endif  // CONET_NET_ASYNC_FD_H_

@@ -1,0 +1,176 @@
+// File: net/event_loop.h
+//
+// EventLoop runs coroutines on one thread: one epoll instance, a timer heap
+// and a ready queue. Descriptors are registered once (edge-triggered) and
+// I/O is optimistic: an operation tries its syscall first and suspends only
+// on EAGAIN; the poll loop resumes it inline when the descriptor is ready.
+//
+//   conet::Task<int> Compute() {
+//     co_await conet::Sleep(absl::Milliseconds(1));
+//     co_return 7;
+//   }
+//   auto loop = conet::EventLoop::Create();
+//   int seven = (*loop)->BlockOn(Compute());
+//
+// A loop belongs to the thread that runs it; only Post() and Stop() may be
+// called from other threads. Destroying a loop destroys every coroutine frame
+// it still holds (detached tasks and everything they await).
+#ifndef CONET_NET_EVENT_LOOP_H_
+#define CONET_NET_EVENT_LOOP_H_
+
+#include <atomic>
+#include <coroutine>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/functional/any_invocable.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "net/internal/intrusive_list.h"
+#include "net/internal/operation.h"
+#include "net/internal/poller.h"
+#include "net/internal/timer_heap.h"
+#include "net/task.h"
+#include "net/unique_fd.h"
+
+namespace conet {
+
+namespace internal {
+class IoOperation;
+class DetachedPromise;
+}  // namespace internal
+
+class EventLoop {
+ public:
+  // Creates a loop (an epoll instance and an eventfd for wake-ups).
+  static absl::StatusOr<std::unique_ptr<EventLoop>> Create();
+  // Destroys every frame still held: detached tasks and whatever they await.
+  ~EventLoop();
+  EventLoop(const EventLoop&) = delete;
+  EventLoop& operator=(const EventLoop&) = delete;
+
+  // Returns the loop running on this thread (inside Run or BlockOn), or null.
+  static EventLoop* Current() noexcept;
+
+  // Runs until Stop() is called; then returns, keeping unfinished work.
+  void Run();
+  // Makes Run() return soon. Thread-safe.
+  void Stop() noexcept;
+  // Runs the loop until `task` completes and returns its value (or rethrows
+  // its exception). Stop() does not end BlockOn.
+  template <typename T>
+  T BlockOn(Task<T> task);
+  // Starts `task` on this loop (from the ready queue); the loop owns it until
+  // it completes. An exception escaping it terminates the process, as with
+  // std::thread. Call on the loop's thread, or through Post().
+  void SpawnDetached(Task<void> task);
+  // Runs `fn` on the loop's thread, from the loop. Thread-safe.
+  void Post(absl::AnyInvocable<void() &&> fn);
+
+  // Returns how many detached tasks are still running.
+  size_t DetachedCount() const { return detached_.Size(); }
+
+  // --- Used by conet's awaitables; not part of the application API. ---
+
+  // Registers `fd` for both directions; returns its generation (the key that
+  // makes stale events for a reused descriptor number harmless).
+  absl::StatusOr<uint32_t> Register(int fd);
+  // Forgets `fd`: pending operations on it complete with CancelledError.
+  void Unregister(int fd, uint32_t generation) noexcept;
+  // Returns the reader (`for_write` false) or writer slot of a registration,
+  // or null if the generation is stale.
+  internal::IoOperation** Slot(int fd, uint32_t generation, bool for_write);
+  // Queues `node->handle` to be resumed from the loop; the node lives in the
+  // waiting object, which unschedules it if it is destroyed first.
+  void Schedule(internal::ReadyNode* node) { ready_.PushBack(node); }
+  void Unschedule(internal::ReadyNode* node) { ready_.Remove(node); }
+  internal::TimerHeap& timers() { return timers_; }
+  // Asks the loop's thread to cancel `op`; called from other threads.
+  void CancelRemotely(internal::Operation* op);
+  // Drops `op` from the cross-thread cancel queue if it is there.
+  void ForgetRemoteCancel(internal::Operation* op);
+  // Keeps the intrusive list of detached frames.
+  void AddDetached(internal::ListNode* node) { detached_.PushBack(node); }
+  void RemoveDetached(internal::ListNode* node) { detached_.Remove(node); }
+
+ private:
+  struct IoSlot {
+    internal::IoOperation* reader = nullptr;
+    internal::IoOperation* writer = nullptr;
+    uint32_t generation = 0;
+    bool registered = false;
+  };
+  EventLoop(internal::Poller poller, UniqueFd wake_fd);
+  void RunOnce(bool may_block);
+  void RunReady();
+  void FireTimers();
+  void Dispatch(const internal::PollEvent& event);
+  void DrainRemote();
+  void WakeUp() noexcept;
+  template <typename T>
+  static Task<void> SignalWhenDone(Task<T>* task, bool* done);
+
+  internal::Poller poller_;
+  UniqueFd wake_fd_;
+  std::vector<IoSlot> slots_;
+  std::vector<internal::PollEvent> events_;
+  internal::TimerHeap timers_;
+  internal::IntrusiveList ready_;
+  internal::IntrusiveList detached_;
+  std::atomic<bool> stop_requested_{false};
+  std::atomic<bool> wake_pending_{false};
+
+  absl::Mutex remote_mu_;
+  std::vector<absl::AnyInvocable<void() &&>> posted_ ABSL_GUARDED_BY(remote_mu_);
+  std::vector<internal::Operation*> remote_cancels_ ABSL_GUARDED_BY(remote_mu_);
+};
+
+// Implementation details follow.
+
+namespace internal {
+
+// Sets the thread's current loop for a scope (Run, BlockOn).
+class CurrentLoopScope {
+ public:
+  explicit CurrentLoopScope(EventLoop* loop);
+  ~CurrentLoopScope();
+
+ private:
+  EventLoop* previous_;
+};
+
+}  // namespace internal
+
+template <typename T>
+Task<void> EventLoop::SignalWhenDone(Task<T>* task, bool* done) {
+  // Awaits completion without taking the result: BlockOn takes it.
+  struct AwaitCompletion {
+    Task<T>* task;
+    bool await_ready() const noexcept { return false; }
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<> me) noexcept {
+      task->handle().promise().set_continuation(me);
+      return task->handle();
+    }
+    void await_resume() const noexcept {}
+  };
+  co_await AwaitCompletion{task};
+  *done = true;
+}
+
+template <typename T>
+T EventLoop::BlockOn(Task<T> task) {
+  internal::CurrentLoopScope scope(this);
+  bool done = false;
+  Task<void> signal = SignalWhenDone(&task, &done);
+  internal::ReadyNode start;
+  start.handle = signal.handle();
+  Schedule(&start);
+  while (!done) RunOnce(/*may_block=*/true);
+  return task.handle().promise().TakeResult();
+}
+
+}  // namespace conet
+
+#endif  // CONET_NET_EVENT_LOOP_H_

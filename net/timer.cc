@@ -1,0 +1,57 @@
+#include "net/timer.h"
+
+#include <limits>
+
+namespace conet {
+
+SleepAwaiter Sleep(absl::Duration duration, Cancellation cancel) {
+  const int64_t now = internal::MonotonicNowNs();
+  const int64_t wake = duration >= absl::Hours(24 * 365 * 100)
+                           ? std::numeric_limits<int64_t>::max()
+                           : now + absl::ToInt64Nanoseconds(duration);
+  return SleepAwaiter(wake, std::move(cancel));
+}
+
+SleepAwaiter SleepUntil(absl::Time when, Cancellation cancel) {
+  return Sleep(when - absl::Now(), std::move(cancel));
+}
+
+bool SleepAwaiter::await_ready() noexcept {
+  status() = StopStatus();
+  if (!status().ok()) return true;
+  return timer_.deadline_ns <= internal::MonotonicNowNs();
+}
+
+bool SleepAwaiter::await_suspend(std::coroutine_handle<> handle) noexcept {
+  EventLoop* loop = EventLoop::Current();
+  if (loop == nullptr) {
+    status() = absl::FailedPreconditionError(
+        "Sleep: no EventLoop is running on this thread");
+    return false;
+  }
+  timer_.on_expire = &SleepAwaiter::Expired;
+  timer_.context = this;
+  loop->timers().Insert(&timer_);
+  Suspend(*loop, handle);
+  return true;
+}
+
+void SleepAwaiter::Expired(internal::TimerNode* node) {
+  static_cast<SleepAwaiter*>(node->context)->Wake(absl::OkStatus(), true);
+}
+
+void SleepAwaiter::Unlink() noexcept { loop()->timers().Remove(&timer_); }
+
+Yield::~Yield() {
+  if (loop_ != nullptr) loop_->Unschedule(&node_);
+}
+
+bool Yield::await_suspend(std::coroutine_handle<> handle) noexcept {
+  loop_ = EventLoop::Current();
+  if (loop_ == nullptr) return false;
+  node_.handle = handle;
+  loop_->Schedule(&node_);
+  return true;
+}
+
+}  // namespace conet

@@ -1,0 +1,186 @@
+#include "net/async_fd.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <string>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "gtest/gtest.h"
+#include "net/event_loop.h"
+#include "net/task_group.h"
+#include "net/timer.h"
+#include "net/when_all.h"
+#include "tests/util/test_util.h"
+
+namespace conet {
+namespace {
+
+using ::conet::testing::FdLeakCheck;
+using ::conet::testing::RunTask;
+
+std::pair<UniqueFd, UniqueFd> StreamPair() {
+  int fds[2];
+  EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
+  return {UniqueFd(fds[0]), UniqueFd(fds[1])};
+}
+
+auto ReadInto(AsyncFd& fd, char* buffer, size_t size, Cancellation cancel = {}) {
+  return fd.Perform(Direction::kRead, "read",
+                    [&fd, buffer, size] { return ::read(fd.Get(), buffer, size); },
+                    std::move(cancel));
+}
+
+auto WriteFrom(AsyncFd& fd, const char* data, size_t size) {
+  return fd.Perform(Direction::kWrite, "write",
+                    [&fd, data, size] { return ::write(fd.Get(), data, size); });
+}
+
+Task<std::string> ReadSomeString(AsyncFd* fd) {
+  std::array<char, 64> buffer;
+  absl::StatusOr<size_t> n = co_await ReadInto(*fd, buffer.data(), buffer.size());
+  if (!n.ok()) co_return n.status().ToString();
+  co_return std::string(buffer.data(), *n);
+}
+
+Task<void> WriteLater(AsyncFd* fd, std::string text) {
+  co_await Sleep(absl::Milliseconds(2));
+  absl::StatusOr<size_t> n = co_await WriteFrom(*fd, text.data(), text.size());
+  EXPECT_TRUE(n.ok()) << n.status();
+}
+
+Task<std::string> ReadWaitsForData(std::pair<UniqueFd, UniqueFd> pair) {
+  absl::StatusOr<AsyncFd> a = AsyncFd::Create(std::move(pair.first));
+  absl::StatusOr<AsyncFd> b = AsyncFd::Create(std::move(pair.second));
+  EXPECT_TRUE(a.ok() && b.ok());
+  auto [text, done] = co_await WhenAll(ReadSomeString(&*a), WriteLater(&*b, "hello"));
+  co_return text;
+}
+
+TEST(AsyncFdTest, ReadSuspendsUntilThePeerWrites) {
+  FdLeakCheck no_leaks;
+  EXPECT_EQ(RunTask(ReadWaitsForData(StreamPair())), "hello");
+}
+
+// Fills the socket until the kernel says EAGAIN, then the pending write and a
+// pending read on the same descriptor must both complete (full duplex).
+Task<void> FullDuplex(std::pair<UniqueFd, UniqueFd> pair, bool* wrote_all, bool* read_one) {
+  absl::StatusOr<AsyncFd> a = AsyncFd::Create(std::move(pair.first));
+  UniqueFd peer = std::move(pair.second);
+  std::string chunk(64 * 1024, 'x');
+  while (::write(a->Get(), chunk.data(), chunk.size()) > 0) {
+  }
+  EXPECT_EQ(errno, EAGAIN);
+  auto writer = [](AsyncFd* fd, std::string data, bool* done) -> Task<void> {
+    absl::StatusOr<size_t> n = co_await WriteFrom(*fd, data.data(), data.size());
+    *done = n.ok();
+  };
+  auto reader = [](AsyncFd* fd, bool* done) -> Task<void> {
+    char byte;
+    absl::StatusOr<size_t> n = co_await ReadInto(*fd, &byte, 1);
+    *done = n.ok() && *n == 1 && byte == 'r';
+  };
+  auto peer_side = [](int fd) -> Task<void> {
+    co_await Yield();  // both of a's operations are pending now
+    EXPECT_EQ(::write(fd, "r", 1), 1);
+    std::array<char, 65536> sink;
+    for (int i = 0; i < 200; ++i) {
+      if (::read(fd, sink.data(), sink.size()) <= 0) co_await Sleep(absl::Milliseconds(1));
+    }
+  };
+  TaskGroup group;
+  group.Spawn(writer(&*a, "tail", wrote_all));
+  group.Spawn(reader(&*a, read_one));
+  group.Spawn(peer_side(peer.Get()));
+  EXPECT_TRUE((co_await group.Join()).ok());
+}
+
+TEST(AsyncFdTest, AReadAndAWriteCanBePendingAtOnce) {
+  FdLeakCheck no_leaks;
+  bool wrote = false;
+  bool read = false;
+  RunTask(FullDuplex(StreamPair(), &wrote, &read));
+  EXPECT_TRUE(wrote);
+  EXPECT_TRUE(read);
+}
+
+Task<absl::Status> SecondReadIsRefused(std::pair<UniqueFd, UniqueFd> pair) {
+  absl::StatusOr<AsyncFd> a = AsyncFd::Create(std::move(pair.first));
+  std::stop_source stop;
+  TaskGroup group;
+  auto first = [](AsyncFd* fd, std::stop_token token) -> Task<absl::Status> {
+    char byte;
+    absl::StatusOr<size_t> n = co_await ReadInto(*fd, &byte, 1, token);
+    co_return absl::IsCancelled(n.status()) ? absl::OkStatus() : n.status();
+  };
+  group.Spawn(first(&*a, stop.get_token()));
+  co_await Yield();
+  char byte;
+  absl::StatusOr<size_t> second = co_await ReadInto(*a, &byte, 1);
+  stop.request_stop();
+  EXPECT_TRUE((co_await group.Join()).ok());
+  co_return second.status();
+}
+
+TEST(AsyncFdTest, ASecondPendingReadIsAnError) {
+  absl::Status status = RunTask(SecondReadIsRefused(StreamPair()));
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
+  EXPECT_NE(status.message().find("already has a pending read"), std::string::npos);
+}
+
+Task<absl::Status> CloseWhileReading(std::pair<UniqueFd, UniqueFd> pair) {
+  absl::StatusOr<AsyncFd> a = AsyncFd::Create(std::move(pair.first));
+  absl::Status seen;
+  auto reader = [](AsyncFd* fd, absl::Status* out) -> Task<void> {
+    char byte;
+    *out = (co_await ReadInto(*fd, &byte, 1)).status();
+  };
+  TaskGroup group;
+  group.Spawn(reader(&*a, &seen));
+  co_await Yield();
+  a->Close();
+  EXPECT_TRUE((co_await group.Join()).ok());
+  co_return seen;
+}
+
+TEST(AsyncFdTest, ClosingWakesThePendingOperation) {
+  FdLeakCheck no_leaks;
+  absl::Status status = RunTask(CloseWhileReading(StreamPair()));
+  EXPECT_TRUE(absl::IsCancelled(status)) << status;
+}
+
+Task<absl::Status> ReadWithDeadline(std::pair<UniqueFd, UniqueFd> pair) {
+  absl::StatusOr<AsyncFd> a = AsyncFd::Create(std::move(pair.first));
+  char byte;
+  co_return (co_await ReadInto(*a, &byte, 1, Within(absl::Milliseconds(5)))).status();
+}
+
+TEST(AsyncFdTest, DeadlineEndsAPendingRead) {
+  FdLeakCheck no_leaks;
+  EXPECT_TRUE(absl::IsDeadlineExceeded(RunTask(ReadWithDeadline(StreamPair()))));
+}
+
+TEST(AsyncFdTest, ErrorsNameTheOperationAndDescriptor) {
+  auto task = [](std::pair<UniqueFd, UniqueFd> pair) -> Task<absl::Status> {
+    absl::StatusOr<AsyncFd> a = AsyncFd::Create(std::move(pair.first));
+    ::shutdown(a->Get(), SHUT_WR);
+    co_return (co_await a->Perform(Direction::kWrite, "send", [fd = a->Get()] {
+                 return ::send(fd, "x", 1, MSG_NOSIGNAL);  // EPIPE, no SIGPIPE
+               })).status();
+  };
+  absl::Status status = RunTask(task(StreamPair()));
+  EXPECT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("send on fd"), std::string::npos) << status;
+}
+
+TEST(AsyncFdTest, CreateWithoutARunningLoopFails) {
+  FdLeakCheck no_leaks;
+  auto pair = StreamPair();
+  absl::StatusOr<AsyncFd> fd = AsyncFd::Create(std::move(pair.first));
+  EXPECT_EQ(fd.status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+}  // namespace
+}  // namespace conet

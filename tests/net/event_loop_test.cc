@@ -1,0 +1,144 @@
+#include "net/event_loop.h"
+
+#include <atomic>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "gtest/gtest.h"
+#include "net/timer.h"
+#include "tests/util/test_util.h"
+
+namespace conet {
+namespace {
+
+using ::conet::testing::FdLeakCheck;
+
+std::unique_ptr<EventLoop> NewLoop() {
+  auto loop = EventLoop::Create();
+  EXPECT_TRUE(loop.ok()) << loop.status();
+  return *std::move(loop);
+}
+
+Task<int> SleepThenReturn(int value) {
+  co_await Sleep(absl::Milliseconds(1));
+  co_return value;
+}
+
+TEST(EventLoopTest, BlockOnReturnsTheTaskValue) {
+  FdLeakCheck no_leaks;
+  auto loop = NewLoop();
+  EXPECT_EQ(loop->BlockOn(SleepThenReturn(9)), 9);
+  EXPECT_EQ(EventLoop::Current(), nullptr);
+}
+
+Task<void> Append(std::vector<int>* order, int value) {
+  order->push_back(value);
+  co_await Yield();
+  order->push_back(value + 10);
+}
+
+Task<void> SpawnThree(std::vector<int>* order) {
+  EventLoop* loop = EventLoop::Current();
+  loop->SpawnDetached(Append(order, 1));
+  loop->SpawnDetached(Append(order, 2));
+  loop->SpawnDetached(Append(order, 3));
+  order->push_back(0);
+  while (loop->DetachedCount() > 0) co_await Yield();
+}
+
+TEST(EventLoopTest, DetachedTasksStartInSpawnOrderAndInterleaveAtYields) {
+  std::vector<int> order;
+  NewLoop()->BlockOn(SpawnThree(&order));
+  EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3, 11, 12, 13}));
+}
+
+TEST(EventLoopTest, PostFromAnotherThreadRunsOnTheLoopThread) {
+  auto loop = NewLoop();
+  std::atomic<int> ran{0};
+  std::thread::id loop_thread;
+  std::thread::id seen_thread;
+  std::thread runner([&] {
+    loop_thread = std::this_thread::get_id();
+    loop->Run();
+  });
+  std::vector<std::thread> posters;
+  for (int t = 0; t < 4; ++t) {
+    posters.emplace_back([&] {
+      for (int i = 0; i < 250; ++i) {
+        loop->Post([&] {
+          seen_thread = std::this_thread::get_id();
+          if (ran.fetch_add(1) + 1 == 1000) loop->Stop();
+        });
+      }
+    });
+  }
+  for (auto& poster : posters) poster.join();
+  runner.join();
+  EXPECT_EQ(ran.load(), 1000);
+  EXPECT_EQ(seen_thread, loop_thread);
+}
+
+TEST(EventLoopTest, StopFromAnotherThreadEndsRun) {
+  auto loop = NewLoop();
+  absl::Notification running;
+  loop->Post([&] { running.Notify(); });
+  std::thread stopper([&] {
+    running.WaitForNotification();
+    loop->Stop();
+  });
+  loop->Run();  // returns only because of Stop()
+  stopper.join();
+  SUCCEED();
+}
+
+// Counts live instances, so a test can see a frame being destroyed.
+struct Tracked {
+  explicit Tracked(int* counter) : live(counter) { ++*live; }
+  ~Tracked() { --*live; }
+  int* live;
+};
+
+Task<void> SleepForever(int* live) {
+  Tracked tracked(live);
+  co_await Sleep(absl::Hours(1));
+  ADD_FAILURE() << "resumed after its loop was destroyed";
+}
+
+Task<void> SpawnSleepers(int* live) {
+  for (int i = 0; i < 3; ++i) EventLoop::Current()->SpawnDetached(SleepForever(live));
+  co_await Yield();  // let them start and suspend
+}
+
+TEST(EventLoopTest, DestroyingTheLoopDestroysFramesItHolds) {
+  FdLeakCheck no_leaks;
+  int live = 0;
+  {
+    auto loop = NewLoop();
+    loop->BlockOn(SpawnSleepers(&live));
+    EXPECT_EQ(live, 3);
+    EXPECT_EQ(loop->DetachedCount(), 3u);
+  }
+  EXPECT_EQ(live, 0);  // and ASan sees no leak
+}
+
+TEST(EventLoopTest, SpawnedTaskThatNeverStartedIsDestroyedWithTheLoop) {
+  int live = 0;
+  {
+    auto loop = NewLoop();
+    auto holder = std::make_shared<int>(1);
+    loop->SpawnDetached([](std::shared_ptr<int> keep) -> Task<void> {
+      (void)keep;
+      co_return;
+    }(holder));
+    EXPECT_EQ(holder.use_count(), 2);
+    loop.reset();
+    EXPECT_EQ(holder.use_count(), 1);
+  }
+  EXPECT_EQ(live, 0);
+}
+
+}  // namespace
+}  // namespace conet

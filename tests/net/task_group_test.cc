@@ -1,0 +1,152 @@
+#include "net/task_group.h"
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "gtest/gtest.h"
+#include "net/timer.h"
+#include "tests/util/test_util.h"
+
+namespace conet {
+namespace {
+
+using ::conet::testing::RunTask;
+
+Task<void> Record(absl::Duration delay, int id, std::vector<int>* done) {
+  co_await Sleep(delay);
+  done->push_back(id);
+}
+
+Task<void> JoinWaitsForAll(std::vector<int>* done) {
+  TaskGroup group;
+  group.Spawn(Record(absl::Milliseconds(6), 2, done));
+  group.Spawn(Record(absl::Milliseconds(2), 1, done));
+  EXPECT_EQ(group.Running(), 2u);
+  EXPECT_TRUE((co_await group.Join()).ok());
+  EXPECT_EQ(group.Running(), 0u);
+}
+
+TEST(TaskGroupTest, JoinWaitsForEveryChild) {
+  std::vector<int> done;
+  RunTask(JoinWaitsForAll(&done));
+  EXPECT_EQ(done, (std::vector<int>{1, 2}));
+}
+
+Task<absl::Status> FailAfter(absl::Duration delay) {
+  co_await Sleep(delay);
+  co_return absl::InternalError("child 1 failed");
+}
+
+Task<absl::Status> WaitLong(absl::Status* ended) {
+  *ended = co_await Sleep(absl::Hours(1));
+  co_return absl::OkStatus();
+}
+
+Task<absl::Status> FirstErrorStopsSiblings(absl::Status* sibling) {
+  TaskGroup group;
+  group.Spawn(FailAfter(absl::Milliseconds(1)));
+  group.Spawn(WaitLong(sibling));
+  co_return co_await group.Join();
+}
+
+TEST(TaskGroupTest, FirstErrorIsReportedAndStopsTheOthers) {
+  absl::Status sibling;
+  absl::Status joined = RunTask(FirstErrorStopsSiblings(&sibling));
+  EXPECT_EQ(joined, absl::InternalError("child 1 failed"));
+  EXPECT_TRUE(absl::IsCancelled(sibling)) << sibling;
+}
+
+Task<void> Throw() {
+  co_await Yield();
+  throw std::runtime_error("thrown by a child");
+}
+
+Task<std::string> ExceptionIsRethrownByJoin(absl::Status* sibling) {
+  TaskGroup group;
+  group.Spawn(Throw());
+  group.Spawn(WaitLong(sibling));
+  try {
+    co_await group.Join();
+  } catch (const std::runtime_error& error) {
+    co_return error.what();
+  }
+  co_return "nothing thrown";
+}
+
+TEST(TaskGroupTest, ExceptionStopsTheOthersAndIsRethrown) {
+  absl::Status sibling;
+  EXPECT_EQ(RunTask(ExceptionIsRethrownByJoin(&sibling)), "thrown by a child");
+  EXPECT_TRUE(absl::IsCancelled(sibling));
+}
+
+struct Tracked {
+  explicit Tracked(int* counter) : live(counter) { ++*live; }
+  ~Tracked() { --*live; }
+  int* live;
+};
+
+Task<void> HoldForever(int* live) {
+  Tracked tracked(live);
+  co_await Sleep(absl::Hours(1));
+}
+
+Task<void> DropGroupWithRunningChildren(int* live, int* live_after) {
+  {
+    TaskGroup group;
+    group.Spawn(HoldForever(live));
+    group.Spawn(HoldForever(live));
+    co_await Yield();
+    EXPECT_EQ(*live, 2);
+  }
+  *live_after = *live;
+  co_await Sleep(absl::Milliseconds(1));  // no dangling timer fires here
+}
+
+TEST(TaskGroupTest, DestroyingTheGroupDestroysRunningChildren) {
+  int live = 0;
+  int live_after = -1;
+  RunTask(DropGroupWithRunningChildren(&live, &live_after));
+  EXPECT_EQ(live_after, 0);
+}
+
+Task<absl::Status> JoinUnderStop(absl::Status* child) {
+  TaskGroup group;
+  group.Spawn(WaitLong(child));
+  co_return co_await group.Join();
+}
+
+TEST(TaskGroupTest, StoppingTheJoinerStopsChildrenAndStillJoins) {
+  std::stop_source source;
+  absl::Status child = absl::UnknownError("not run");
+  Task<absl::Status> task = JoinUnderStop(&child);
+  task.SetStopToken(source.get_token());
+  auto loop = EventLoop::Create();
+  ASSERT_TRUE(loop.ok());
+  (*loop)->Post([&] { source.request_stop(); });
+  EXPECT_TRUE((*loop)->BlockOn(std::move(task)).ok());
+  EXPECT_TRUE(absl::IsCancelled(child)) << child;
+}
+
+Task<int> ManyChildren() {
+  TaskGroup group;
+  auto counter = std::make_shared<int>(0);
+  for (int i = 0; i < 10'000; ++i) {
+    group.Spawn([](std::shared_ptr<int> count) -> Task<void> {
+      co_await Yield();
+      ++*count;
+    }(counter));
+  }
+  co_await group.Join();
+  co_return *counter;
+}
+
+TEST(TaskGroupTest, ManyShortChildrenAllRunAndAreReclaimed) {
+  EXPECT_EQ(RunTask(ManyChildren()), 10'000);
+}
+
+}  // namespace
+}  // namespace conet

@@ -1,0 +1,44 @@
+// File: tests/util/test_util.h
+//
+// Shared helpers for conet's tests: a descriptor-leak check and a one-line
+// way to run a task on a fresh loop.
+#ifndef CONET_TESTS_UTIL_TEST_UTIL_H_
+#define CONET_TESTS_UTIL_TEST_UTIL_H_
+
+#include <set>
+
+#include "gtest/gtest.h"
+#include "net/event_loop.h"
+#include "net/task.h"
+
+namespace conet::testing {
+
+// Returns the descriptors open in this process (from /proc/self/fd).
+std::set<int> OpenFds();
+
+// Records the open descriptors on construction and, on destruction, fails
+// the current test if any descriptor was opened and not closed (or closed
+// and not reopened).
+class FdLeakCheck {
+ public:
+  FdLeakCheck() : before_(OpenFds()) {}
+  ~FdLeakCheck() { EXPECT_EQ(OpenFds(), before_) << "descriptors leaked"; }
+
+ private:
+  std::set<int> before_;
+};
+
+// Runs `task` to completion on a new loop (destroyed afterwards).
+template <typename T>
+T RunTask(Task<T> task) {
+  auto loop = EventLoop::Create();
+  if (!loop.ok()) {
+    ADD_FAILURE() << loop.status();
+    std::abort();
+  }
+  return (*loop)->BlockOn(std::move(task));
+}
+
+}  // namespace conet::testing
+
+#endif  // CONET_TESTS_UTIL_TEST_UTIL_H_
