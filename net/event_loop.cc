@@ -142,7 +142,7 @@ EventLoop::~EventLoop() {
   }
   // Whatever is left ran as part of frames owned elsewhere (BlockOn tasks
   // are owned by their caller); posted callbacks are simply dropped.
-  absl::MutexLock lock(&remote_mu_);
+  std::lock_guard<std::mutex> lock(remote_mu_);
   posted_.clear();
 }
 
@@ -162,7 +162,7 @@ void EventLoop::Stop() noexcept {
 
 void EventLoop::Post(absl::AnyInvocable<void() &&> fn) {
   {
-    absl::MutexLock lock(&remote_mu_);
+    std::lock_guard<std::mutex> lock(remote_mu_);
     posted_.push_back(std::move(fn));
   }
   WakeUp();
@@ -177,7 +177,7 @@ void EventLoop::WakeUp() noexcept {
 
 void EventLoop::CancelRemotely(internal::Operation* op) {
   {
-    absl::MutexLock lock(&remote_mu_);
+    std::lock_guard<std::mutex> lock(remote_mu_);
     if (op->remote_queued) return;
     op->remote_queued = true;
     remote_cancels_.push_back(op);
@@ -186,7 +186,7 @@ void EventLoop::CancelRemotely(internal::Operation* op) {
 }
 
 void EventLoop::ForgetRemoteCancel(internal::Operation* op) {
-  absl::MutexLock lock(&remote_mu_);
+  std::lock_guard<std::mutex> lock(remote_mu_);
   if (!op->remote_queued) return;
   op->remote_queued = false;
   remote_cancels_.erase(
@@ -291,7 +291,7 @@ void EventLoop::DrainRemote() {
   std::vector<absl::AnyInvocable<void() &&>> posted;
   std::vector<internal::Operation*> cancels;
   {
-    absl::MutexLock lock(&remote_mu_);
+    std::lock_guard<std::mutex> lock(remote_mu_);
     if (posted_.empty() && remote_cancels_.empty()) return;
     posted.swap(posted_);
     cancels.swap(remote_cancels_);

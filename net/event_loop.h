@@ -22,12 +22,12 @@
 #include <coroutine>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "net/internal/intrusive_list.h"
 #include "net/internal/operation.h"
 #include "net/internal/poller.h"
@@ -122,7 +122,9 @@ class EventLoop {
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> wake_pending_{false};
 
-  absl::Mutex remote_mu_;
+  // std::mutex rather than absl::Mutex: the system Abseil is not built with
+  // ThreadSanitizer, which then cannot see absl::Mutex as a lock.
+  std::mutex remote_mu_;
   std::vector<absl::AnyInvocable<void() &&>> posted_ ABSL_GUARDED_BY(remote_mu_);
   std::vector<internal::Operation*> remote_cancels_ ABSL_GUARDED_BY(remote_mu_);
 };

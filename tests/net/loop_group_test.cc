@@ -3,7 +3,7 @@
 #include <set>
 #include <thread>
 
-#include "absl/synchronization/mutex.h"
+#include <mutex>
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "net/timer.h"
@@ -12,7 +12,7 @@ namespace conet {
 namespace {
 
 struct Seen {
-  absl::Mutex mu;
+  std::mutex mu;
   std::set<std::thread::id> threads;
   std::set<int> indexes;
   int count = 0;
@@ -21,7 +21,7 @@ struct Seen {
 
 Task<void> Report(Seen* seen, int index, int expected) {
   co_await Sleep(absl::Microseconds(100));
-  absl::MutexLock lock(&seen->mu);
+  std::lock_guard<std::mutex> lock(seen->mu);
   seen->threads.insert(std::this_thread::get_id());
   seen->indexes.insert(index);
   if (++seen->count == expected) seen->all_ran.Notify();
@@ -36,7 +36,7 @@ TEST(LoopGroupTest, EachLoopRunsItsTaskOnItsOwnThread) {
   ASSERT_TRUE(seen.all_ran.WaitForNotificationWithTimeout(absl::Seconds(10)));
   (*group)->Stop();
   (*group)->Join();
-  absl::MutexLock lock(&seen.mu);
+  std::lock_guard<std::mutex> lock(seen.mu);
   EXPECT_EQ(seen.indexes, (std::set<int>{0, 1, 2}));
   EXPECT_EQ(seen.threads.size(), 3u);
   EXPECT_EQ(seen.threads.count(std::this_thread::get_id()), 0u);
