@@ -89,12 +89,35 @@ def _abseil_impl(ctx):
 
 _abseil = repository_rule(implementation = _abseil_impl, local = True)
 
+_COVERAGE_BUILD = """
+# `cc_test` analysis names these two targets; Bazel downloads them otherwise.
+# They run only under `bazel coverage`, which this offline setup does not
+# support: they fail loudly rather than pretend to produce a report.
+package(default_visibility = ["//visibility:public"])
+
+sh_binary(name = "lcov_merger", srcs = ["unsupported.sh"])
+
+sh_binary(name = "coverage_report_generator", srcs = ["unsupported.sh"])
+"""
+
+_COVERAGE_SCRIPT = """#!/bin/sh
+echo "conet: 'bazel coverage' is not supported by the offline setup; build with --config=dbg and --copt=--coverage and run gcov/lcov directly" >&2
+exit 1
+"""
+
+def _coverage_tools_impl(ctx):
+    ctx.file("WORKSPACE", 'workspace(name = "remote_coverage_tools")\n')
+    ctx.file("BUILD", _COVERAGE_BUILD)
+    ctx.file("unsupported.sh", _COVERAGE_SCRIPT, executable = True)
+
+_coverage_tools = repository_rule(implementation = _coverage_tools_impl)
+
 def conet_system_dependencies():
     """Defines every external repository the build needs, offline."""
     _rules_cc(name = "rules_cc")
     native.local_repository(name = "rules_java", path = "/usr/share/bazel/rules/java")
     native.local_repository(name = "platforms", path = "/usr/share/bazel/tools/platforms")
-    native.local_repository(name = "remote_coverage_tools", path = "third_party/coverage_tools")
+    _coverage_tools(name = "remote_coverage_tools")
     native.new_local_repository(
         name = "com_google_googletest",
         path = "/usr/include",
