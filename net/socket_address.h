@@ -125,6 +125,10 @@ class SocketAddress {
   // storage. Every factory builds a fresh, zero-initialized sockaddr, so that
   // equal addresses are equal byte for byte.
   SocketAddress(const void* bytes, socklen_t size) noexcept;
+  // Builds a UNIX address: `name` is a filesystem path or, when `abstract`,
+  // an abstract name; refuses names UnixPath()/UnixAbstract() refuse.
+  static absl::StatusOr<SocketAddress> Unix(absl::string_view name,
+                                            bool abstract);
 
   sockaddr_storage storage_;
   socklen_t size_;
