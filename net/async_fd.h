@@ -80,59 +80,68 @@ class AsyncFd {
   ReadinessAwaiter Writable(Cancellation cancel = {});
 
  private:
-  friend class ReadinessAwaiter;
+  class SlotAwaiter;
   AsyncFd(UniqueFd fd, EventLoop* loop, uint32_t generation)
       : fd_(std::move(fd)), loop_(loop), generation_(generation) {}
 
   UniqueFd fd_;
   EventLoop* loop_ = nullptr;
   uint32_t generation_ = 0;
+};
 
+// Implementation details follow.
+
+// An operation waiting in one direction's slot of an AsyncFd: shared by the
+// awaiters above. It copies what it needs, so the AsyncFd may move meanwhile.
+class AsyncFd::SlotAwaiter : public internal::IoOperation {
  public:
-  // Implementation details follow.
-
-  // Links an operation into one direction's slot; shared by the awaiters.
-  class SlotLink {
-   public:
-    SlotLink(AsyncFd* fd, Direction direction)
-        : loop_(fd->loop_), fd_(fd->Get()), generation_(fd->generation_),
-          for_write_(direction == Direction::kWrite) {}
-    // Takes the slot; fails if the fd is closed or another op waits there.
-    absl::Status Link(internal::IoOperation* op) {
-      internal::IoOperation** slot =
-          loop_ ? loop_->Slot(fd_, generation_, for_write_) : nullptr;
-      if (slot == nullptr) {
-        return absl::FailedPreconditionError(
-            absl::StrCat("fd ", fd_, " is closed or not registered"));
-      }
-      if (*slot != nullptr) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "fd ", fd_, " already has a pending ", for_write_ ? "write" : "read"));
-      }
-      *slot = op;
-      return absl::OkStatus();
+  // Takes the slot and suspends; fails if the fd is closed or another
+  // operation waits there.
+  bool await_suspend(std::coroutine_handle<> handle) noexcept {
+    internal::IoOperation** slot =
+        loop_ ? loop_->Slot(fd_, generation_, for_write_) : nullptr;
+    if (slot == nullptr) {
+      status() = absl::FailedPreconditionError(
+          absl::StrCat("fd ", fd_, " is closed or not registered"));
+      return false;
     }
-    void Unlink(internal::IoOperation* op) noexcept {
-      internal::IoOperation** slot = loop_->Slot(fd_, generation_, for_write_);
-      if (slot != nullptr && *slot == op) *slot = nullptr;
+    if (*slot != nullptr) {
+      status() = absl::FailedPreconditionError(absl::StrCat(
+          "fd ", fd_, " already has a pending ", for_write_ ? "write" : "read"));
+      return false;
     }
-    EventLoop* loop() const { return loop_; }
-    int fd() const { return fd_; }
+    *slot = this;
+    Suspend(*loop_, handle);
+    return true;
+  }
 
-   private:
-    EventLoop* loop_;
-    int fd_;
-    uint32_t generation_;
-    bool for_write_;
-  };
+ protected:
+  SlotAwaiter(AsyncFd* fd, Direction direction, Cancellation cancel)
+      : IoOperation(std::move(cancel)), loop_(fd->loop_), fd_(fd->Get()),
+        generation_(fd->generation_),
+        for_write_(direction == Direction::kWrite) {}
+  SlotAwaiter(SlotAwaiter&&) = default;
+  ~SlotAwaiter() = default;
+  int fd() const { return fd_; }
+
+ private:
+  void Unlink() noexcept override {
+    internal::IoOperation** slot = loop_->Slot(fd_, generation_, for_write_);
+    if (slot != nullptr && *slot == this) *slot = nullptr;
+  }
+
+  EventLoop* loop_;
+  int fd_;
+  uint32_t generation_;
+  bool for_write_;
 };
 
 template <typename Syscall>
-class AsyncFd::PerformAwaiter final : public internal::IoOperation {
+class AsyncFd::PerformAwaiter final : public AsyncFd::SlotAwaiter {
  public:
   PerformAwaiter(AsyncFd* fd, Direction direction, const char* what,
                  Syscall syscall, Cancellation cancel)
-      : IoOperation(std::move(cancel)), link_(fd, direction), what_(what),
+      : SlotAwaiter(fd, direction, std::move(cancel)), what_(what),
         syscall_(std::move(syscall)) {}
   PerformAwaiter(PerformAwaiter&&) = default;
   ~PerformAwaiter() { Abandon(); }
@@ -144,19 +153,11 @@ class AsyncFd::PerformAwaiter final : public internal::IoOperation {
     }
     return Attempt();
   }
-  bool await_suspend(std::coroutine_handle<> handle) noexcept {
-    if (absl::Status linked = link_.Link(this); !linked.ok()) {
-      status() = std::move(linked);
-      return false;
-    }
-    Suspend(*link_.loop(), handle);
-    return true;
-  }
   absl::StatusOr<size_t> await_resume() {
     if (!status().ok()) return std::move(status());
     if (result_ < 0) {
       return absl::ErrnoToStatus(error_,
-                                 absl::StrCat(what_, " on fd ", link_.fd()));
+                                 absl::StrCat(what_, " on fd ", fd()));
     }
     return static_cast<size_t>(result_);
   }
@@ -171,19 +172,16 @@ class AsyncFd::PerformAwaiter final : public internal::IoOperation {
   }
 
  private:
-  void Unlink() noexcept override { link_.Unlink(this); }
-
-  SlotLink link_;
   const char* what_;
   Syscall syscall_;
   ssize_t result_ = -1;
   int error_ = 0;
 };
 
-class AsyncFd::ReadinessAwaiter final : public internal::IoOperation {
+class AsyncFd::ReadinessAwaiter final : public AsyncFd::SlotAwaiter {
  public:
   ReadinessAwaiter(AsyncFd* fd, Direction direction, Cancellation cancel)
-      : IoOperation(std::move(cancel)), link_(fd, direction) {}
+      : SlotAwaiter(fd, direction, std::move(cancel)) {}
   ReadinessAwaiter(ReadinessAwaiter&&) = default;
   ~ReadinessAwaiter() { Abandon(); }
 
@@ -191,21 +189,8 @@ class AsyncFd::ReadinessAwaiter final : public internal::IoOperation {
     status() = StopStatus();
     return !status().ok();
   }
-  bool await_suspend(std::coroutine_handle<> handle) noexcept {
-    if (absl::Status linked = link_.Link(this); !linked.ok()) {
-      status() = std::move(linked);
-      return false;
-    }
-    Suspend(*link_.loop(), handle);
-    return true;
-  }
   absl::Status await_resume() { return std::move(status()); }
   bool Attempt() noexcept override { return true; }
-
- private:
-  void Unlink() noexcept override { link_.Unlink(this); }
-
-  SlotLink link_;
 };
 
 }  // namespace conet

@@ -39,7 +39,6 @@ namespace conet {
 
 namespace internal {
 class IoOperation;
-class DetachedPromise;
 }  // namespace internal
 
 class EventLoop {

@@ -4,52 +4,9 @@
 
 namespace conet {
 
-// Resumed when its child completes; continues the joiner after the last.
-class TaskGroup::ChildNotifier {
- public:
-  struct promise_type {
-    promise_type(TaskGroup* owner, Child* done) : group(owner), child(done) {}
-    ChildNotifier get_return_object() {
-      return ChildNotifier(std::coroutine_handle<promise_type>::from_promise(*this));
-    }
-    std::suspend_always initial_suspend() const noexcept { return {}; }
-    struct Final {
-      bool await_ready() const noexcept { return false; }
-      std::coroutine_handle<> await_suspend(
-          std::coroutine_handle<promise_type> me) const noexcept {
-        return me.promise().group->ChildDone(me.promise().child);
-      }
-      void await_resume() const noexcept {}
-    };
-    Final final_suspend() const noexcept { return {}; }
-    void return_void() const noexcept {}
-    void unhandled_exception() const noexcept { std::terminate(); }
-
-    TaskGroup* group;
-    Child* child;
-  };
-
-  ChildNotifier() = default;
-  ChildNotifier(ChildNotifier&& other) noexcept
-      : handle_(std::exchange(other.handle_, {})) {}
-  ChildNotifier& operator=(ChildNotifier&& other) noexcept {
-    std::swap(handle_, other.handle_);
-    return *this;
-  }
-  ~ChildNotifier() {
-    if (handle_) handle_.destroy();
-  }
-  std::coroutine_handle<> handle() const { return handle_; }
-
- private:
-  explicit ChildNotifier(std::coroutine_handle<promise_type> handle)
-      : handle_(handle) {}
-  std::coroutine_handle<promise_type> handle_;
-};
-
 struct TaskGroup::Child {
   std::variant<Task<void>, Task<absl::Status>> task;
-  ChildNotifier notifier;
+  internal::Notifier<TaskGroup, Child*> notifier;
   internal::ReadyNode start;
   EventLoop* loop = nullptr;
   ~Child() {
@@ -57,7 +14,6 @@ struct TaskGroup::Child {
   }
 };
 
-TaskGroup::ChildNotifier TaskGroup::NotifyGroup(TaskGroup*, Child*) { co_return; }
 
 TaskGroup::TaskGroup() = default;
 
@@ -74,7 +30,7 @@ void TaskGroup::Start(std::variant<Task<void>, Task<absl::Status>> task) {
   Reap();
   Child& child = *running_.emplace_back(std::make_unique<Child>());
   child.task = std::move(task);
-  child.notifier = NotifyGroup(this, &child);
+  child.notifier = internal::MakeNotifier(this, &child);
   std::coroutine_handle<> handle;
   std::visit(
       [&](auto& t) {

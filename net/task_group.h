@@ -31,6 +31,7 @@
 
 #include "absl/status/status.h"
 #include "net/event_loop.h"
+#include "net/internal/join.h"
 #include "net/internal/operation.h"
 #include "net/task.h"
 
@@ -86,9 +87,9 @@ class TaskGroup {
   };
 
  private:
+  template <typename Owner, typename Key>
+  friend class internal::Notifier;
   struct Child;
-  class ChildNotifier;
-  static ChildNotifier NotifyGroup(TaskGroup* group, Child* child);
   void Start(std::variant<Task<void>, Task<absl::Status>> task);
   std::coroutine_handle<> ChildDone(Child* child) noexcept;
   void Reap() noexcept;

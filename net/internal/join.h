@@ -21,15 +21,15 @@
 
 namespace conet::internal {
 
-class JoinState;
-
-// Resumed when a child completes; its final suspend continues the awaiter
-// once every child is done.
+// Resumed when a child task completes (it is the child's continuation); its
+// final suspend continues with whatever `owner->ChildDone(key)` returns.
+// Used by JoinState (key: the child's index) and TaskGroup (key: its Child).
+template <typename Owner, typename Key>
 class Notifier {
  public:
   class promise_type {
    public:
-    promise_type(JoinState* state, size_t index) : state_(state), index_(index) {}
+    promise_type(Owner* owner, Key key) : owner_(owner), key_(key) {}
     Notifier get_return_object() {
       return Notifier(std::coroutine_handle<promise_type>::from_promise(*this));
     }
@@ -37,7 +37,9 @@ class Notifier {
     struct Final {
       bool await_ready() const noexcept { return false; }
       std::coroutine_handle<> await_suspend(
-          std::coroutine_handle<promise_type> me) const noexcept;
+          std::coroutine_handle<promise_type> me) const noexcept {
+        return me.promise().owner_->ChildDone(me.promise().key_);
+      }
       void await_resume() const noexcept {}
     };
     Final final_suspend() const noexcept { return {}; }
@@ -45,13 +47,16 @@ class Notifier {
     void unhandled_exception() const noexcept { std::terminate(); }
 
    private:
-    friend struct Final;
-    JoinState* state_;
-    size_t index_;
+    Owner* owner_;
+    Key key_;
   };
 
+  Notifier() = default;
   Notifier(Notifier&& other) noexcept : handle_(std::exchange(other.handle_, {})) {}
-  Notifier& operator=(Notifier&&) = delete;
+  Notifier& operator=(Notifier&& other) noexcept {
+    std::swap(handle_, other.handle_);
+    return *this;
+  }
   ~Notifier() {
     if (handle_) handle_.destroy();
   }
@@ -62,7 +67,11 @@ class Notifier {
   std::coroutine_handle<promise_type> handle_;
 };
 
-inline Notifier MakeNotifier(JoinState*, size_t) { co_return; }
+// Makes a notifier for `key` of `owner` (not started: it runs when resumed).
+template <typename Owner, typename Key>
+Notifier<Owner, Key> MakeNotifier(Owner*, Key) {
+  co_return;
+}
 
 class JoinState {
  public:
@@ -117,7 +126,7 @@ class JoinState {
   struct Child {
     std::coroutine_handle<> task;
     PromiseBase* promise;
-    Notifier notifier;
+    Notifier<JoinState, size_t> notifier;
   };
 
   bool stop_on_first_;
@@ -128,11 +137,6 @@ class JoinState {
   size_t remaining_ = 0;
   size_t first_ = kNone;
 };
-
-inline std::coroutine_handle<> Notifier::promise_type::Final::await_suspend(
-    std::coroutine_handle<promise_type> me) const noexcept {
-  return me.promise().state_->ChildDone(me.promise().index_);
-}
 
 // Forwards a stop request from one token to a stop_source.
 struct ForwardStop {

@@ -57,7 +57,6 @@ class Operation {
   // Set (under the loop's remote lock) while queued for a cross-thread cancel.
   bool remote_queued = false;
   ReadyNode ready_node;  // in the loop's ready queue while a wake is deferred
-  std::coroutine_handle<> handle() const { return handle_; }
 
  protected:
   explicit Operation(Cancellation cancellation) noexcept
