@@ -15,6 +15,7 @@ namespace conet {
 namespace {
 
 using ::conet::testing::FdLeakCheck;
+using ::conet::testing::Tracked;
 
 std::unique_ptr<EventLoop> NewLoop() {
   auto loop = EventLoop::Create();
@@ -93,13 +94,6 @@ TEST(EventLoopTest, StopFromAnotherThreadEndsRun) {
   stopper.join();
   SUCCEED();
 }
-
-// Counts live instances, so a test can see a frame being destroyed.
-struct Tracked {
-  explicit Tracked(int* counter) : live(counter) { ++*live; }
-  ~Tracked() { --*live; }
-  int* live;
-};
 
 Task<void> SleepForever(int* live) {
   Tracked tracked(live);

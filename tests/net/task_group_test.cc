@@ -15,16 +15,13 @@ namespace conet {
 namespace {
 
 using ::conet::testing::RunTask;
-
-Task<void> Record(absl::Duration delay, int id, std::vector<int>* done) {
-  co_await Sleep(delay);
-  done->push_back(id);
-}
+using ::conet::testing::SleepThenRecord;
+using ::conet::testing::Tracked;
 
 Task<void> JoinWaitsForAll(std::vector<int>* done) {
   TaskGroup group;
-  group.Spawn(Record(absl::Milliseconds(6), 2, done));
-  group.Spawn(Record(absl::Milliseconds(2), 1, done));
+  group.Spawn(SleepThenRecord(absl::Milliseconds(6), 2, done));
+  group.Spawn(SleepThenRecord(absl::Milliseconds(2), 1, done));
   EXPECT_EQ(group.Running(), 2u);
   EXPECT_TRUE((co_await group.Join()).ok());
   EXPECT_EQ(group.Running(), 0u);
@@ -82,12 +79,6 @@ TEST(TaskGroupTest, ExceptionStopsTheOthersAndIsRethrown) {
   EXPECT_EQ(RunTask(ExceptionIsRethrownByJoin(&sibling)), "thrown by a child");
   EXPECT_TRUE(absl::IsCancelled(sibling));
 }
-
-struct Tracked {
-  explicit Tracked(int* counter) : live(counter) { ++*live; }
-  ~Tracked() { --*live; }
-  int* live;
-};
 
 Task<void> HoldForever(int* live) {
   Tracked tracked(live);

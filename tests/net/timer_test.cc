@@ -16,6 +16,7 @@ namespace conet {
 namespace {
 
 using ::conet::testing::RunTask;
+using ::conet::testing::SleepThenRecord;
 
 Task<absl::Duration> TimeSleep(absl::Duration duration) {
   const absl::Time start = absl::Now();
@@ -43,16 +44,11 @@ TEST(TimerTest, SleepHasSubMillisecondPrecision) {
   EXPECT_LT(mean, absl::Microseconds(900));
 }
 
-Task<void> SleepAndRecord(absl::Duration duration, int id, std::vector<int>* order) {
-  co_await Sleep(duration);
-  order->push_back(id);
-}
-
 Task<void> ThreeSleepers(std::vector<int>* order) {
   TaskGroup group;
-  group.Spawn(SleepAndRecord(absl::Milliseconds(30), 3, order));
-  group.Spawn(SleepAndRecord(absl::Milliseconds(10), 1, order));
-  group.Spawn(SleepAndRecord(absl::Milliseconds(20), 2, order));
+  group.Spawn(SleepThenRecord(absl::Milliseconds(30), 3, order));
+  group.Spawn(SleepThenRecord(absl::Milliseconds(10), 1, order));
+  group.Spawn(SleepThenRecord(absl::Milliseconds(20), 2, order));
   EXPECT_TRUE((co_await group.Join()).ok());
 }
 

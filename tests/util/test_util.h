@@ -6,10 +6,14 @@
 #define CONET_TESTS_UTIL_TEST_UTIL_H_
 
 #include <set>
+#include <vector>
+
+#include "absl/time/time.h"
 
 #include "gtest/gtest.h"
 #include "net/event_loop.h"
 #include "net/task.h"
+#include "net/timer.h"
 
 namespace conet::testing {
 
@@ -27,6 +31,20 @@ class FdLeakCheck {
  private:
   std::set<int> before_;
 };
+
+// Counts live instances, so a test can see a coroutine frame being destroyed.
+struct Tracked {
+  explicit Tracked(int* counter) : live(counter) { ++*live; }
+  ~Tracked() { --*live; }
+  int* live;
+};
+
+// Sleeps for `delay`, then appends `id` to `order`.
+inline Task<void> SleepThenRecord(absl::Duration delay, int id,
+                                  std::vector<int>* order) {
+  co_await Sleep(delay);
+  order->push_back(id);
+}
 
 // Runs `task` to completion on a new loop (destroyed afterwards).
 template <typename T>
