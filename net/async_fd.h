@@ -66,8 +66,10 @@ class AsyncFd {
   // Runs `syscall` (returning a count >= 0, or -1 with errno) now, and again
   // each time the descriptor is ready while it fails with EAGAIN.
   // co_await yields the count, or the errno as a status naming `what` and
-  // the descriptor. `syscall` and what it refers to must stay valid until
-  // the co_await completes. At most one pending operation per direction.
+  // the descriptor; if `syscall` has a member Finish(absl::StatusOr<size_t>),
+  // co_await yields what Finish returns instead. `syscall` and what it
+  // refers to must stay valid until the co_await completes. At most one
+  // pending operation per direction.
   template <typename Syscall>
   PerformAwaiter<Syscall> Perform(Direction direction, const char* what,
                                   Syscall syscall, Cancellation cancel = {}) {
@@ -153,13 +155,14 @@ class AsyncFd::PerformAwaiter final : public AsyncFd::SlotAwaiter {
     }
     return Attempt();
   }
-  absl::StatusOr<size_t> await_resume() {
-    if (!status().ok()) return std::move(status());
-    if (result_ < 0) {
-      return absl::ErrnoToStatus(error_,
-                                 absl::StrCat(what_, " on fd ", fd()));
+  // Yields the count or error; a Syscall with a Finish(StatusOr<size_t>)
+  // member turns that into its own result (e.g. a datagram's source address).
+  decltype(auto) await_resume() {
+    if constexpr (requires { syscall_.Finish(Result()); }) {
+      return syscall_.Finish(Result());
+    } else {
+      return Result();
     }
-    return static_cast<size_t>(result_);
   }
   bool Attempt() noexcept override {
     while (true) {
@@ -172,6 +175,15 @@ class AsyncFd::PerformAwaiter final : public AsyncFd::SlotAwaiter {
   }
 
  private:
+  absl::StatusOr<size_t> Result() {
+    if (!status().ok()) return std::move(status());
+    if (result_ < 0) {
+      return absl::ErrnoToStatus(error_,
+                                 absl::StrCat(what_, " on fd ", fd()));
+    }
+    return static_cast<size_t>(result_);
+  }
+
   const char* what_;
   Syscall syscall_;
   ssize_t result_ = -1;

@@ -1,0 +1,40 @@
+// File: net/internal/socket_ops.h
+//
+// Small syscall helpers shared by conet's socket classes (net/, ipc/): every
+// socket is created close-on-exec and non-blocking, options are set with one
+// call, and failures become statuses that name the call, the descriptor and
+// the errno text.
+#ifndef CONET_NET_INTERNAL_SOCKET_OPS_H_
+#define CONET_NET_INTERNAL_SOCKET_OPS_H_
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "net/socket_address.h"
+#include "net/unique_fd.h"
+
+namespace conet::internal {
+
+// Returns the status for `error` (an errno value) with the message
+// "<what>: <strerror>".
+absl::Status ErrnoError(int error, absl::string_view what);
+
+// Creates a socket(family, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0).
+absl::StatusOr<UniqueFd> OpenSocket(int family, int type);
+
+// Sets the int-valued socket option `level`/`name` to `value`; `what` names
+// it in the error ("TCP_NODELAY").
+absl::Status SetIntOption(int fd, int level, int name, int value,
+                          absl::string_view what);
+// Reads the int-valued socket option `level`/`name`.
+absl::StatusOr<int> GetIntOption(int fd, int level, int name,
+                                 absl::string_view what);
+
+// Returns the address `fd` is bound to (getsockname).
+absl::StatusOr<SocketAddress> LocalAddressOf(int fd);
+// Returns the address of `fd`'s peer (getpeername).
+absl::StatusOr<SocketAddress> PeerAddressOf(int fd);
+
+}  // namespace conet::internal
+
+#endif  // CONET_NET_INTERNAL_SOCKET_OPS_H_

@@ -1,0 +1,472 @@
+#include "net/tcp.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "net/internal/socket_ops.h"
+#include "net/resolve.h"
+#include "net/timer.h"
+
+namespace conet {
+namespace internal {
+
+ssize_t ReadExactCall::operator()() {
+  while (done < size) {
+    const ssize_t n = ::read(fd, data + done, size - done);
+    if (n < 0) return -1;
+    if (n == 0) break;  // end of stream: Finish reports the shortfall
+    done += static_cast<size_t>(n);
+  }
+  return static_cast<ssize_t>(done);
+}
+
+absl::StatusOr<size_t> ReadExactCall::Finish(
+    absl::StatusOr<size_t> result) const {
+  if (result.ok() && *result < size) {
+    return absl::OutOfRangeError(absl::StrCat("read on fd ", fd,
+                                              ": end of stream after ", *result,
+                                              " of ", size, " bytes"));
+  }
+  return result;
+}
+
+ssize_t SendAllCall::operator()() {
+  while (done < size) {
+    const ssize_t n = ::send(fd, data + done, size - done, MSG_NOSIGNAL);
+    if (n < 0) return -1;
+    done += static_cast<size_t>(n);
+  }
+  return static_cast<ssize_t>(done);
+}
+
+ssize_t ReadvCall::operator()() const {
+  return ::readv(fd, buffers, static_cast<int>(count));
+}
+
+ssize_t SendmsgCall::operator()() const {
+  msghdr msg{};
+  msg.msg_iov = const_cast<iovec*>(buffers);
+  msg.msg_iovlen = count;
+  return ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+}
+
+ssize_t SendmsgAllCall::operator()() {
+  while (first < pending.size()) {
+    msghdr msg{};
+    msg.msg_iov = pending.data() + first;
+    msg.msg_iovlen = pending.size() - first;
+    ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+    if (n < 0) return -1;
+    total += static_cast<size_t>(n);
+    // Drop what was sent: whole iovecs, then a prefix of the next one.
+    auto left = static_cast<size_t>(n);
+    while (first < pending.size() && left >= pending[first].iov_len) {
+      left -= pending[first].iov_len;
+      ++first;
+    }
+    if (left > 0) {
+      pending[first].iov_base = static_cast<char*>(pending[first].iov_base) + left;
+      pending[first].iov_len -= left;
+    }
+  }
+  return static_cast<ssize_t>(total);
+}
+
+namespace {
+
+// accept4 on `fd`, skipping errors that belong to one aborted connection
+// rather than to the listener (see accept(2), "Error handling").
+struct AcceptCall {
+  int fd;
+  ssize_t operator()() const {
+    while (true) {
+      const int conn = ::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+      if (conn >= 0) return conn;
+      switch (errno) {
+        case ECONNABORTED:
+        case EPROTO:
+        case ENETDOWN:
+        case ENOPROTOOPT:
+        case EHOSTDOWN:
+        case ENONET:
+        case EHOSTUNREACH:
+        case EOPNOTSUPP:
+        case ENETUNREACH:
+          continue;
+        default:
+          return -1;
+      }
+    }
+  }
+};
+
+}  // namespace
+}  // namespace internal
+
+namespace {
+
+constexpr absl::Duration kFirstAcceptBackoff = absl::Milliseconds(5);
+constexpr absl::Duration kMaxAcceptBackoff = absl::Milliseconds(200);
+
+// Returns `status` with its message replaced by "<what>: <message>".
+absl::Status Annotate(const absl::Status& status, absl::string_view what) {
+  return absl::Status(status.code(), absl::StrCat(what, ": ", status.message()));
+}
+
+absl::StatusOr<EventLoop*> CurrentLoop(absl::string_view what) {
+  EventLoop* loop = EventLoop::Current();
+  if (loop == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(what, ": no EventLoop is running on this thread"));
+  }
+  return loop;
+}
+
+// Returns the filesystem path of a UNIX path address.
+std::string UnixPathOf(const SocketAddress& address) {
+  const auto* un = reinterpret_cast<const sockaddr_un*>(address.data());
+  return std::string(un->sun_path);
+}
+
+// Reports whether `address` names a UNIX socket file nobody listens on
+// (connect is refused), which a new listener may replace.
+bool IsStaleSocketFile(const SocketAddress& address) {
+  struct stat st;
+  if (::lstat(UnixPathOf(address).c_str(), &st) != 0 || !S_ISSOCK(st.st_mode)) {
+    return false;
+  }
+  absl::StatusOr<UniqueFd> probe = internal::OpenSocket(AF_UNIX, SOCK_STREAM);
+  if (!probe.ok()) return false;
+  return ::connect(probe->Get(), address.data(), address.size()) != 0 &&
+         errno == ECONNREFUSED;
+}
+
+absl::Status BindListening(int fd, const SocketAddress& address,
+                           const ListenOptions& options) {
+  const std::string where = address.ToString();
+  if (!address.is_unix()) {
+    if (absl::Status s = internal::SetIntOption(fd, SOL_SOCKET, SO_REUSEADDR,
+                                                options.reuse_address,
+                                                "SO_REUSEADDR");
+        !s.ok()) {
+      return s;
+    }
+    if (options.reuse_port) {
+      if (absl::Status s = internal::SetIntOption(fd, SOL_SOCKET, SO_REUSEPORT,
+                                                  1, "SO_REUSEPORT");
+          !s.ok()) {
+        return s;
+      }
+    }
+  }
+  if (address.is_ipv6()) {
+    if (absl::Status s = internal::SetIntOption(fd, IPPROTO_IPV6, IPV6_V6ONLY,
+                                                options.v6_only, "IPV6_V6ONLY");
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (::bind(fd, address.data(), address.size()) != 0) {
+    const int error = errno;
+    if (error == EADDRINUSE && address.is_unix() && !address.is_abstract() &&
+        IsStaleSocketFile(address) &&
+        ::unlink(UnixPathOf(address).c_str()) == 0 &&
+        ::bind(fd, address.data(), address.size()) == 0) {
+      // Replaced a socket file whose listener had gone.
+    } else {
+      return internal::ErrnoError(error, absl::StrCat("bind to ", where));
+    }
+  }
+  if (::listen(fd, options.backlog) != 0) {
+    return internal::ErrnoError(errno, absl::StrCat("listen on ", where));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+// --- TcpStream -------------------------------------------------------------
+
+Task<absl::StatusOr<TcpStream>> TcpStream::Connect(SocketAddress address,
+                                                   Cancellation cancel) {
+  const std::string what = absl::StrCat("connect to ", address.ToString());
+  absl::StatusOr<EventLoop*> loop = CurrentLoop(what);
+  if (!loop.ok()) co_return loop.status();
+  absl::Duration retry = absl::Milliseconds(1);
+  while (true) {
+    absl::StatusOr<UniqueFd> raw = internal::OpenSocket(address.family(), SOCK_STREAM);
+    if (!raw.ok()) co_return Annotate(raw.status(), what);
+    absl::StatusOr<AsyncFd> fd = AsyncFd::Create(std::move(*raw), **loop);
+    if (!fd.ok()) co_return Annotate(fd.status(), what);
+    int error = 0;
+    if (::connect(fd->Get(), address.data(), address.size()) != 0) error = errno;
+    if (error == EAGAIN && address.is_unix()) {
+      // The listener's backlog is full (unix(7)): try again shortly.
+      absl::Status slept = co_await Sleep(retry, cancel);
+      if (!slept.ok()) co_return Annotate(slept, what);
+      retry = std::min(retry * 2, absl::Milliseconds(50));
+      continue;
+    }
+    // EINTR on a non-blocking connect: it goes on in the background.
+    while (error == EINPROGRESS || error == EINTR) {
+      absl::Status ready = co_await fd->Writable(cancel);
+      if (!ready.ok()) co_return Annotate(ready, what);
+      absl::StatusOr<int> so_error =
+          internal::GetIntOption(fd->Get(), SOL_SOCKET, SO_ERROR, "SO_ERROR");
+      if (!so_error.ok()) co_return Annotate(so_error.status(), what);
+      error = *so_error;
+      // A wake-up before the handshake ended leaves the socket unconnected.
+      if (error == 0 && !internal::PeerAddressOf(fd->Get()).ok()) {
+        error = EINPROGRESS;
+      }
+    }
+    if (error != 0) co_return internal::ErrnoError(error, what);
+    co_return TcpStream(std::move(*fd));
+  }
+}
+
+Task<absl::StatusOr<TcpStream>> TcpStream::Connect(std::string target,
+                                                   Cancellation cancel) {
+  absl::StatusOr<std::vector<SocketAddress>> addresses =
+      co_await Resolve(target, cancel);
+  if (!addresses.ok()) co_return addresses.status();
+  std::vector<std::string> failures;
+  for (const SocketAddress& address : *addresses) {
+    absl::StatusOr<TcpStream> stream = co_await Connect(address, cancel);
+    if (stream.ok()) co_return stream;
+    if (absl::IsCancelled(stream.status()) ||
+        absl::IsDeadlineExceeded(stream.status()) || addresses->size() == 1) {
+      co_return stream.status();
+    }
+    failures.push_back(std::string(stream.status().message()));
+  }
+  co_return absl::UnavailableError(absl::StrCat(
+      "connect to \"", target, "\" failed for every address: ",
+      absl::StrJoin(failures, "; ")));
+}
+
+absl::StatusOr<TcpStream> TcpStream::Adopt(UniqueFd fd, EventLoop& loop) {
+  absl::StatusOr<AsyncFd> async = AsyncFd::Create(std::move(fd), loop);
+  if (!async.ok()) return async.status();
+  return TcpStream(std::move(*async));
+}
+
+absl::StatusOr<TcpStream> TcpStream::Adopt(UniqueFd fd) {
+  absl::StatusOr<EventLoop*> loop = CurrentLoop("TcpStream::Adopt");
+  if (!loop.ok()) return loop.status();
+  return Adopt(std::move(fd), **loop);
+}
+
+TcpStream::ReadAwaiter TcpStream::ReadSome(std::span<char> buffer,
+                                           Cancellation cancel) {
+  return fd_.Perform(Direction::kRead, "read",
+                     internal::ReadCall{fd_.Get(), buffer.data(), buffer.size()},
+                     std::move(cancel));
+}
+
+TcpStream::ReadExactAwaiter TcpStream::ReadExact(std::span<char> buffer,
+                                                 Cancellation cancel) {
+  return fd_.Perform(
+      Direction::kRead, "read",
+      internal::ReadExactCall{fd_.Get(), buffer.data(), buffer.size()},
+      std::move(cancel));
+}
+
+TcpStream::WriteAwaiter TcpStream::WriteSome(std::span<const char> data,
+                                             Cancellation cancel) {
+  return fd_.Perform(Direction::kWrite, "send",
+                     internal::SendCall{fd_.Get(), data.data(), data.size()},
+                     std::move(cancel));
+}
+
+TcpStream::WriteAllAwaiter TcpStream::WriteAll(std::span<const char> data,
+                                               Cancellation cancel) {
+  return fd_.Perform(Direction::kWrite, "send",
+                     internal::SendAllCall{fd_.Get(), data.data(), data.size()},
+                     std::move(cancel));
+}
+
+TcpStream::ReadvAwaiter TcpStream::ReadSomeV(std::span<const iovec> buffers,
+                                             Cancellation cancel) {
+  return fd_.Perform(
+      Direction::kRead, "readv",
+      internal::ReadvCall{fd_.Get(), buffers.data(), buffers.size()},
+      std::move(cancel));
+}
+
+TcpStream::WritevAwaiter TcpStream::WriteSomeV(std::span<const iovec> buffers,
+                                               Cancellation cancel) {
+  return fd_.Perform(
+      Direction::kWrite, "sendmsg",
+      internal::SendmsgCall{fd_.Get(), buffers.data(), buffers.size()},
+      std::move(cancel));
+}
+
+TcpStream::WritevAllAwaiter TcpStream::WriteAllV(std::span<const iovec> buffers,
+                                                 Cancellation cancel) {
+  return fd_.Perform(
+      Direction::kWrite, "sendmsg",
+      internal::SendmsgAllCall{
+          fd_.Get(), std::vector<iovec>(buffers.begin(), buffers.end())},
+      std::move(cancel));
+}
+
+absl::Status TcpStream::ShutdownWrite() {
+  if (::shutdown(fd_.Get(), SHUT_WR) != 0) {
+    return internal::ErrnoError(errno, absl::StrCat("shutdown on fd ", fd_.Get()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status TcpStream::RequireTcp(const char* what) const {
+  absl::StatusOr<int> domain =
+      internal::GetIntOption(fd_.Get(), SOL_SOCKET, SO_DOMAIN, "SO_DOMAIN");
+  if (!domain.ok()) return domain.status();
+  if (*domain != AF_INET && *domain != AF_INET6) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(what, " on fd ", fd_.Get(), ": not a TCP socket"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status TcpStream::SetNoDelay(bool enable) {
+  if (absl::Status tcp = RequireTcp("TCP_NODELAY"); !tcp.ok()) return tcp;
+  return internal::SetIntOption(fd_.Get(), IPPROTO_TCP, TCP_NODELAY, enable,
+                                "TCP_NODELAY");
+}
+
+absl::Status TcpStream::SetKeepAlive(bool enable, absl::Duration idle,
+                                     absl::Duration interval, int count) {
+  if (absl::Status tcp = RequireTcp("SO_KEEPALIVE"); !tcp.ok()) return tcp;
+  const int fd = fd_.Get();
+  absl::Status status = internal::SetIntOption(fd, SOL_SOCKET, SO_KEEPALIVE,
+                                               enable, "SO_KEEPALIVE");
+  if (!status.ok() || !enable) return status;
+  const auto seconds = [](absl::Duration d) {
+    return static_cast<int>(std::max<int64_t>(1, absl::ToInt64Seconds(d)));
+  };
+  status = internal::SetIntOption(fd, IPPROTO_TCP, TCP_KEEPIDLE, seconds(idle),
+                                  "TCP_KEEPIDLE");
+  if (status.ok()) {
+    status = internal::SetIntOption(fd, IPPROTO_TCP, TCP_KEEPINTVL,
+                                    seconds(interval), "TCP_KEEPINTVL");
+  }
+  if (status.ok()) {
+    status = internal::SetIntOption(fd, IPPROTO_TCP, TCP_KEEPCNT, count,
+                                    "TCP_KEEPCNT");
+  }
+  return status;
+}
+
+absl::StatusOr<SocketAddress> TcpStream::LocalAddress() const {
+  return internal::LocalAddressOf(fd_.Get());
+}
+
+absl::StatusOr<SocketAddress> TcpStream::PeerAddress() const {
+  return internal::PeerAddressOf(fd_.Get());
+}
+
+// --- TcpListener -----------------------------------------------------------
+
+absl::StatusOr<TcpListener> TcpListener::Bind(const SocketAddress& address,
+                                              const ListenOptions& options,
+                                              EventLoop& loop) {
+  absl::StatusOr<UniqueFd> raw = internal::OpenSocket(address.family(), SOCK_STREAM);
+  if (!raw.ok()) return Annotate(raw.status(), absl::StrCat("listen on ", address.ToString()));
+  if (absl::Status bound = BindListening(raw->Get(), address, options);
+      !bound.ok()) {
+    return bound;
+  }
+  absl::StatusOr<SocketAddress> local = internal::LocalAddressOf(raw->Get());
+  if (!local.ok()) return local.status();
+  std::string owned_path;
+  if (address.is_unix() && !address.is_abstract()) owned_path = UnixPathOf(address);
+  absl::StatusOr<AsyncFd> fd = AsyncFd::Create(std::move(*raw), loop);
+  if (!fd.ok()) {
+    if (!owned_path.empty()) ::unlink(owned_path.c_str());
+    return fd.status();
+  }
+  return TcpListener(std::move(*fd), *local, std::move(owned_path));
+}
+
+absl::StatusOr<TcpListener> TcpListener::Bind(const SocketAddress& address,
+                                              const ListenOptions& options) {
+  absl::StatusOr<EventLoop*> loop =
+      CurrentLoop(absl::StrCat("listen on ", address.ToString()));
+  if (!loop.ok()) return loop.status();
+  return Bind(address, options, **loop);
+}
+
+absl::StatusOr<TcpListener> TcpListener::Adopt(UniqueFd fd, EventLoop& loop) {
+  absl::StatusOr<SocketAddress> local = internal::LocalAddressOf(fd.Get());
+  if (!local.ok()) return local.status();
+  absl::StatusOr<AsyncFd> async = AsyncFd::Create(std::move(fd), loop);
+  if (!async.ok()) return async.status();
+  return TcpListener(std::move(*async), *local, "");
+}
+
+TcpListener::TcpListener(TcpListener&& other) noexcept
+    : fd_(std::move(other.fd_)),
+      address_(other.address_),
+      owned_path_(std::exchange(other.owned_path_, {})),
+      backoff_(other.backoff_),
+      resume_at_(other.resume_at_) {}
+
+TcpListener& TcpListener::operator=(TcpListener&& other) noexcept {
+  if (this != &other) {
+    Close();
+    fd_ = std::move(other.fd_);
+    address_ = other.address_;
+    owned_path_ = std::exchange(other.owned_path_, {});
+    backoff_ = other.backoff_;
+    resume_at_ = other.resume_at_;
+  }
+  return *this;
+}
+
+void TcpListener::Close() noexcept {
+  fd_.Close();
+  if (!owned_path_.empty()) {
+    ::unlink(owned_path_.c_str());
+    owned_path_.clear();
+  }
+}
+
+Task<absl::StatusOr<TcpStream>> TcpListener::Accept(Cancellation cancel) {
+  if (!fd_.Valid()) {
+    co_return absl::FailedPreconditionError("accept on a closed listener");
+  }
+  if (backoff_ > absl::ZeroDuration()) {
+    absl::Status waited = co_await SleepUntil(resume_at_, cancel);
+    if (!waited.ok()) {
+      co_return Annotate(waited, absl::StrCat("accept on ", address_->ToString()));
+    }
+  }
+  absl::StatusOr<size_t> conn = co_await fd_.Perform(
+      Direction::kRead, "accept4", internal::AcceptCall{fd_.Get()}, cancel);
+  if (!conn.ok()) {
+    if (absl::IsResourceExhausted(conn.status())) {
+      backoff_ = backoff_ == absl::ZeroDuration()
+                     ? kFirstAcceptBackoff
+                     : std::min(backoff_ * 2, kMaxAcceptBackoff);
+      resume_at_ = absl::Now() + backoff_;
+      co_return absl::ResourceExhaustedError(absl::StrCat(
+          "accept on ", address_->ToString(), ": ", conn.status().message(),
+          " (pausing accepts for ", absl::FormatDuration(backoff_), ")"));
+    }
+    co_return Annotate(conn.status(), absl::StrCat("accept on ", address_->ToString()));
+  }
+  backoff_ = absl::ZeroDuration();
+  co_return TcpStream::Adopt(UniqueFd(static_cast<int>(*conn)), *fd_.loop());
+}
+
+}  // namespace conet

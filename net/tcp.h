@@ -1,0 +1,286 @@
+// File: net/tcp.h
+//
+// Stream sockets on an EventLoop: TcpListener accepts connections and
+// TcpStream reads and writes them. Both speak TCP over IPv4 and IPv6 and,
+// with the same API, UNIX stream sockets (`unix:/path`, `unix:@name`).
+//
+//   absl::StatusOr<conet::TcpListener> listener = conet::TcpListener::Bind(
+//       *conet::SocketAddress::Parse("127.0.0.1:0"));
+//   // listener->address() is what was bound, e.g. 127.0.0.1:43125
+//   absl::StatusOr<conet::TcpStream> conn = co_await listener->Accept();
+//   char buf[4096];
+//   absl::StatusOr<size_t> n = co_await conn->ReadSome(buf);   // 0 at EOF
+//   absl::StatusOr<size_t> sent =
+//       co_await conn->WriteAll(std::span<const char>(buf, *n));
+//
+//   // Client side: names are resolved off the loop, each address tried.
+//   absl::StatusOr<conet::TcpStream> client = co_await conet::TcpStream::Connect(
+//       "localhost:7007", conet::Within(absl::Seconds(5)));
+//
+// Every socket is created SOCK_CLOEXEC | SOCK_NONBLOCK, accepted ones too;
+// every send uses MSG_NOSIGNAL, so a peer that resets yields an EPIPE or
+// ECONNRESET status, never SIGPIPE. I/O is optimistic: the syscall is tried
+// first and the coroutine suspends only on EAGAIN. A socket belongs to the
+// loop it was created on; at most one read and one write may be pending on
+// it at a time (full duplex), and a second one fails with
+// FailedPreconditionError. Every awaitable takes a Cancellation (stop token
+// and/or deadline) and also obeys the awaiting task's stop token; a
+// cancelled operation yields CancelledError or DeadlineExceededError.
+#ifndef CONET_NET_TCP_H_
+#define CONET_NET_TCP_H_
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "net/async_fd.h"
+#include "net/cancellation.h"
+#include "net/event_loop.h"
+#include "net/socket_address.h"
+#include "net/task.h"
+#include "net/unique_fd.h"
+
+namespace conet {
+
+namespace internal {
+struct ReadCall;
+struct ReadExactCall;
+struct SendCall;
+struct SendAllCall;
+struct ReadvCall;
+struct SendmsgCall;
+struct SendmsgAllCall;
+}  // namespace internal
+
+// A connected stream socket: TCP (IPv4, IPv6) or UNIX stream.
+class TcpStream {
+ public:
+  using ReadAwaiter = AsyncFd::PerformAwaiter<internal::ReadCall>;
+  using ReadExactAwaiter = AsyncFd::PerformAwaiter<internal::ReadExactCall>;
+  using WriteAwaiter = AsyncFd::PerformAwaiter<internal::SendCall>;
+  using WriteAllAwaiter = AsyncFd::PerformAwaiter<internal::SendAllCall>;
+  using ReadvAwaiter = AsyncFd::PerformAwaiter<internal::ReadvCall>;
+  using WritevAwaiter = AsyncFd::PerformAwaiter<internal::SendmsgCall>;
+  using WritevAllAwaiter = AsyncFd::PerformAwaiter<internal::SendmsgAllCall>;
+
+  // Connects to `address` on the current loop: a non-blocking connect(2),
+  // then a wait for writability and SO_ERROR. co_await yields the stream,
+  // or the error naming the address ("connect to 127.0.0.1:9: Connection
+  // refused"). A UNIX listener with a full backlog is retried until the
+  // Cancellation ends the attempt.
+  static Task<absl::StatusOr<TcpStream>> Connect(SocketAddress address,
+                                                 Cancellation cancel = {});
+  // Resolves `target` (see net/resolve.h: "host:port", a literal address or
+  // a unix: address) and connects to each address in turn until one
+  // accepts. The Cancellation bounds the whole attempt, resolution included.
+  // If every address fails, the error lists each one's reason.
+  static Task<absl::StatusOr<TcpStream>> Connect(std::string target,
+                                                 Cancellation cancel = {});
+  // Adopts a connected, non-blocking stream socket, registering it with
+  // `loop` (or the current loop).
+  static absl::StatusOr<TcpStream> Adopt(UniqueFd fd, EventLoop& loop);
+  static absl::StatusOr<TcpStream> Adopt(UniqueFd fd);
+
+  TcpStream() = default;
+  TcpStream(TcpStream&&) = default;
+  TcpStream& operator=(TcpStream&&) = default;
+
+  // Reads what is available, at most `buffer.size()` bytes, waiting until
+  // at least one byte is. co_await yields the count, 0 at end of stream (or
+  // for an empty buffer), or the error. `buffer` must stay valid until the
+  // co_await completes. At most one pending read.
+  ReadAwaiter ReadSome(std::span<char> buffer, Cancellation cancel = {});
+  // Reads exactly `buffer.size()` bytes. co_await yields that count, or
+  // OutOfRangeError if the stream ended first (the message says after how
+  // many bytes; those bytes are in `buffer`). Cancelled midway, the bytes
+  // already read are in `buffer` but their count is lost: treat the stream
+  // as unusable.
+  ReadExactAwaiter ReadExact(std::span<char> buffer, Cancellation cancel = {});
+  // Writes as much of `data` as the socket takes now, waiting until it takes
+  // at least one byte. co_await yields the count written. `data` must stay
+  // valid until the co_await completes. At most one pending write.
+  WriteAwaiter WriteSome(std::span<const char> data, Cancellation cancel = {});
+  // Writes all of `data`, waiting as often as needed. co_await yields
+  // data.size(), or the error; cancelled or failed midway, an unknown prefix
+  // was sent.
+  WriteAllAwaiter WriteAll(std::span<const char> data, Cancellation cancel = {});
+  // Scatter read (readv): fills `buffers` in order, like ReadSome. The
+  // iovecs and the memory they point to must stay valid until completion.
+  ReadvAwaiter ReadSomeV(std::span<const iovec> buffers, Cancellation cancel = {});
+  // Gather write (sendmsg with MSG_NOSIGNAL): like WriteSome.
+  WritevAwaiter WriteSomeV(std::span<const iovec> buffers, Cancellation cancel = {});
+  // Gather write of everything in `buffers` (the iovec array is copied;
+  // the memory it points to must stay valid). co_await yields the total.
+  WritevAllAwaiter WriteAllV(std::span<const iovec> buffers, Cancellation cancel = {});
+
+  // Half-closes: the peer reads end of stream; reading here goes on.
+  absl::Status ShutdownWrite();
+  // Sets TCP_NODELAY (send small writes at once). TCP only.
+  absl::Status SetNoDelay(bool enable);
+  // Turns TCP keep-alive probes on (`idle` before the first probe, then
+  // every `interval`, giving up after `count` unanswered ones) or off. TCP
+  // only.
+  absl::Status SetKeepAlive(bool enable, absl::Duration idle = absl::Seconds(60),
+                            absl::Duration interval = absl::Seconds(10),
+                            int count = 5);
+  // Returns the local address (getsockname).
+  absl::StatusOr<SocketAddress> LocalAddress() const;
+  // Returns the peer's address (getpeername); a UNIX client that did not
+  // bind is the unnamed address `unix:`.
+  absl::StatusOr<SocketAddress> PeerAddress() const;
+
+  // Returns the descriptor (-1 once closed), keeping ownership.
+  [[nodiscard]] int fd() const noexcept { return fd_.Get(); }
+  [[nodiscard]] bool is_open() const noexcept { return fd_.Valid(); }
+  // Closes the socket; pending operations complete with CancelledError.
+  void Close() noexcept { fd_.Close(); }
+  // Unregisters the socket and hands its descriptor back, still open.
+  [[nodiscard]] UniqueFd Release() noexcept { return fd_.Release(); }
+
+ private:
+  explicit TcpStream(AsyncFd fd) : fd_(std::move(fd)) {}
+  absl::Status RequireTcp(const char* what) const;
+
+  AsyncFd fd_;
+};
+
+// How TcpListener::Bind sets up the socket. Build it as a named variable (or
+// pass it to Bind, which is not a coroutine): e.g.
+//   conet::ListenOptions options{.reuse_port = true, .backlog = 1024};
+struct ListenOptions {
+  // SO_REUSEADDR: rebind a port with connections in TIME_WAIT (TCP only).
+  bool reuse_address = true;
+  // SO_REUSEPORT: several sockets (one per loop) share the port and the
+  // kernel spreads connections among them (TCP only).
+  bool reuse_port = false;
+  // The accept queue length passed to listen(2).
+  int backlog = SOMAXCONN;
+  // IPV6_V6ONLY: an IPv6 wildcard listener takes no IPv4 connections.
+  bool v6_only = false;
+};
+
+// A listening stream socket: TCP or UNIX.
+class TcpListener {
+ public:
+  // Creates, binds and listens on `address` (port 0: an ephemeral port),
+  // registering the socket with `loop` (or the current loop). For a UNIX
+  // path, a socket file left behind by a listener that is gone is replaced;
+  // one that a live listener answers on is refused (EADDRINUSE). The file
+  // is removed when the listener closes.
+  static absl::StatusOr<TcpListener> Bind(const SocketAddress& address,
+                                          const ListenOptions& options,
+                                          EventLoop& loop);
+  static absl::StatusOr<TcpListener> Bind(const SocketAddress& address,
+                                          const ListenOptions& options = {});
+  // Adopts a socket already listening (e.g. from systemd), registering it
+  // with `loop`.
+  static absl::StatusOr<TcpListener> Adopt(UniqueFd fd, EventLoop& loop);
+
+  TcpListener() = default;
+  TcpListener(TcpListener&& other) noexcept;
+  TcpListener& operator=(TcpListener&& other) noexcept;
+  ~TcpListener() { Close(); }
+
+  // Accepts one connection (accept4 with SOCK_CLOEXEC | SOCK_NONBLOCK). The
+  // new stream is registered with the listener's loop. co_await yields it,
+  // or an error naming the listener's address. Errors that belong to the
+  // aborted connection (ECONNABORTED, a pending network error) are skipped.
+  // When the process or system is out of descriptors or memory (EMFILE,
+  // ENFILE, ENOBUFS, ENOMEM) the error is returned as ResourceExhausted so a
+  // server can log it, and the listener backs off: the next Accept() first
+  // waits (5 ms, doubling to 200 ms while the shortage lasts) and then
+  // tries again. The pending connections stay in the kernel's queue and
+  // nothing spins. At most one pending Accept; the listener must outlive it.
+  Task<absl::StatusOr<TcpStream>> Accept(Cancellation cancel = {});
+
+  // Returns the address bound (with the real port when port 0 was asked).
+  [[nodiscard]] const SocketAddress& address() const { return *address_; }
+  // Returns the descriptor (-1 once closed), keeping ownership.
+  [[nodiscard]] int fd() const noexcept { return fd_.Get(); }
+  [[nodiscard]] bool is_open() const noexcept { return fd_.Valid(); }
+  // Returns the delay the next Accept() waits first (zero unless starved).
+  [[nodiscard]] absl::Duration backoff() const { return backoff_; }
+  // Stops listening and removes a UNIX socket file this listener created.
+  void Close() noexcept;
+
+ private:
+  TcpListener(AsyncFd fd, SocketAddress address, std::string owned_path)
+      : fd_(std::move(fd)), address_(address), owned_path_(std::move(owned_path)) {}
+
+  AsyncFd fd_;
+  std::optional<SocketAddress> address_;
+  std::string owned_path_;  // UNIX socket file to unlink on Close
+  absl::Duration backoff_ = absl::ZeroDuration();
+  absl::Time resume_at_ = absl::InfinitePast();
+};
+
+// Implementation details follow.
+namespace internal {
+
+struct ReadCall {
+  int fd;
+  char* data;
+  size_t size;
+  ssize_t operator()() const { return ::read(fd, data, size); }
+};
+
+struct ReadExactCall {
+  int fd;
+  char* data;
+  size_t size;
+  size_t done = 0;
+  ssize_t operator()();
+  absl::StatusOr<size_t> Finish(absl::StatusOr<size_t> result) const;
+};
+
+struct SendCall {
+  int fd;
+  const char* data;
+  size_t size;
+  ssize_t operator()() const { return ::send(fd, data, size, MSG_NOSIGNAL); }
+};
+
+struct SendAllCall {
+  int fd;
+  const char* data;
+  size_t size;
+  size_t done = 0;
+  ssize_t operator()();
+};
+
+struct ReadvCall {
+  int fd;
+  const iovec* buffers;
+  size_t count;
+  ssize_t operator()() const;
+};
+
+struct SendmsgCall {
+  int fd;
+  const iovec* buffers;
+  size_t count;
+  ssize_t operator()() const;
+};
+
+struct SendmsgAllCall {
+  int fd;
+  std::vector<iovec> pending;  // what is left to send, advanced in place
+  size_t first = 0;            // index of the first unsent iovec
+  size_t total = 0;
+  ssize_t operator()();
+};
+
+}  // namespace internal
+}  // namespace conet
+
+#endif  // CONET_NET_TCP_H_

@@ -1,0 +1,119 @@
+#include "net/udp.h"
+
+#include <algorithm>
+#include <cerrno>
+
+#include "absl/strings/str_cat.h"
+#include "net/internal/socket_ops.h"
+
+namespace conet {
+namespace internal {
+
+ssize_t ReceiveFromCall::operator()() {
+  from_len = sizeof(from);
+  // MSG_TRUNC makes recvfrom return the datagram's real length.
+  return ::recvfrom(fd, data, size, MSG_TRUNC, reinterpret_cast<sockaddr*>(&from),
+                    &from_len);
+}
+
+absl::StatusOr<Datagram> ReceiveFromCall::Finish(
+    absl::StatusOr<size_t> result) const {
+  if (!result.ok()) return result.status();
+  absl::StatusOr<SocketAddress> sender =
+      SocketAddress::FromSockaddr(reinterpret_cast<const sockaddr*>(&from), from_len);
+  if (!sender.ok()) return sender.status();
+  Datagram datagram;
+  datagram.full_size = *result;
+  datagram.size = std::min(*result, size);
+  datagram.truncated = *result > size;
+  datagram.from = *sender;
+  return datagram;
+}
+
+}  // namespace internal
+
+namespace {
+
+absl::StatusOr<UdpSocket> Fail(const absl::Status& status, absl::string_view what) {
+  return absl::Status(status.code(), absl::StrCat(what, ": ", status.message()));
+}
+
+}  // namespace
+
+absl::StatusOr<UdpSocket> UdpSocket::Bind(const SocketAddress& address,
+                                          bool reuse_port, EventLoop& loop) {
+  const std::string what = absl::StrCat("bind UDP to ", address.ToString());
+  if (address.is_unix()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": UdpSocket takes IPv4 or IPv6 addresses"));
+  }
+  absl::StatusOr<UniqueFd> raw = internal::OpenSocket(address.family(), SOCK_DGRAM);
+  if (!raw.ok()) return Fail(raw.status(), what);
+  if (reuse_port) {
+    if (absl::Status s = internal::SetIntOption(raw->Get(), SOL_SOCKET,
+                                                SO_REUSEPORT, 1, "SO_REUSEPORT");
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (::bind(raw->Get(), address.data(), address.size()) != 0) {
+    return internal::ErrnoError(errno, what);
+  }
+  absl::StatusOr<AsyncFd> fd = AsyncFd::Create(std::move(*raw), loop);
+  if (!fd.ok()) return fd.status();
+  return UdpSocket(std::move(*fd));
+}
+
+absl::StatusOr<UdpSocket> UdpSocket::Bind(const SocketAddress& address,
+                                          bool reuse_port) {
+  EventLoop* loop = EventLoop::Current();
+  if (loop == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "bind UDP to ", address.ToString(), ": no EventLoop is running on this thread"));
+  }
+  return Bind(address, reuse_port, *loop);
+}
+
+absl::StatusOr<UdpSocket> UdpSocket::Connect(const SocketAddress& peer) {
+  const std::string what = absl::StrCat("connect UDP to ", peer.ToString());
+  const SocketAddress any = peer.is_ipv6()
+                                ? *SocketAddress::Parse("[::]:0")
+                                : SocketAddress::Ipv4(0, 0);
+  absl::StatusOr<UdpSocket> socket = Bind(any);
+  if (!socket.ok()) return Fail(socket.status(), what);
+  if (::connect(socket->fd(), peer.data(), peer.size()) != 0) {
+    return internal::ErrnoError(errno, what);
+  }
+  return socket;
+}
+
+UdpSocket::SendAwaiter UdpSocket::SendTo(std::span<const char> data,
+                                         const SocketAddress& to,
+                                         Cancellation cancel) {
+  return fd_.Perform(
+      Direction::kWrite, "sendto",
+      internal::SendToCall{fd_.Get(), data.data(), data.size(), to, false},
+      std::move(cancel));
+}
+
+UdpSocket::SendAwaiter UdpSocket::Send(std::span<const char> data,
+                                       Cancellation cancel) {
+  return fd_.Perform(Direction::kWrite, "send",
+                     internal::SendToCall{fd_.Get(), data.data(), data.size(),
+                                          SocketAddress::Ipv4(0, 0), true},
+                     std::move(cancel));
+}
+
+UdpSocket::ReceiveAwaiter UdpSocket::ReceiveFrom(std::span<char> buffer,
+                                                 Cancellation cancel) {
+  return fd_.Perform(
+      Direction::kRead, "recvfrom",
+      internal::ReceiveFromCall{fd_.Get(), buffer.data(), buffer.size()},
+      std::move(cancel));
+}
+
+absl::StatusOr<SocketAddress> UdpSocket::LocalAddress() const {
+  return internal::LocalAddressOf(fd_.Get());
+}
+
+}  // namespace conet

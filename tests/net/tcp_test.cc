@@ -1,0 +1,529 @@
+#include "net/tcp.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <stop_token>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "net/timer.h"
+#include "net/when_all.h"
+#include "tests/util/test_util.h"
+
+namespace conet {
+namespace {
+
+using ::conet::testing::FdLeakCheck;
+using ::conet::testing::RunTask;
+using ::testing::HasSubstr;
+
+SocketAddress MustParse(const std::string& text) {
+  absl::StatusOr<SocketAddress> address = SocketAddress::Parse(text);
+  if (!address.ok()) {
+    ADD_FAILURE() << address.status();
+    std::abort();
+  }
+  return *address;
+}
+
+// A listener and both ends of one connection to it.
+struct Connection {
+  TcpListener listener;
+  TcpStream client;
+  TcpStream server;
+};
+
+Task<absl::StatusOr<Connection>> Connect(SocketAddress listen_at) {
+  absl::StatusOr<TcpListener> listener = TcpListener::Bind(listen_at);
+  if (!listener.ok()) co_return listener.status();
+  auto [client, server] = co_await WhenAll(
+      TcpStream::Connect(listener->address()), listener->Accept());
+  if (!client.ok()) co_return client.status();
+  if (!server.ok()) co_return server.status();
+  co_return Connection{std::move(*listener), std::move(*client), std::move(*server)};
+}
+
+// Sends `text` from client to server and back; returns what came back.
+Task<std::string> RoundTrip(SocketAddress listen_at, std::string text) {
+  absl::StatusOr<Connection> c = co_await Connect(listen_at);
+  if (!c.ok()) co_return c.status().ToString();
+  absl::StatusOr<size_t> sent = co_await c->client.WriteAll(text);
+  EXPECT_TRUE(sent.ok()) << sent.status();
+  std::string echo(text.size(), '\0');
+  absl::StatusOr<size_t> got = co_await c->server.ReadExact(echo);
+  EXPECT_TRUE(got.ok()) << got.status();
+  sent = co_await c->server.WriteAll(echo);
+  EXPECT_TRUE(sent.ok()) << sent.status();
+  std::string back(text.size(), '\0');
+  got = co_await c->client.ReadExact(back);
+  EXPECT_TRUE(got.ok()) << got.status();
+  co_return back;
+}
+
+TEST(TcpTest, RoundTripOverIpv4) {
+  FdLeakCheck leaks;
+  EXPECT_EQ(RunTask(RoundTrip(MustParse("127.0.0.1:0"), "over ipv4")), "over ipv4");
+}
+
+TEST(TcpTest, RoundTripOverIpv6) {
+  FdLeakCheck leaks;
+  EXPECT_EQ(RunTask(RoundTrip(MustParse("[::1]:0"), "over ipv6")), "over ipv6");
+}
+
+TEST(TcpTest, RoundTripOverUnixAbstractName) {
+  FdLeakCheck leaks;
+  const std::string name = absl::StrCat("unix:@conet-tcp-test-", ::getpid());
+  EXPECT_EQ(RunTask(RoundTrip(MustParse(name), "abstract")), "abstract");
+}
+
+// A fresh directory for socket files, removed with its content.
+class TempDir {
+ public:
+  TempDir() {
+    char pattern[] = "/tmp/conet-test-XXXXXX";
+    path_ = ::mkdtemp(pattern);
+  }
+  ~TempDir() {
+    std::system(absl::StrCat("rm -rf ", path_).c_str());
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+bool Exists(const std::string& path) {
+  struct stat st;
+  return ::lstat(path.c_str(), &st) == 0;
+}
+
+TEST(TcpTest, RoundTripOverUnixPathAndRemovesTheSocketFile) {
+  FdLeakCheck leaks;
+  TempDir dir;
+  const std::string path = dir.path() + "/echo.sock";
+  EXPECT_EQ(RunTask(RoundTrip(MustParse("unix:" + path), "path")), "path");
+  EXPECT_FALSE(Exists(path)) << "the listener left its socket file behind";
+}
+
+Task<void> BindTwice(std::string path) {
+  const SocketAddress address = MustParse("unix:" + path);
+  absl::StatusOr<TcpListener> first = TcpListener::Bind(address);
+  EXPECT_TRUE(first.ok()) << first.status();
+  absl::StatusOr<TcpListener> second = TcpListener::Bind(address);
+  EXPECT_FALSE(second.ok());
+  EXPECT_THAT(second.status().message(), HasSubstr("Address already in use"));
+  EXPECT_THAT(second.status().message(), HasSubstr(path));
+  // The refused second listener did not take the first one's file away.
+  EXPECT_TRUE(Exists(path));
+  co_return;
+}
+
+TEST(TcpTest, UnixListenerRefusesANameALiveListenerHolds) {
+  FdLeakCheck leaks;
+  TempDir dir;
+  RunTask(BindTwice(dir.path() + "/live.sock"));
+}
+
+TEST(TcpTest, UnixListenerRefusesALiveNameAndReplacesAStaleFile) {
+  FdLeakCheck leaks;
+  TempDir dir;
+  const std::string path = dir.path() + "/stale.sock";
+  // Simulate a crashed server: a bound socket file with nobody listening.
+  {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un un{};
+    un.sun_family = AF_UNIX;
+    std::snprintf(un.sun_path, sizeof(un.sun_path), "%s", path.c_str());
+    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&un), sizeof(un)), 0);
+    ::close(fd);
+  }
+  ASSERT_TRUE(Exists(path));
+  EXPECT_EQ(RunTask(RoundTrip(MustParse("unix:" + path), "reclaimed")), "reclaimed");
+}
+
+Task<absl::Status> ConnectTo(std::string target) {
+  absl::StatusOr<TcpStream> stream = co_await TcpStream::Connect(std::move(target));
+  co_return stream.status();
+}
+
+// Returns a loopback port nobody listens on (bound, then closed).
+uint16_t ClosedPort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in in{};
+  in.sin_family = AF_INET;
+  in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&in), sizeof(in)), 0);
+  socklen_t len = sizeof(in);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&in), &len);
+  ::close(fd);
+  return ntohs(in.sin_port);
+}
+
+TEST(TcpTest, ConnectRefusedNamesTheAddress) {
+  FdLeakCheck leaks;
+  const std::string target = absl::StrCat("127.0.0.1:", ClosedPort());
+  absl::Status status = RunTask(ConnectTo(target));
+  EXPECT_FALSE(status.ok());
+  EXPECT_THAT(status.message(), HasSubstr("connect to " + target));
+  EXPECT_THAT(status.message(), HasSubstr("Connection refused"));
+}
+
+Task<std::string> ConnectByName() {
+  // Listening on 127.0.0.1 only: if "localhost" gives ::1 first, that
+  // address is refused and the next one must be tried.
+  absl::StatusOr<TcpListener> listener = TcpListener::Bind(MustParse("127.0.0.1:0"));
+  EXPECT_TRUE(listener.ok()) << listener.status();
+  const std::string target = absl::StrCat("localhost:", listener->address().port());
+  auto [client, server] =
+      co_await WhenAll(TcpStream::Connect(target), listener->Accept());
+  if (!client.ok()) co_return client.status().ToString();
+  EXPECT_TRUE(server.ok()) << server.status();
+  absl::StatusOr<SocketAddress> peer = client->PeerAddress();
+  co_return peer.ok() ? peer->ToString() : peer.status().ToString();
+}
+
+TEST(TcpTest, ConnectResolvesANameAndTriesEachAddress) {
+  FdLeakCheck leaks;
+  EXPECT_THAT(RunTask(ConnectByName()), HasSubstr("127.0.0.1:"));
+}
+
+TEST(TcpTest, ConnectToEveryFailingAddressListsEachReason) {
+  FdLeakCheck leaks;
+  absl::Status status = RunTask(ConnectTo(absl::StrCat("localhost:", ClosedPort())));
+  EXPECT_FALSE(status.ok());
+  EXPECT_THAT(status.message(), HasSubstr("Connection refused"));
+}
+
+// Fills a UNIX listener's accept queue (backlog 0 holds one connection), so
+// a further connect gets EAGAIN, and checks that Connect keeps retrying
+// until its deadline.
+Task<absl::Status> ConnectToFullUnixListener(std::string name) {
+  const SocketAddress address = MustParse(name);
+  ListenOptions options;
+  options.backlog = 0;
+  absl::StatusOr<TcpListener> listener = TcpListener::Bind(address, options);
+  EXPECT_TRUE(listener.ok()) << listener.status();
+  std::vector<UniqueFd> queued;
+  for (int i = 0; i < 8; ++i) {
+    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (::connect(fd.Get(), address.data(), address.size()) != 0) {
+      EXPECT_EQ(errno, EAGAIN);
+      break;
+    }
+    queued.push_back(std::move(fd));
+  }
+  const absl::Time start = absl::Now();
+  absl::StatusOr<TcpStream> stream =
+      co_await TcpStream::Connect(address, Within(absl::Milliseconds(30)));
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(30));
+  co_return stream.status();
+}
+
+TEST(TcpTest, ConnectRetriesAFullUnixBacklogUntilTheDeadline) {
+  FdLeakCheck leaks;
+  absl::Status status = RunTask(
+      ConnectToFullUnixListener(absl::StrCat("unix:@conet-full-", ::getpid())));
+  EXPECT_TRUE(absl::IsDeadlineExceeded(status)) << status;
+  EXPECT_THAT(status.message(), HasSubstr("connect to unix:@conet-full-"));
+}
+
+// Reads until end of stream, in small pieces.
+Task<std::string> ReadToEnd(TcpStream* stream) {
+  std::string all;
+  char buffer[4];
+  while (true) {
+    absl::StatusOr<size_t> n = co_await stream->ReadSome(buffer);
+    if (!n.ok()) co_return n.status().ToString();
+    if (*n == 0) co_return all;
+    all.append(buffer, *n);
+  }
+}
+
+Task<std::string> HalfClose() {
+  absl::StatusOr<Connection> c = co_await Connect(MustParse("127.0.0.1:0"));
+  if (!c.ok()) co_return c.status().ToString();
+  co_await c->client.WriteAll(std::string("request"));
+  EXPECT_TRUE(c->client.ShutdownWrite().ok());
+  // The server reads to end of stream, then can still answer.
+  std::string request = co_await ReadToEnd(&c->server);
+  co_await c->server.WriteAll(std::string("reply to ") + request);
+  c->server.Close();
+  co_return co_await ReadToEnd(&c->client);
+}
+
+TEST(TcpTest, ShutdownWriteHalfCloses) {
+  FdLeakCheck leaks;
+  EXPECT_EQ(RunTask(HalfClose()), "reply to request");
+}
+
+Task<absl::Status> ReadExactPastEnd() {
+  absl::StatusOr<Connection> c = co_await Connect(MustParse("127.0.0.1:0"));
+  if (!c.ok()) co_return c.status();
+  co_await c->client.WriteAll(std::string("abc"));
+  c->client.Close();
+  std::string buffer(10, '\0');
+  absl::StatusOr<size_t> n = co_await c->server.ReadExact(buffer);
+  EXPECT_EQ(buffer.substr(0, 3), "abc");
+  co_return n.status();
+}
+
+TEST(TcpTest, ReadExactReportsAnEarlyEnd) {
+  FdLeakCheck leaks;
+  absl::Status status = RunTask(ReadExactPastEnd());
+  EXPECT_TRUE(absl::IsOutOfRange(status)) << status;
+  EXPECT_THAT(status.message(), HasSubstr("after 3 of 10 bytes"));
+}
+
+std::string Pattern(size_t size) {
+  std::string data(size, '\0');
+  for (size_t i = 0; i < size; ++i) data[i] = static_cast<char>((i * 131 + i / 251) & 0xff);
+  return data;
+}
+
+Task<std::string> ReadSlowly(TcpStream* stream, size_t size) {
+  std::string got;
+  std::vector<char> buffer(7919);
+  while (got.size() < size) {
+    co_await Sleep(absl::Microseconds(200));
+    absl::StatusOr<size_t> n = co_await stream->ReadSome(buffer);
+    if (!n.ok() || *n == 0) break;
+    got.append(buffer.data(), *n);
+  }
+  co_return got;
+}
+
+Task<absl::StatusOr<size_t>> WriteAllOf(TcpStream* stream, std::string data) {
+  co_return co_await stream->WriteAll(data);
+}
+
+Task<bool> BackPressure() {
+  absl::StatusOr<Connection> c = co_await Connect(MustParse("127.0.0.1:0"));
+  if (!c.ok()) co_return false;
+  const std::string data = Pattern(4 << 20);  // far more than socket buffers
+  auto [sent, got] = co_await WhenAll(WriteAllOf(&c->client, data),
+                                      ReadSlowly(&c->server, data.size()));
+  EXPECT_TRUE(sent.ok()) << sent.status();
+  EXPECT_EQ(sent.value_or(0), data.size());
+  co_return got == data;
+}
+
+TEST(TcpTest, WriteAllWaitsForASlowReaderAndLosesNothing) {
+  FdLeakCheck leaks;
+  EXPECT_TRUE(RunTask(BackPressure()));
+}
+
+Task<std::string> GatherScatter() {
+  absl::StatusOr<Connection> c = co_await Connect(MustParse("127.0.0.1:0"));
+  if (!c.ok()) co_return c.status().ToString();
+  std::string a = "scatter", b = "/", d = "gather";
+  iovec out[] = {{a.data(), a.size()}, {nullptr, 0}, {b.data(), b.size()},
+                 {d.data(), d.size()}};
+  absl::StatusOr<size_t> sent = co_await c->client.WriteAllV(out);
+  EXPECT_EQ(sent.value_or(0), a.size() + b.size() + d.size());
+  char first[8] = {}, second[8] = {};
+  iovec in[] = {{first, 7}, {second, 7}};
+  absl::StatusOr<size_t> got = co_await c->server.ReadSomeV(in);
+  EXPECT_TRUE(got.ok()) << got.status();
+  std::string all = std::string(first, std::min<size_t>(*got, 7));
+  if (*got > 7) all.append(second, *got - 7);
+  co_return all;
+}
+
+TEST(TcpTest, GatherWriteAndScatterRead) {
+  FdLeakCheck leaks;
+  EXPECT_EQ(RunTask(GatherScatter()), "scatter/gather");
+}
+
+Task<absl::Status> WriteToResetPeer() {
+  absl::StatusOr<Connection> c = co_await Connect(MustParse("127.0.0.1:0"));
+  if (!c.ok()) co_return c.status();
+  // Closing with SO_LINGER {on, 0} sends a reset.
+  linger reset{1, 0};
+  ::setsockopt(c->server.fd(), SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+  c->server.Close();
+  // The first failing send reports the reset (ECONNRESET); the ones after
+  // it hit EPIPE, which raises SIGPIPE unless MSG_NOSIGNAL is set.
+  const std::string chunk(64 << 10, 'x');
+  absl::Status first_error;
+  for (int i = 0; i < 20; ++i) {
+    absl::StatusOr<size_t> sent = co_await c->client.WriteAll(chunk);
+    if (!sent.ok() && first_error.ok()) first_error = sent.status();
+  }
+  co_return first_error;
+}
+
+TEST(TcpTest, WritingToAResetPeerIsAnErrorNotSigpipe) {
+  FdLeakCheck leaks;
+  // Bazel starts tests with SIGPIPE ignored; a real program has the default
+  // action, which kills it.
+  std::signal(SIGPIPE, SIG_DFL);
+  absl::Status status = RunTask(WriteToResetPeer());
+  EXPECT_FALSE(status.ok());
+  EXPECT_THAT(status.message(),
+              ::testing::AnyOf(HasSubstr("Broken pipe"), HasSubstr("reset by peer")));
+}
+
+Task<void> CancelThenReuse() {
+  absl::StatusOr<Connection> c = co_await Connect(MustParse("127.0.0.1:0"));
+  EXPECT_TRUE(c.ok()) << c.status();
+  char buffer[16];
+  std::stop_source stop;
+  stop.request_stop();
+  absl::StatusOr<size_t> n = co_await c->server.ReadSome(buffer, stop.get_token());
+  EXPECT_TRUE(absl::IsCancelled(n.status())) << n.status();
+  n = co_await c->server.ReadSome(buffer, Within(absl::Milliseconds(5)));
+  EXPECT_TRUE(absl::IsDeadlineExceeded(n.status())) << n.status();
+  // The stream is still usable: nothing was left registered.
+  co_await c->client.WriteAll(std::string("ok"));
+  n = co_await c->server.ReadSome(buffer, Within(absl::Seconds(5)));
+  EXPECT_EQ(n.value_or(0), 2u);
+}
+
+TEST(TcpTest, CancelledReadLeavesTheStreamUsable) {
+  FdLeakCheck leaks;
+  RunTask(CancelThenReuse());
+}
+
+Task<void> AcceptCancelled() {
+  absl::StatusOr<TcpListener> listener = TcpListener::Bind(MustParse("127.0.0.1:0"));
+  EXPECT_TRUE(listener.ok()) << listener.status();
+  absl::StatusOr<TcpStream> none =
+      co_await listener->Accept(Within(absl::Milliseconds(5)));
+  EXPECT_TRUE(absl::IsDeadlineExceeded(none.status())) << none.status();
+  EXPECT_THAT(none.status().message(), HasSubstr(listener->address().ToString()));
+  auto [client, server] = co_await WhenAll(
+      TcpStream::Connect(listener->address()), listener->Accept());
+  EXPECT_TRUE(client.ok() && server.ok());
+}
+
+TEST(TcpTest, AcceptHonoursItsDeadline) {
+  FdLeakCheck leaks;
+  RunTask(AcceptCancelled());
+}
+
+Task<void> SecondPendingRead() {
+  absl::StatusOr<Connection> c = co_await Connect(MustParse("127.0.0.1:0"));
+  EXPECT_TRUE(c.ok());
+  char a[4], b[4];
+  auto [first, second] = co_await WhenAll(
+      [](TcpStream* s, char* buf) -> Task<absl::StatusOr<size_t>> {
+        co_return co_await s->ReadSome(std::span<char>(buf, 4), Within(absl::Milliseconds(20)));
+      }(&c->server, a),
+      [](TcpStream* s, char* buf) -> Task<absl::StatusOr<size_t>> {
+        co_return co_await s->ReadSome(std::span<char>(buf, 4));
+      }(&c->server, b));
+  EXPECT_TRUE(absl::IsDeadlineExceeded(first.status())) << first.status();
+  EXPECT_TRUE(absl::IsFailedPrecondition(second.status())) << second.status();
+  EXPECT_THAT(second.status().message(), HasSubstr("already has a pending read"));
+}
+
+TEST(TcpTest, ASecondPendingReadIsRefused) {
+  FdLeakCheck leaks;
+  RunTask(SecondPendingRead());
+}
+
+int IntOption(int fd, int level, int name) {
+  int value = -1;
+  socklen_t len = sizeof(value);
+  ::getsockopt(fd, level, name, &value, &len);
+  return value;
+}
+
+Task<void> Options() {
+  absl::StatusOr<Connection> tcp = co_await Connect(MustParse("127.0.0.1:0"));
+  EXPECT_TRUE(tcp.ok());
+  EXPECT_TRUE(tcp->client.SetNoDelay(true).ok());
+  EXPECT_EQ(IntOption(tcp->client.fd(), IPPROTO_TCP, TCP_NODELAY), 1);
+  EXPECT_TRUE(tcp->client.SetKeepAlive(true, absl::Seconds(30), absl::Seconds(7), 3).ok());
+  EXPECT_EQ(IntOption(tcp->client.fd(), SOL_SOCKET, SO_KEEPALIVE), 1);
+  EXPECT_EQ(IntOption(tcp->client.fd(), IPPROTO_TCP, TCP_KEEPIDLE), 30);
+  EXPECT_EQ(IntOption(tcp->client.fd(), IPPROTO_TCP, TCP_KEEPINTVL), 7);
+  EXPECT_EQ(IntOption(tcp->client.fd(), IPPROTO_TCP, TCP_KEEPCNT), 3);
+  absl::StatusOr<SocketAddress> local = tcp->client.LocalAddress();
+  absl::StatusOr<SocketAddress> peer = tcp->server.PeerAddress();
+  EXPECT_TRUE(local.ok() && peer.ok());
+  EXPECT_EQ(*local, *peer);
+  // Accepted and connected sockets are close-on-exec and non-blocking.
+  for (int fd : {tcp->client.fd(), tcp->server.fd(), tcp->listener.fd()}) {
+    EXPECT_TRUE(::fcntl(fd, F_GETFD) & FD_CLOEXEC) << fd;
+    EXPECT_TRUE(::fcntl(fd, F_GETFL) & O_NONBLOCK) << fd;
+  }
+  absl::StatusOr<Connection> unix_conn =
+      co_await Connect(MustParse(absl::StrCat("unix:@conet-opt-", ::getpid())));
+  EXPECT_TRUE(unix_conn.ok());
+  absl::Status no_delay = unix_conn->client.SetNoDelay(true);
+  EXPECT_TRUE(absl::IsFailedPrecondition(no_delay)) << no_delay;
+}
+
+TEST(TcpTest, SocketOptionsAndAddresses) {
+  FdLeakCheck leaks;
+  RunTask(Options());
+}
+
+// Lowers the descriptor limit so accept4 fails with EMFILE while connections
+// wait in the queue; the listener must report it, back off and, once
+// descriptors are free, accept the connections that waited.
+Task<void> StarvedAccept() {
+  absl::StatusOr<TcpListener> listener = TcpListener::Bind(MustParse("127.0.0.1:0"));
+  EXPECT_TRUE(listener.ok());
+  const SocketAddress address = listener->address();
+  std::vector<UniqueFd> clients;
+  for (int i = 0; i < 3; ++i) {
+    clients.emplace_back(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    EXPECT_EQ(::connect(clients.back().Get(), address.data(), address.size()), 0);
+  }
+  rlimit old_limit;
+  ::getrlimit(RLIMIT_NOFILE, &old_limit);
+  std::vector<UniqueFd> filler;
+  while (true) {
+    int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) break;
+    filler.emplace_back(fd);
+    if (filler.size() == 64) {  // then cap the limit at what is open now
+      rlimit low = old_limit;
+      low.rlim_cur = static_cast<rlim_t>(fd + 1);
+      ::setrlimit(RLIMIT_NOFILE, &low);
+    }
+  }
+  absl::StatusOr<TcpStream> starved = co_await listener->Accept();
+  EXPECT_TRUE(absl::IsResourceExhausted(starved.status())) << starved.status();
+  EXPECT_THAT(starved.status().message(), HasSubstr("Too many open files"));
+  EXPECT_THAT(starved.status().message(), HasSubstr(address.ToString()));
+  EXPECT_EQ(listener->backoff(), absl::Milliseconds(5));
+  const absl::Time start = absl::Now();
+  starved = co_await listener->Accept();
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(5)) << "retried without waiting";
+  EXPECT_TRUE(absl::IsResourceExhausted(starved.status()));
+  EXPECT_EQ(listener->backoff(), absl::Milliseconds(10));
+  filler.clear();
+  ::setrlimit(RLIMIT_NOFILE, &old_limit);
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<TcpStream> accepted = co_await listener->Accept(Within(absl::Seconds(5)));
+    EXPECT_TRUE(accepted.ok()) << accepted.status();
+  }
+  EXPECT_EQ(listener->backoff(), absl::ZeroDuration());
+}
+
+TEST(TcpTest, AcceptBacksOffWhenOutOfDescriptorsAndKeepsTheQueue) {
+  FdLeakCheck leaks;
+  RunTask(StarvedAccept());
+}
+
+}  // namespace
+}  // namespace conet
