@@ -1,0 +1,165 @@
+// examples/echo_server: a TCP or UNIX-stream echo server on conet.
+//
+//   echo_server [--listen=ADDRESS] [--threads=N]
+//
+// Echoes every byte back. When a client half-closes (shutdown(SHUT_WR)),
+// what it sent has been echoed and the server closes the connection. With
+// --threads=N it runs N event loops, one per thread, each with its own
+// SO_REUSEPORT listener, so the kernel spreads connections among them (a
+// UNIX listener is shared instead). Prints `listening on ADDRESS` once it
+// accepts connections; SIGINT or SIGTERM stop it with exit status 0.
+#include <signal.h>
+
+#include <array>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "net/event_loop.h"
+#include "net/loop_group.h"
+#include "net/socket_address.h"
+#include "net/task.h"
+#include "net/tcp.h"
+#include "tools/internal/command_line.h"
+
+namespace {
+
+// Echoes until the client closes its side or the connection fails.
+conet::Task<void> Echo(conet::TcpStream stream) {
+  std::array<char, 16384> buffer;
+  while (true) {
+    absl::StatusOr<size_t> n = co_await stream.ReadSome(buffer);
+    if (!n.ok() || *n == 0) break;
+    absl::StatusOr<size_t> sent =
+        co_await stream.WriteAll(std::span<const char>(buffer.data(), *n));
+    if (!sent.ok()) break;
+  }
+}
+
+// Prints an accept error, at most once a second (a server out of
+// descriptors would otherwise fill its log).
+class AcceptErrorLog {
+ public:
+  void Report(const absl::Status& error) {
+    const absl::Time now = absl::Now();
+    if (now - last_ < absl::Seconds(1)) {
+      ++suppressed_;
+      return;
+    }
+    std::fprintf(stderr, "echo_server: %s", std::string(error.message()).c_str());
+    if (suppressed_ > 0) std::fprintf(stderr, " (and %d more)", suppressed_);
+    std::fprintf(stderr, "\n");
+    last_ = now;
+    suppressed_ = 0;
+  }
+
+ private:
+  absl::Time last_ = absl::InfinitePast();
+  int suppressed_ = 0;
+};
+
+conet::Task<void> Serve(conet::TcpListener listener) {
+  AcceptErrorLog errors;
+  while (true) {
+    absl::StatusOr<conet::TcpStream> stream = co_await listener.Accept();
+    if (!stream.ok()) {
+      errors.Report(stream.status());
+      continue;
+    }
+    conet::EventLoop::Current()->SpawnDetached(Echo(std::move(*stream)));
+  }
+}
+
+// Binds one listener per loop: TCP ones share the port with SO_REUSEPORT
+// (the first bind picks it when port 0 was asked); a UNIX listener is bound
+// once and its descriptor shared.
+absl::StatusOr<std::vector<conet::TcpListener>> BindListeners(
+    const conet::SocketAddress& address, conet::LoopGroup& group) {
+  std::vector<conet::TcpListener> listeners;
+  conet::ListenOptions options;
+  options.reuse_port = group.size() > 1 && !address.is_unix();
+  absl::StatusOr<conet::TcpListener> first =
+      conet::TcpListener::Bind(address, options, group.loop(0));
+  if (!first.ok()) return first.status();
+  const conet::SocketAddress bound = first->address();
+  listeners.push_back(std::move(*first));
+  for (int i = 1; i < group.size(); ++i) {
+    absl::StatusOr<conet::TcpListener> next =
+        address.is_unix()
+            ? conet::TcpListener::Adopt(conet::UniqueFd(::dup(listeners[0].fd())),
+                                        group.loop(i))
+            : conet::TcpListener::Bind(bound, options, group.loop(i));
+    if (!next.ok()) return next.status();
+    listeners.push_back(std::move(*next));
+  }
+  return listeners;
+}
+
+void PrintUsage() {
+  std::printf(
+      "usage: echo_server [--listen=ADDRESS] [--threads=N]\n"
+      "Echoes every byte back over TCP or a UNIX stream socket.\n"
+      "  --listen=ADDRESS  HOST:PORT, [IPV6]:PORT, unix:PATH or unix:@NAME\n"
+      "                    (default 127.0.0.1:7007; port 0: any free port)\n"
+      "  --threads=N       event loops, one per thread, 1 to 256 (default 1)\n"
+      "Prints \"listening on ADDRESS\" when ready; SIGINT/SIGTERM stop it.\n");
+}
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "echo_server: %s\n", message.c_str());
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  conet::tools::CommandLine args(argc, argv);
+  if (args.help()) {
+    PrintUsage();
+    return 0;
+  }
+  const std::string listen = args.String("listen", "127.0.0.1:7007");
+  const int threads = static_cast<int>(args.Int("threads", 1, 1, 256));
+  if (absl::Status ok = args.Finish(); !ok.ok()) {
+    std::fprintf(stderr, "echo_server: %s (try --help)\n",
+                 std::string(ok.message()).c_str());
+    return 2;
+  }
+  absl::StatusOr<conet::SocketAddress> address = conet::SocketAddress::Parse(listen);
+  if (!address.ok()) {
+    std::fprintf(stderr, "echo_server: %s\n", std::string(address.status().message()).c_str());
+    return 2;
+  }
+  // The loops' threads inherit this mask; only sigwait below sees the signals.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  absl::StatusOr<std::unique_ptr<conet::LoopGroup>> group =
+      conet::LoopGroup::Create(threads);
+  if (!group.ok()) return Fail(std::string(group.status().message()));
+  absl::StatusOr<std::vector<conet::TcpListener>> listeners =
+      BindListeners(*address, **group);
+  if (!listeners.ok()) return Fail(std::string(listeners.status().message()));
+  const std::string bound = (*listeners)[0].address().ToString();
+  (*group)->SpawnOnEach([&listeners](int index) {
+    return Serve(std::move((*listeners)[index]));
+  });
+  (*group)->Start();
+  std::printf("listening on %s\n", bound.c_str());
+  std::fflush(stdout);
+
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  (*group)->Stop();
+  (*group)->Join();
+  return 0;
+}
