@@ -81,41 +81,9 @@ ssize_t SendmsgAllCall::operator()() {
   return static_cast<ssize_t>(total);
 }
 
-namespace {
-
-// accept4 on `fd`, skipping errors that belong to one aborted connection
-// rather than to the listener (see accept(2), "Error handling").
-struct AcceptCall {
-  int fd;
-  ssize_t operator()() const {
-    while (true) {
-      const int conn = ::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-      if (conn >= 0) return conn;
-      switch (errno) {
-        case ECONNABORTED:
-        case EPROTO:
-        case ENETDOWN:
-        case ENOPROTOOPT:
-        case EHOSTDOWN:
-        case ENONET:
-        case EHOSTUNREACH:
-        case EOPNOTSUPP:
-        case ENETUNREACH:
-          continue;
-        default:
-          return -1;
-      }
-    }
-  }
-};
-
-}  // namespace
 }  // namespace internal
 
 namespace {
-
-constexpr absl::Duration kFirstAcceptBackoff = absl::Milliseconds(5);
-constexpr absl::Duration kMaxAcceptBackoff = absl::Milliseconds(200);
 
 // Returns `status` with its message replaced by "<what>: <message>".
 absl::Status Annotate(const absl::Status& status, absl::string_view what) {
@@ -129,67 +97,6 @@ absl::StatusOr<EventLoop*> CurrentLoop(absl::string_view what) {
         absl::StrCat(what, ": no EventLoop is running on this thread"));
   }
   return loop;
-}
-
-// Returns the filesystem path of a UNIX path address.
-std::string UnixPathOf(const SocketAddress& address) {
-  const auto* un = reinterpret_cast<const sockaddr_un*>(address.data());
-  return std::string(un->sun_path);
-}
-
-// Reports whether `address` names a UNIX socket file nobody listens on
-// (connect is refused), which a new listener may replace.
-bool IsStaleSocketFile(const SocketAddress& address) {
-  struct stat st;
-  if (::lstat(UnixPathOf(address).c_str(), &st) != 0 || !S_ISSOCK(st.st_mode)) {
-    return false;
-  }
-  absl::StatusOr<UniqueFd> probe = internal::OpenSocket(AF_UNIX, SOCK_STREAM);
-  if (!probe.ok()) return false;
-  return ::connect(probe->Get(), address.data(), address.size()) != 0 &&
-         errno == ECONNREFUSED;
-}
-
-absl::Status BindListening(int fd, const SocketAddress& address,
-                           const ListenOptions& options) {
-  const std::string where = address.ToString();
-  if (!address.is_unix()) {
-    if (absl::Status s = internal::SetIntOption(fd, SOL_SOCKET, SO_REUSEADDR,
-                                                options.reuse_address,
-                                                "SO_REUSEADDR");
-        !s.ok()) {
-      return s;
-    }
-    if (options.reuse_port) {
-      if (absl::Status s = internal::SetIntOption(fd, SOL_SOCKET, SO_REUSEPORT,
-                                                  1, "SO_REUSEPORT");
-          !s.ok()) {
-        return s;
-      }
-    }
-  }
-  if (address.is_ipv6()) {
-    if (absl::Status s = internal::SetIntOption(fd, IPPROTO_IPV6, IPV6_V6ONLY,
-                                                options.v6_only, "IPV6_V6ONLY");
-        !s.ok()) {
-      return s;
-    }
-  }
-  if (::bind(fd, address.data(), address.size()) != 0) {
-    const int error = errno;
-    if (error == EADDRINUSE && address.is_unix() && !address.is_abstract() &&
-        IsStaleSocketFile(address) &&
-        ::unlink(UnixPathOf(address).c_str()) == 0 &&
-        ::bind(fd, address.data(), address.size()) == 0) {
-      // Replaced a socket file whose listener had gone.
-    } else {
-      return internal::ErrnoError(error, absl::StrCat("bind to ", where));
-    }
-  }
-  if (::listen(fd, options.backlog) != 0) {
-    return internal::ErrnoError(errno, absl::StrCat("listen on ", where));
-  }
-  return absl::OkStatus();
 }
 
 }  // namespace
@@ -380,22 +287,17 @@ absl::StatusOr<SocketAddress> TcpStream::PeerAddress() const {
 absl::StatusOr<TcpListener> TcpListener::Bind(const SocketAddress& address,
                                               const ListenOptions& options,
                                               EventLoop& loop) {
-  absl::StatusOr<UniqueFd> raw = internal::OpenSocket(address.family(), SOCK_STREAM);
-  if (!raw.ok()) return Annotate(raw.status(), absl::StrCat("listen on ", address.ToString()));
-  if (absl::Status bound = BindListening(raw->Get(), address, options);
-      !bound.ok()) {
-    return bound;
-  }
-  absl::StatusOr<SocketAddress> local = internal::LocalAddressOf(raw->Get());
-  if (!local.ok()) return local.status();
-  std::string owned_path;
-  if (address.is_unix() && !address.is_abstract()) owned_path = UnixPathOf(address);
-  absl::StatusOr<AsyncFd> fd = AsyncFd::Create(std::move(*raw), loop);
-  if (!fd.ok()) {
-    if (!owned_path.empty()) ::unlink(owned_path.c_str());
-    return fd.status();
-  }
-  return TcpListener(std::move(*fd), *local, std::move(owned_path));
+  internal::AcceptorOptions acceptor_options;
+  acceptor_options.type = SOCK_STREAM;
+  acceptor_options.reuse_address = options.reuse_address;
+  acceptor_options.reuse_port = options.reuse_port;
+  acceptor_options.backlog = options.backlog;
+  acceptor_options.v6_only = options.v6_only;
+  acceptor_options.unix_mode = options.unix_mode;
+  absl::StatusOr<internal::Acceptor> acceptor =
+      internal::Acceptor::Bind(address, acceptor_options, loop);
+  if (!acceptor.ok()) return acceptor.status();
+  return TcpListener(std::move(*acceptor));
 }
 
 absl::StatusOr<TcpListener> TcpListener::Bind(const SocketAddress& address,
@@ -407,66 +309,16 @@ absl::StatusOr<TcpListener> TcpListener::Bind(const SocketAddress& address,
 }
 
 absl::StatusOr<TcpListener> TcpListener::Adopt(UniqueFd fd, EventLoop& loop) {
-  absl::StatusOr<SocketAddress> local = internal::LocalAddressOf(fd.Get());
-  if (!local.ok()) return local.status();
-  absl::StatusOr<AsyncFd> async = AsyncFd::Create(std::move(fd), loop);
-  if (!async.ok()) return async.status();
-  return TcpListener(std::move(*async), *local, "");
-}
-
-TcpListener::TcpListener(TcpListener&& other) noexcept
-    : fd_(std::move(other.fd_)),
-      address_(other.address_),
-      owned_path_(std::exchange(other.owned_path_, {})),
-      backoff_(other.backoff_),
-      resume_at_(other.resume_at_) {}
-
-TcpListener& TcpListener::operator=(TcpListener&& other) noexcept {
-  if (this != &other) {
-    Close();
-    fd_ = std::move(other.fd_);
-    address_ = other.address_;
-    owned_path_ = std::exchange(other.owned_path_, {});
-    backoff_ = other.backoff_;
-    resume_at_ = other.resume_at_;
-  }
-  return *this;
-}
-
-void TcpListener::Close() noexcept {
-  fd_.Close();
-  if (!owned_path_.empty()) {
-    ::unlink(owned_path_.c_str());
-    owned_path_.clear();
-  }
+  absl::StatusOr<internal::Acceptor> acceptor =
+      internal::Acceptor::Adopt(std::move(fd), loop);
+  if (!acceptor.ok()) return acceptor.status();
+  return TcpListener(std::move(*acceptor));
 }
 
 Task<absl::StatusOr<TcpStream>> TcpListener::Accept(Cancellation cancel) {
-  if (!fd_.Valid()) {
-    co_return absl::FailedPreconditionError("accept on a closed listener");
-  }
-  if (backoff_ > absl::ZeroDuration()) {
-    absl::Status waited = co_await SleepUntil(resume_at_, cancel);
-    if (!waited.ok()) {
-      co_return Annotate(waited, absl::StrCat("accept on ", address_->ToString()));
-    }
-  }
-  absl::StatusOr<size_t> conn = co_await fd_.Perform(
-      Direction::kRead, "accept4", internal::AcceptCall{fd_.Get()}, cancel);
-  if (!conn.ok()) {
-    if (absl::IsResourceExhausted(conn.status())) {
-      backoff_ = backoff_ == absl::ZeroDuration()
-                     ? kFirstAcceptBackoff
-                     : std::min(backoff_ * 2, kMaxAcceptBackoff);
-      resume_at_ = absl::Now() + backoff_;
-      co_return absl::ResourceExhaustedError(absl::StrCat(
-          "accept on ", address_->ToString(), ": ", conn.status().message(),
-          " (pausing accepts for ", absl::FormatDuration(backoff_), ")"));
-    }
-    co_return Annotate(conn.status(), absl::StrCat("accept on ", address_->ToString()));
-  }
-  backoff_ = absl::ZeroDuration();
-  co_return TcpStream::Adopt(UniqueFd(static_cast<int>(*conn)), *fd_.loop());
+  absl::StatusOr<UniqueFd> conn = co_await acceptor_.Accept(std::move(cancel));
+  if (!conn.ok()) co_return conn.status();
+  co_return TcpStream::Adopt(std::move(*conn), *acceptor_.loop());
 }
 
 }  // namespace conet

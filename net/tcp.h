@@ -30,12 +30,12 @@
 #define CONET_NET_TCP_H_
 
 #include <sys/socket.h>
+#include <sys/types.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include <cstddef>
 #include <cstdint>
-#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -46,6 +46,7 @@
 #include "net/async_fd.h"
 #include "net/cancellation.h"
 #include "net/event_loop.h"
+#include "net/internal/acceptor.h"
 #include "net/socket_address.h"
 #include "net/task.h"
 #include "net/unique_fd.h"
@@ -167,16 +168,20 @@ struct ListenOptions {
   int backlog = SOMAXCONN;
   // IPV6_V6ONLY: an IPv6 wildcard listener takes no IPv4 connections.
   bool v6_only = false;
+  // The permission bits of a UNIX socket file (e.g. 0660: owner and group
+  // may connect), set before the socket listens; 0 leaves the umask's.
+  mode_t unix_mode = 0;
 };
 
 // A listening stream socket: TCP or UNIX.
 class TcpListener {
  public:
   // Creates, binds and listens on `address` (port 0: an ephemeral port),
-  // registering the socket with `loop` (or the current loop). For a UNIX
-  // path, a socket file left behind by a listener that is gone is replaced;
-  // one that a live listener answers on is refused (EADDRINUSE). The file
-  // is removed when the listener closes.
+  // registering the socket with `loop` (or the current loop). A UNIX path
+  // is guarded by a lock file beside it (`PATH.lock`, flock(2)) while the
+  // listener lives: a socket file left by a listener that died is replaced,
+  // and a live listener's name is refused with EADDRINUSE, without races
+  // between listeners starting at once. Close() removes both files.
   static absl::StatusOr<TcpListener> Bind(const SocketAddress& address,
                                           const ListenOptions& options,
                                           EventLoop& loop);
@@ -187,9 +192,8 @@ class TcpListener {
   static absl::StatusOr<TcpListener> Adopt(UniqueFd fd, EventLoop& loop);
 
   TcpListener() = default;
-  TcpListener(TcpListener&& other) noexcept;
-  TcpListener& operator=(TcpListener&& other) noexcept;
-  ~TcpListener() { Close(); }
+  TcpListener(TcpListener&&) = default;
+  TcpListener& operator=(TcpListener&&) = default;
 
   // Accepts one connection (accept4 with SOCK_CLOEXEC | SOCK_NONBLOCK). The
   // new stream is registered with the listener's loop. co_await yields it,
@@ -204,24 +208,19 @@ class TcpListener {
   Task<absl::StatusOr<TcpStream>> Accept(Cancellation cancel = {});
 
   // Returns the address bound (with the real port when port 0 was asked).
-  [[nodiscard]] const SocketAddress& address() const { return *address_; }
+  [[nodiscard]] const SocketAddress& address() const { return acceptor_.address(); }
   // Returns the descriptor (-1 once closed), keeping ownership.
-  [[nodiscard]] int fd() const noexcept { return fd_.Get(); }
-  [[nodiscard]] bool is_open() const noexcept { return fd_.Valid(); }
+  [[nodiscard]] int fd() const noexcept { return acceptor_.fd(); }
+  [[nodiscard]] bool is_open() const noexcept { return acceptor_.is_open(); }
   // Returns the delay the next Accept() waits first (zero unless starved).
-  [[nodiscard]] absl::Duration backoff() const { return backoff_; }
+  [[nodiscard]] absl::Duration backoff() const { return acceptor_.backoff(); }
   // Stops listening and removes a UNIX socket file this listener created.
-  void Close() noexcept;
+  void Close() noexcept { acceptor_.Close(); }
 
  private:
-  TcpListener(AsyncFd fd, SocketAddress address, std::string owned_path)
-      : fd_(std::move(fd)), address_(address), owned_path_(std::move(owned_path)) {}
+  explicit TcpListener(internal::Acceptor acceptor) : acceptor_(std::move(acceptor)) {}
 
-  AsyncFd fd_;
-  std::optional<SocketAddress> address_;
-  std::string owned_path_;  // UNIX socket file to unlink on Close
-  absl::Duration backoff_ = absl::ZeroDuration();
-  absl::Time resume_at_ = absl::InfinitePast();
+  internal::Acceptor acceptor_;
 };
 
 // Implementation details follow.

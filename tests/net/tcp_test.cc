@@ -119,6 +119,7 @@ TEST(TcpTest, RoundTripOverUnixPathAndRemovesTheSocketFile) {
   const std::string path = dir.path() + "/echo.sock";
   EXPECT_EQ(RunTask(RoundTrip(MustParse("unix:" + path), "path")), "path");
   EXPECT_FALSE(Exists(path)) << "the listener left its socket file behind";
+  EXPECT_FALSE(Exists(path + ".lock")) << "the listener left its lock file behind";
 }
 
 Task<void> BindTwice(std::string path) {

@@ -1,0 +1,79 @@
+// File: net/internal/acceptor.h
+//
+// Acceptor is the listening socket behind TcpListener (net/tcp.h) and
+// ipc::UnixListener (ipc/unix_socket.h): bind and listen for stream or
+// seqpacket sockets, accept4 with back-off when descriptors run out, and the
+// life cycle of a UNIX socket file (mode, stale-file reclaim, removal).
+//
+// A UNIX socket file is guarded by a lock file beside it (`PATH.lock`,
+// flock(2)): a listener holds the lock while it lives, so a new listener
+// that gets the lock knows any socket file at PATH is stale and replaces it,
+// and one that does not get it fails with EADDRINUSE, whatever the timing.
+#ifndef CONET_NET_INTERNAL_ACCEPTOR_H_
+#define CONET_NET_INTERNAL_ACCEPTOR_H_
+
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "net/async_fd.h"
+#include "net/cancellation.h"
+#include "net/event_loop.h"
+#include "net/socket_address.h"
+#include "net/task.h"
+#include "net/unique_fd.h"
+
+namespace conet::internal {
+
+struct AcceptorOptions {
+  int type = 0;  // SOCK_STREAM or SOCK_SEQPACKET
+  bool reuse_address = true;
+  bool reuse_port = false;
+  int backlog = 0;
+  bool v6_only = false;
+  mode_t unix_mode = 0;  // chmod for a UNIX socket file; 0 keeps the umask's
+};
+
+class Acceptor {
+ public:
+  // Binds and listens on `address`, registered with `loop`.
+  static absl::StatusOr<Acceptor> Bind(const SocketAddress& address,
+                                       const AcceptorOptions& options,
+                                       EventLoop& loop);
+  // Adopts a socket already listening.
+  static absl::StatusOr<Acceptor> Adopt(UniqueFd fd, EventLoop& loop);
+
+  Acceptor() = default;
+  Acceptor(Acceptor&& other) noexcept;
+  Acceptor& operator=(Acceptor&& other) noexcept;
+  ~Acceptor() { Close(); }
+
+  // Accepts one connection, close-on-exec and non-blocking (see
+  // TcpListener::Accept for the errors and the back-off).
+  Task<absl::StatusOr<UniqueFd>> Accept(Cancellation cancel);
+
+  const SocketAddress& address() const { return *address_; }
+  int fd() const noexcept { return fd_.Get(); }
+  bool is_open() const noexcept { return fd_.Valid(); }
+  EventLoop* loop() const noexcept { return fd_.loop(); }
+  absl::Duration backoff() const { return backoff_; }
+  // Stops listening; removes the socket file and lock this acceptor owns.
+  void Close() noexcept;
+
+ private:
+  AsyncFd fd_;
+  std::optional<SocketAddress> address_;
+  std::string owned_path_;  // UNIX socket file to unlink on Close
+  UniqueFd lock_;           // flock'ed PATH.lock while owned_path_ is ours
+  absl::Duration backoff_ = absl::ZeroDuration();
+  absl::Time resume_at_ = absl::InfinitePast();
+};
+
+}  // namespace conet::internal
+
+#endif  // CONET_NET_INTERNAL_ACCEPTOR_H_
