@@ -1,0 +1,279 @@
+#include "ipc/unix_socket.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "absl/strings/str_cat.h"
+#include "net/internal/socket_ops.h"
+
+namespace conet::ipc {
+namespace {
+
+namespace net_internal = ::conet::internal;
+
+absl::Status Annotate(const absl::Status& status, absl::string_view what) {
+  return absl::Status(status.code(), absl::StrCat(what, ": ", status.message()));
+}
+
+absl::StatusOr<EventLoop*> CurrentLoop(absl::string_view what) {
+  EventLoop* loop = EventLoop::Current();
+  if (loop == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(what, ": no EventLoop is running on this thread"));
+  }
+  return loop;
+}
+
+absl::Status RequireUnix(const SocketAddress& address, absl::string_view what) {
+  if (address.is_unix()) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat(what, ": not a UNIX address (unix:PATH or unix:@NAME)"));
+}
+
+}  // namespace
+
+const char* SocketTypeName(SocketType type) {
+  switch (type) {
+    case SocketType::kStream:
+      return "stream";
+    case SocketType::kDatagram:
+      return "datagram";
+    case SocketType::kSeqPacket:
+      return "seqpacket";
+  }
+  return "unknown";
+}
+
+// --- UnixSocket ------------------------------------------------------------
+
+Task<absl::StatusOr<UnixSocket>> UnixSocket::Connect(SocketAddress address,
+                                                     SocketType type,
+                                                     Cancellation cancel) {
+  const std::string what = absl::StrCat("connect ", SocketTypeName(type), " to ",
+                                        address.ToString());
+  if (absl::Status s = RequireUnix(address, what); !s.ok()) co_return s;
+  absl::StatusOr<EventLoop*> loop = CurrentLoop(what);
+  if (!loop.ok()) co_return loop.status();
+  absl::StatusOr<UniqueFd> raw =
+      net_internal::OpenSocket(AF_UNIX, static_cast<int>(type));
+  if (!raw.ok()) co_return Annotate(raw.status(), what);
+  absl::StatusOr<AsyncFd> fd = AsyncFd::Create(std::move(*raw), **loop);
+  if (!fd.ok()) co_return Annotate(fd.status(), what);
+  // A UNIX connect completes at once or fails with EAGAIN when the
+  // listener's queue is full; then wait for room (writability) and retry.
+  while (::connect(fd->Get(), address.data(), address.size()) != 0) {
+    const int error = errno;
+    if (error == EINTR) continue;
+    if (error != EAGAIN) co_return net_internal::ErrnoError(error, what);
+    absl::Status ready = co_await fd->Writable(cancel);
+    if (!ready.ok()) co_return Annotate(ready, what);
+  }
+  co_return UnixSocket(std::move(*fd), type);
+}
+
+absl::StatusOr<UnixSocket> UnixSocket::BindDatagram(const SocketAddress& address,
+                                                    mode_t mode) {
+  const std::string what = absl::StrCat("bind datagram to ", address.ToString());
+  if (absl::Status s = RequireUnix(address, what); !s.ok()) return s;
+  absl::StatusOr<UnixSocket> socket = OpenDatagram();
+  if (!socket.ok()) return socket.status();
+  if (::bind(socket->fd(), address.data(), address.size()) != 0) {
+    return net_internal::ErrnoError(errno, what);
+  }
+  if (mode != 0 && !address.is_abstract()) {
+    const auto* un = reinterpret_cast<const sockaddr_un*>(address.data());
+    if (::chmod(un->sun_path, mode) != 0) {
+      return net_internal::ErrnoError(errno, absl::StrCat("chmod ", un->sun_path));
+    }
+  }
+  return socket;
+}
+
+absl::StatusOr<UnixSocket> UnixSocket::OpenDatagram() {
+  absl::StatusOr<EventLoop*> loop = CurrentLoop("open datagram socket");
+  if (!loop.ok()) return loop.status();
+  absl::StatusOr<UniqueFd> raw = net_internal::OpenSocket(AF_UNIX, SOCK_DGRAM);
+  if (!raw.ok()) return raw.status();
+  return Adopt(std::move(*raw), **loop);
+}
+
+absl::StatusOr<UnixSocket> UnixSocket::Adopt(UniqueFd fd, EventLoop& loop) {
+  absl::StatusOr<int> type =
+      net_internal::GetIntOption(fd.Get(), SOL_SOCKET, SO_TYPE, "SO_TYPE");
+  if (!type.ok()) return type.status();
+  const int flags = ::fcntl(fd.Get(), F_GETFL);
+  if (flags < 0 || ::fcntl(fd.Get(), F_SETFL, flags | O_NONBLOCK) != 0) {
+    return net_internal::ErrnoError(errno, absl::StrCat("O_NONBLOCK on fd ", fd.Get()));
+  }
+  absl::StatusOr<AsyncFd> async = AsyncFd::Create(std::move(fd), loop);
+  if (!async.ok()) return async.status();
+  return UnixSocket(std::move(*async), static_cast<SocketType>(*type));
+}
+
+absl::StatusOr<UnixSocket> UnixSocket::Adopt(UniqueFd fd) {
+  absl::StatusOr<EventLoop*> loop = CurrentLoop("UnixSocket::Adopt");
+  if (!loop.ok()) return loop.status();
+  return Adopt(std::move(fd), **loop);
+}
+
+UnixSocket::SendAwaiter UnixSocket::SendMessage(std::span<const char> bytes,
+                                                std::span<const int> fds,
+                                                std::optional<SocketAddress> to,
+                                                Cancellation cancel) {
+  internal::AttachFdsCall call{fd_.Get(), bytes.data(), bytes.size(),
+                               std::vector<int>(fds.begin(), fds.end()), std::move(to),
+                               type_ == SocketType::kStream};
+  // Refused before any syscall: the call then fails without one.
+  call.invalid = CheckSendFds(bytes.size(), fds.size());
+  return fd_.Perform(Direction::kWrite, "sendmsg", std::move(call), std::move(cancel));
+}
+
+UnixSocket::SendAwaiter UnixSocket::SendFds(std::span<const char> bytes,
+                                            std::span<const int> fds,
+                                            Cancellation cancel) {
+  return SendMessage(bytes, fds, std::nullopt, std::move(cancel));
+}
+
+UnixSocket::SendAwaiter UnixSocket::Send(std::span<const char> bytes,
+                                         Cancellation cancel) {
+  return SendMessage(bytes, {}, std::nullopt, std::move(cancel));
+}
+
+UnixSocket::SendAwaiter UnixSocket::SendTo(std::span<const char> bytes,
+                                           std::span<const int> fds,
+                                           const SocketAddress& to,
+                                           Cancellation cancel) {
+  return SendMessage(bytes, fds, to, std::move(cancel));
+}
+
+UnixSocket::ReceiveAwaiter UnixSocket::ReceiveFds(std::span<char> buffer,
+                                                  size_t max_fds,
+                                                  Cancellation cancel) {
+  return fd_.Perform(
+      Direction::kRead, "recvmsg",
+      internal::DetachFdsCall{fd_.Get(), buffer.data(), buffer.size(),
+                              std::min(max_fds, kMaxFdsPerMessage),
+                              type_ != SocketType::kStream},
+      std::move(cancel));
+}
+
+absl::Status UnixSocket::ShutdownWrite() {
+  if (::shutdown(fd_.Get(), SHUT_WR) != 0) {
+    return net_internal::ErrnoError(errno, absl::StrCat("shutdown on fd ", fd_.Get()));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<SocketAddress> UnixSocket::LocalAddress() const {
+  return net_internal::LocalAddressOf(fd_.Get());
+}
+
+absl::StatusOr<SocketAddress> UnixSocket::PeerAddress() const {
+  return net_internal::PeerAddressOf(fd_.Get());
+}
+
+// --- SocketPair ------------------------------------------------------------
+
+absl::StatusOr<std::pair<UniqueFd, UniqueFd>> SocketPairFds(SocketType type) {
+  int fds[2];
+  if (::socketpair(AF_UNIX, static_cast<int>(type) | SOCK_CLOEXEC | SOCK_NONBLOCK, 0,
+                   fds) != 0) {
+    return net_internal::ErrnoError(
+        errno, absl::StrCat("socketpair(", SocketTypeName(type), ")"));
+  }
+  return std::make_pair(UniqueFd(fds[0]), UniqueFd(fds[1]));
+}
+
+absl::StatusOr<std::pair<UnixSocket, UnixSocket>> SocketPair(SocketType type,
+                                                             EventLoop& loop) {
+  absl::StatusOr<std::pair<UniqueFd, UniqueFd>> fds = SocketPairFds(type);
+  if (!fds.ok()) return fds.status();
+  absl::StatusOr<UnixSocket> first = UnixSocket::Adopt(std::move(fds->first), loop);
+  if (!first.ok()) return first.status();
+  absl::StatusOr<UnixSocket> second = UnixSocket::Adopt(std::move(fds->second), loop);
+  if (!second.ok()) return second.status();
+  return std::make_pair(std::move(*first), std::move(*second));
+}
+
+absl::StatusOr<std::pair<UnixSocket, UnixSocket>> SocketPair(SocketType type) {
+  absl::StatusOr<EventLoop*> loop = CurrentLoop("socketpair");
+  if (!loop.ok()) return loop.status();
+  return SocketPair(type, **loop);
+}
+
+// --- UnixListener ----------------------------------------------------------
+
+absl::StatusOr<UnixListener> UnixListener::Bind(const SocketAddress& address,
+                                                UnixListenOptions options,
+                                                EventLoop& loop) {
+  const std::string what = absl::StrCat("listen on ", address.ToString());
+  if (absl::Status s = RequireUnix(address, what); !s.ok()) return s;
+  if (options.type == SocketType::kDatagram) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, ": datagram sockets do not listen (use UnixSocket::BindDatagram)"));
+  }
+  conet::internal::AcceptorOptions acceptor_options;
+  acceptor_options.type = static_cast<int>(options.type);
+  acceptor_options.backlog = options.backlog;
+  acceptor_options.unix_mode = options.mode;
+  absl::StatusOr<conet::internal::Acceptor> acceptor =
+      conet::internal::Acceptor::Bind(address, acceptor_options, loop);
+  if (!acceptor.ok()) return acceptor.status();
+  return UnixListener(std::move(*acceptor), std::move(options));
+}
+
+absl::StatusOr<UnixListener> UnixListener::Bind(const SocketAddress& address,
+                                                UnixListenOptions options) {
+  absl::StatusOr<EventLoop*> loop =
+      CurrentLoop(absl::StrCat("listen on ", address.ToString()));
+  if (!loop.ok()) return loop.status();
+  return Bind(address, std::move(options), **loop);
+}
+
+absl::StatusOr<UnixListener> UnixListener::Adopt(UniqueFd fd, UnixListenOptions options,
+                                                 EventLoop& loop) {
+  absl::StatusOr<int> type =
+      net_internal::GetIntOption(fd.Get(), SOL_SOCKET, SO_TYPE, "SO_TYPE");
+  if (!type.ok()) return type.status();
+  options.type = static_cast<SocketType>(*type);
+  absl::StatusOr<conet::internal::Acceptor> acceptor =
+      conet::internal::Acceptor::Adopt(std::move(fd), loop);
+  if (!acceptor.ok()) return acceptor.status();
+  return UnixListener(std::move(*acceptor), std::move(options));
+}
+
+absl::Status UnixListener::CheckPeer(int fd) const {
+  if (options_.allowed_uids.empty()) return absl::OkStatus();
+  absl::StatusOr<Credentials> peer = PeerCredentials(fd);
+  if (!peer.ok()) return peer.status();
+  if (std::find(options_.allowed_uids.begin(), options_.allowed_uids.end(), peer->uid) !=
+      options_.allowed_uids.end()) {
+    return absl::OkStatus();
+  }
+  if (!options_.refusal.empty()) {
+    // Best effort: a fresh connection has room for one short message.
+    (void)::send(fd, options_.refusal.data(), options_.refusal.size(),
+                 MSG_NOSIGNAL | MSG_DONTWAIT);
+  }
+  return absl::PermissionDeniedError(absl::StrCat(
+      "accept on ", address().ToString(), ": refused peer pid ", peer->pid, " uid ",
+      peer->uid, " (not an allowed uid)"));
+}
+
+Task<absl::StatusOr<UnixSocket>> UnixListener::Accept(Cancellation cancel) {
+  absl::StatusOr<UniqueFd> conn = co_await acceptor_.Accept(std::move(cancel));
+  if (!conn.ok()) co_return conn.status();
+  if (absl::Status allowed = CheckPeer(conn->Get()); !allowed.ok()) {
+    co_return allowed;  // `conn` closes as it goes out of scope
+  }
+  absl::StatusOr<AsyncFd> fd = AsyncFd::Create(std::move(*conn), *acceptor_.loop());
+  if (!fd.ok()) co_return fd.status();
+  co_return UnixSocket(std::move(*fd), options_.type);
+}
+
+}  // namespace conet::ipc

@@ -1,0 +1,211 @@
+// File: ipc/unix_socket.h
+//
+// UNIX domain sockets of every type on an EventLoop, with descriptor
+// passing and peer credentials: what privilege-separated daemons talk over.
+//
+//   // A connected pair (e.g. for a worker process), seqpacket: messages.
+//   auto pair = conet::ipc::SocketPair(conet::ipc::SocketType::kSeqPacket);
+//   int file = ::open("/etc/hostname", O_RDONLY | O_CLOEXEC);
+//   absl::StatusOr<size_t> sent =
+//       co_await pair->first.SendFds(std::string("here"), std::vector<int>{file});
+//   char buffer[64];
+//   absl::StatusOr<conet::ipc::ReceivedMessage> got =
+//       co_await pair->second.ReceiveFds(buffer, /*max_fds=*/1);
+//   // got->size == 4, got->fds[0] is an owned, close-on-exec copy of `file`
+//
+//   // A listener that only lets its own user in, refusing before reading.
+//   conet::ipc::UnixListenOptions options;
+//   options.type = conet::ipc::SocketType::kSeqPacket;
+//   options.mode = 0600;
+//   options.allowed_uids = {::getuid()};
+//   auto listener = conet::ipc::UnixListener::Bind(
+//       *conet::SocketAddress::Parse("unix:/run/me/broker.sock"), options);
+//
+// Addresses are `unix:PATH` or `unix:@ABSTRACT` (net/socket_address.h; a
+// path longer than sun_path's 107 bytes is refused there). Every socket is
+// SOCK_CLOEXEC | SOCK_NONBLOCK, received descriptors MSG_CMSG_CLOEXEC, sends
+// MSG_NOSIGNAL. At most one receive and one send may be pending per socket;
+// every awaitable takes a Cancellation and obeys the task's stop token. The
+// descriptor-passing rules are those of ipc/fd_passing.h.
+#ifndef CONET_IPC_UNIX_SOCKET_H_
+#define CONET_IPC_UNIX_SOCKET_H_
+
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "ipc/credentials.h"
+#include "ipc/fd_passing.h"
+#include "net/async_fd.h"
+#include "net/cancellation.h"
+#include "net/event_loop.h"
+#include "net/internal/acceptor.h"
+#include "net/socket_address.h"
+#include "net/task.h"
+#include "net/unique_fd.h"
+
+namespace conet::ipc {
+
+enum class SocketType {
+  kStream = SOCK_STREAM,        // a byte stream; message boundaries are lost
+  kDatagram = SOCK_DGRAM,       // messages, unconnected or connected
+  kSeqPacket = SOCK_SEQPACKET,  // messages over a connection
+};
+
+// Returns "stream", "datagram" or "seqpacket".
+const char* SocketTypeName(SocketType type);
+
+class UnixSocket {
+ public:
+  using SendAwaiter = AsyncFd::PerformAwaiter<internal::AttachFdsCall>;
+  using ReceiveAwaiter = AsyncFd::PerformAwaiter<internal::DetachFdsCall>;
+
+  // Connects a stream or seqpacket socket (or a connected datagram socket)
+  // to `address`. co_await yields the socket or the error naming the
+  // address.
+  static Task<absl::StatusOr<UnixSocket>> Connect(SocketAddress address,
+                                                  SocketType type,
+                                                  Cancellation cancel = {});
+  // Creates a datagram socket bound to `address` (a path gets permission
+  // bits `mode` unless 0), registered with the current loop.
+  static absl::StatusOr<UnixSocket> BindDatagram(const SocketAddress& address,
+                                                 mode_t mode = 0);
+  // Creates an unbound datagram socket (to send with SendTo).
+  static absl::StatusOr<UnixSocket> OpenDatagram();
+  // Adopts a UNIX socket descriptor (made non-blocking here), registering
+  // it with `loop` (or the current loop); its type is read from SO_TYPE.
+  static absl::StatusOr<UnixSocket> Adopt(UniqueFd fd, EventLoop& loop);
+  static absl::StatusOr<UnixSocket> Adopt(UniqueFd fd);
+
+  UnixSocket() = default;
+  UnixSocket(UnixSocket&&) = default;
+  UnixSocket& operator=(UnixSocket&&) = default;
+
+  // Sends `bytes` with copies of the descriptors `fds` (which stay the
+  // caller's). On a stream, every byte is sent, waiting as needed, and the
+  // descriptors go with the first write only; on datagram and seqpacket one
+  // call is one message. co_await yields bytes.size(), or the error; too
+  // many descriptors, or descriptors with no data byte, are an
+  // InvalidArgumentError before any syscall. `bytes` must stay valid until
+  // the co_await completes.
+  SendAwaiter SendFds(std::span<const char> bytes, std::span<const int> fds,
+                      Cancellation cancel = {});
+  // Sends `bytes` alone (a stream: all of them; otherwise one message).
+  SendAwaiter Send(std::span<const char> bytes, Cancellation cancel = {});
+  // Sends one datagram with descriptors to `to` (an unconnected datagram
+  // socket).
+  SendAwaiter SendTo(std::span<const char> bytes, std::span<const int> fds,
+                     const SocketAddress& to, Cancellation cancel = {});
+  // Receives into `buffer` (on a stream: what is available; otherwise one
+  // message) with up to `max_fds` descriptors (at most 253). co_await
+  // yields the ReceivedMessage: size, the descriptors that came with those
+  // bytes, the datagram sender. More descriptors than `max_fds`, a
+  // truncated control message, or a message longer than `buffer` are errors
+  // after which the descriptors that arrived are closed. `buffer` must stay
+  // valid until the co_await completes.
+  ReceiveAwaiter ReceiveFds(std::span<char> buffer, size_t max_fds,
+                            Cancellation cancel = {});
+  // Receives bytes alone: a descriptor arriving is an error (and closed).
+  ReceiveAwaiter Receive(std::span<char> buffer, Cancellation cancel = {}) {
+    return ReceiveFds(buffer, 0, std::move(cancel));
+  }
+
+  // Returns the peer's pid, uid and gid (SO_PEERCRED), as of connect time.
+  absl::StatusOr<Credentials> PeerCredentials() const { return ipc::PeerCredentials(fd()); }
+  // Returns a pidfd for the peer (SO_PEERPIDFD, Linux >= 6.5).
+  absl::StatusOr<UniqueFd> PeerPidFd() const { return ipc::PeerPidFd(fd()); }
+  // Half-closes (stream and seqpacket): the peer reads end of stream.
+  absl::Status ShutdownWrite();
+  absl::StatusOr<SocketAddress> LocalAddress() const;
+  absl::StatusOr<SocketAddress> PeerAddress() const;
+
+  [[nodiscard]] SocketType type() const noexcept { return type_; }
+  [[nodiscard]] int fd() const noexcept { return fd_.Get(); }
+  [[nodiscard]] bool is_open() const noexcept { return fd_.Valid(); }
+  // Closes the socket; pending operations complete with CancelledError.
+  void Close() noexcept { fd_.Close(); }
+  // Unregisters the socket and hands its descriptor back, still open.
+  [[nodiscard]] UniqueFd Release() noexcept { return fd_.Release(); }
+
+ private:
+  friend class UnixListener;
+  UnixSocket(AsyncFd fd, SocketType type) : fd_(std::move(fd)), type_(type) {}
+  SendAwaiter SendMessage(std::span<const char> bytes, std::span<const int> fds,
+                          std::optional<SocketAddress> to, Cancellation cancel);
+
+  AsyncFd fd_;
+  SocketType type_ = SocketType::kStream;
+};
+
+// Creates a connected pair of UNIX sockets of `type`, registered with `loop`
+// (or the current loop).
+absl::StatusOr<std::pair<UnixSocket, UnixSocket>> SocketPair(SocketType type,
+                                                             EventLoop& loop);
+absl::StatusOr<std::pair<UnixSocket, UnixSocket>> SocketPair(SocketType type);
+// Creates the pair as plain descriptors (close-on-exec, non-blocking), for
+// handing one end to another process.
+absl::StatusOr<std::pair<UniqueFd, UniqueFd>> SocketPairFds(SocketType type);
+
+struct UnixListenOptions {
+  // kStream or kSeqPacket.
+  SocketType type = SocketType::kStream;
+  // Permission bits of the socket file (a path), set before listen(2); 0
+  // keeps the umask's.
+  mode_t mode = 0;
+  int backlog = SOMAXCONN;
+  // If not empty, only peers with one of these uids (SO_PEERCRED) are
+  // accepted; any other is sent `refusal` (if not empty) and closed before
+  // anything is read from it, and Accept() reports PermissionDeniedError.
+  std::vector<uid_t> allowed_uids;
+  std::string refusal;
+};
+
+class UnixListener {
+ public:
+  // Binds and listens on `address` (see TcpListener::Bind for the socket
+  // file's lock, stale-file reclaim and removal), registered with `loop` (or
+  // the current loop).
+  static absl::StatusOr<UnixListener> Bind(const SocketAddress& address,
+                                           UnixListenOptions options, EventLoop& loop);
+  static absl::StatusOr<UnixListener> Bind(const SocketAddress& address,
+                                           UnixListenOptions options = {});
+  // Adopts a listening UNIX socket (e.g. from ListenFds).
+  static absl::StatusOr<UnixListener> Adopt(UniqueFd fd, UnixListenOptions options,
+                                            EventLoop& loop);
+
+  UnixListener() = default;
+  UnixListener(UnixListener&&) = default;
+  UnixListener& operator=(UnixListener&&) = default;
+
+  // Accepts one connection. co_await yields it, or PermissionDeniedError for
+  // a peer whose uid is not allowed (already closed; the message names its
+  // pid and uid, to log), or the errors and back-off of
+  // TcpListener::Accept. At most one pending Accept; the listener must
+  // outlive it.
+  Task<absl::StatusOr<UnixSocket>> Accept(Cancellation cancel = {});
+
+  [[nodiscard]] const SocketAddress& address() const { return acceptor_.address(); }
+  [[nodiscard]] int fd() const noexcept { return acceptor_.fd(); }
+  // Stops listening; removes the socket file (and its lock) this listener made.
+  void Close() noexcept { acceptor_.Close(); }
+
+ private:
+  UnixListener(conet::internal::Acceptor acceptor, UnixListenOptions options)
+      : acceptor_(std::move(acceptor)), options_(std::move(options)) {}
+  // Returns PermissionDenied (after sending the refusal) if the peer's uid
+  // is not allowed.
+  absl::Status CheckPeer(int fd) const;
+
+  conet::internal::Acceptor acceptor_;
+  UnixListenOptions options_;
+};
+
+}  // namespace conet::ipc
+
+#endif  // CONET_IPC_UNIX_SOCKET_H_

@@ -1,0 +1,392 @@
+#include "ipc/unix_socket.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <fstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "net/when_all.h"
+#include "tests/util/test_util.h"
+
+namespace conet::ipc {
+namespace {
+
+using ::conet::testing::FdLeakCheck;
+using ::conet::testing::RunTask;
+using ::testing::HasSubstr;
+
+using Pair = std::pair<UnixSocket, UnixSocket>;
+
+Pair MustPair(SocketType type) {
+  absl::StatusOr<Pair> pair = SocketPair(type);
+  if (!pair.ok()) {
+    ADD_FAILURE() << pair.status();
+    std::abort();
+  }
+  return std::move(*pair);
+}
+
+// Opens `count` descriptors (read ends of one pipe, dup'ed).
+std::vector<UniqueFd> SomeFds(size_t count) {
+  int p[2];
+  EXPECT_EQ(::pipe2(p, O_CLOEXEC), 0);
+  UniqueFd write_end(p[1]);
+  std::vector<UniqueFd> fds;
+  fds.emplace_back(p[0]);
+  while (fds.size() < count) fds.emplace_back(::fcntl(p[0], F_DUPFD_CLOEXEC, 0));
+  return fds;
+}
+
+std::vector<int> Raw(const std::vector<UniqueFd>& fds) {
+  std::vector<int> raw;
+  for (const UniqueFd& fd : fds) raw.push_back(fd.Get());
+  return raw;
+}
+
+// Reports whether `a` and `b` are the same open file (same inode).
+bool SameFile(int a, int b) {
+  struct stat sa, sb;
+  return ::fstat(a, &sa) == 0 && ::fstat(b, &sb) == 0 && sa.st_ino == sb.st_ino &&
+         sa.st_dev == sb.st_dev;
+}
+
+Task<void> PassOneDescriptor(SocketType type) {
+  Pair pair = MustPair(type);
+  std::vector<UniqueFd> fds = SomeFds(1);
+  absl::StatusOr<size_t> sent =
+      co_await pair.first.SendFds(std::string("here"), Raw(fds));
+  EXPECT_EQ(sent.value_or(0), 4u) << sent.status();
+  char buffer[16];
+  absl::StatusOr<ReceivedMessage> got = co_await pair.second.ReceiveFds(buffer, 1);
+  EXPECT_TRUE(got.ok()) << got.status();
+  if (!got.ok()) co_return;
+  EXPECT_EQ(std::string(buffer, got->size), "here");
+  EXPECT_EQ(got->fds.size(), 1u);
+  if (got->fds.size() == 1) {
+    EXPECT_TRUE(SameFile(got->fds[0].Get(), fds[0].Get()));
+    EXPECT_NE(got->fds[0].Get(), fds[0].Get());
+    EXPECT_TRUE(::fcntl(got->fds[0].Get(), F_GETFD) & FD_CLOEXEC) << "not close-on-exec";
+  }
+}
+
+TEST(UnixSocketTest, PassesADescriptorOnEveryType) {
+  for (SocketType type :
+       {SocketType::kStream, SocketType::kDatagram, SocketType::kSeqPacket}) {
+    SCOPED_TRACE(SocketTypeName(type));
+    FdLeakCheck leaks;
+    RunTask(PassOneDescriptor(type));
+  }
+}
+
+Task<absl::Status> SendFdsWithNoBytes() {
+  Pair pair = MustPair(SocketType::kStream);
+  std::vector<UniqueFd> fds = SomeFds(1);
+  absl::StatusOr<size_t> sent = co_await pair.first.SendFds(std::string(), Raw(fds));
+  co_return sent.status();
+}
+
+TEST(UnixSocketTest, DescriptorsWithoutADataByteAreRefused) {
+  FdLeakCheck leaks;
+  absl::Status status = RunTask(SendFdsWithNoBytes());
+  EXPECT_TRUE(absl::IsInvalidArgument(status)) << status;
+  EXPECT_THAT(status.message(), HasSubstr("at least one data byte"));
+}
+
+Task<std::pair<absl::Status, absl::Status>> SendMany(size_t count) {
+  Pair pair = MustPair(SocketType::kSeqPacket);
+  std::vector<UniqueFd> fds = SomeFds(count);
+  absl::StatusOr<size_t> sent = co_await pair.first.SendFds(std::string("x"), Raw(fds));
+  if (!sent.ok()) co_return std::make_pair(sent.status(), absl::OkStatus());
+  char buffer[4];
+  absl::StatusOr<ReceivedMessage> got =
+      co_await pair.second.ReceiveFds(buffer, kMaxFdsPerMessage);
+  EXPECT_EQ(got.ok() ? got->fds.size() : 0, count);
+  co_return std::make_pair(absl::OkStatus(), got.status());
+}
+
+TEST(UnixSocketTest, TwoHundredFiftyThreeDescriptorsPassAndMoreAreRefused) {
+  FdLeakCheck leaks;
+  auto [sent, received] = RunTask(SendMany(253));
+  EXPECT_TRUE(sent.ok()) << sent;
+  EXPECT_TRUE(received.ok()) << received;
+  auto [refused, unused] = RunTask(SendMany(254));
+  EXPECT_TRUE(absl::IsInvalidArgument(refused)) << refused;
+  EXPECT_THAT(refused.message(), HasSubstr("at most 253"));
+}
+
+// Sends `sent` descriptors, receives with room for `room`.
+Task<absl::Status> ReceiveWithRoomFor(size_t sent, size_t room, SocketType type) {
+  Pair pair = MustPair(type);
+  {
+    std::vector<UniqueFd> fds = SomeFds(sent);
+    absl::StatusOr<size_t> n = co_await pair.first.SendFds(std::string("abc"), Raw(fds));
+    EXPECT_TRUE(n.ok()) << n.status();
+  }  // our copies are closed: any descriptor left open now is a leak
+  char buffer[16];
+  absl::StatusOr<ReceivedMessage> got = co_await pair.second.ReceiveFds(buffer, room);
+  co_return got.status();
+}
+
+TEST(UnixSocketTest, SurplusDescriptorsAreClosedAndReported) {
+  for (SocketType type : {SocketType::kStream, SocketType::kSeqPacket}) {
+    SCOPED_TRACE(SocketTypeName(type));
+    for (size_t sent : {2, 253}) {
+      FdLeakCheck leaks;  // the kernel installs 2 into a 1-fd buffer: both closed
+      absl::Status status = RunTask(ReceiveWithRoomFor(sent, 1, type));
+      EXPECT_TRUE(absl::IsResourceExhausted(status)) << sent << ": " << status;
+      EXPECT_THAT(status.message(), HasSubstr("more descriptors than the 1"));
+    }
+    FdLeakCheck leaks;
+    absl::Status none = RunTask(ReceiveWithRoomFor(1, 0, type));
+    EXPECT_TRUE(absl::IsResourceExhausted(none)) << none;
+  }
+}
+
+Task<absl::Status> TruncatedSeqPacket() {
+  Pair pair = MustPair(SocketType::kSeqPacket);
+  {
+    std::vector<UniqueFd> fds = SomeFds(3);
+    co_await pair.first.SendFds(std::string(100, 'm'), Raw(fds));
+  }
+  co_await pair.first.Send(std::string("next"));
+  char small[10];
+  absl::StatusOr<ReceivedMessage> got = co_await pair.second.ReceiveFds(small, 3);
+  // The next message is intact.
+  char buffer[16];
+  absl::StatusOr<ReceivedMessage> next = co_await pair.second.Receive(buffer);
+  EXPECT_EQ(next.ok() ? std::string(buffer, next->size) : "", "next");
+  co_return got.status();
+}
+
+TEST(UnixSocketTest, ATruncatedMessageIsAnErrorAndItsDescriptorsClosed) {
+  FdLeakCheck leaks;
+  absl::Status status = RunTask(TruncatedSeqPacket());
+  EXPECT_TRUE(absl::IsOutOfRange(status)) << status;
+  EXPECT_THAT(status.message(), HasSubstr("longer than the 10-byte buffer"));
+}
+
+// On a stream the descriptors ride with the first byte of the send that
+// carried them: they arrive with the receive that reads that byte (which
+// may begin with earlier bytes), and that receive ends no later than the
+// end of their send. Reads of `chunk` bytes until 18 bytes have come.
+Task<std::vector<std::string>> StreamBoundaries(size_t chunk) {
+  Pair pair = MustPair(SocketType::kStream);
+  std::vector<UniqueFd> fds = SomeFds(2);
+  co_await pair.first.Send(std::string("plain"));
+  co_await pair.first.SendFds(std::string("with-fds"), Raw(fds));
+  co_await pair.first.Send(std::string("after"));
+  std::vector<std::string> seen;
+  char buffer[64];
+  size_t total = 0;
+  while (total < 18) {
+    absl::StatusOr<ReceivedMessage> got =
+        co_await pair.second.ReceiveFds(std::span<char>(buffer, chunk), 2);
+    if (!got.ok() || got->size == 0) break;
+    total += got->size;
+    seen.push_back(absl::StrCat(std::string(buffer, got->size), "+", got->fds.size()));
+  }
+  co_return seen;
+}
+
+TEST(UnixSocketTest, OnAStreamDescriptorsArriveWithTheirBytes) {
+  FdLeakCheck leaks;
+  // Partial reads: the descriptors come with the read holding "w", once.
+  EXPECT_THAT(RunTask(StreamBoundaries(3)),
+              ::testing::ElementsAre("pla+0", "inw+2", "ith+0", "-fd+0", "saf+0",
+                                     "ter+0"));
+  // A large read stops at the end of the send that carried descriptors.
+  EXPECT_THAT(RunTask(StreamBoundaries(64)),
+              ::testing::ElementsAre("plainwith-fds+2", "after+0"));
+}
+
+Task<absl::Status> ReceiveOutOfDescriptors() {
+  Pair pair = MustPair(SocketType::kSeqPacket);
+  {
+    std::vector<UniqueFd> fds = SomeFds(10);
+    co_await pair.first.SendFds(std::string("ten"), Raw(fds));
+  }
+  // Leave room for only a few new descriptors.
+  rlimit old_limit;
+  ::getrlimit(RLIMIT_NOFILE, &old_limit);
+  int highest = 0;
+  for (int fd : ::conet::testing::OpenFds()) highest = std::max(highest, fd);
+  rlimit low = old_limit;
+  low.rlim_cur = static_cast<rlim_t>(highest + 4);
+  ::setrlimit(RLIMIT_NOFILE, &low);
+  char buffer[8];
+  absl::StatusOr<ReceivedMessage> got = co_await pair.second.ReceiveFds(buffer, 10);
+  ::setrlimit(RLIMIT_NOFILE, &old_limit);
+  co_return got.status();
+}
+
+TEST(UnixSocketTest, RunningOutOfDescriptorsWhileReceivingClosesThoseInstalled) {
+  FdLeakCheck leaks;
+  absl::Status status = RunTask(ReceiveOutOfDescriptors());
+  EXPECT_TRUE(absl::IsResourceExhausted(status)) << status;
+}
+
+Task<absl::Status> SendToClosedPeer() {
+  Pair pair = MustPair(SocketType::kStream);
+  pair.second.Close();
+  std::vector<UniqueFd> fds = SomeFds(1);
+  absl::StatusOr<size_t> sent = co_await pair.first.SendFds(std::string("x"), Raw(fds));
+  co_return sent.status();
+}
+
+TEST(UnixSocketTest, SendingToAClosedPeerIsAnErrorNotSigpipe) {
+  FdLeakCheck leaks;
+  std::signal(SIGPIPE, SIG_DFL);  // Bazel starts tests with it ignored
+  absl::Status status = RunTask(SendToClosedPeer());
+  EXPECT_THAT(status.message(), HasSubstr("Broken pipe")) << status;
+}
+
+Task<std::string> DatagramWithSender(std::string name) {
+  absl::StatusOr<SocketAddress> address = SocketAddress::Parse("unix:@" + name);
+  absl::StatusOr<UnixSocket> server = UnixSocket::BindDatagram(*address);
+  absl::StatusOr<SocketAddress> client_address =
+      SocketAddress::Parse("unix:@" + name + "-client");
+  absl::StatusOr<UnixSocket> client = UnixSocket::BindDatagram(*client_address);
+  EXPECT_TRUE(server.ok() && client.ok());
+  std::vector<UniqueFd> fds = SomeFds(2);
+  absl::StatusOr<size_t> sent =
+      co_await client->SendTo(std::string("dgram"), Raw(fds), *address);
+  EXPECT_TRUE(sent.ok()) << sent.status();
+  char buffer[16];
+  absl::StatusOr<ReceivedMessage> got = co_await server->ReceiveFds(buffer, 2);
+  if (!got.ok()) co_return got.status().ToString();
+  EXPECT_EQ(got->fds.size(), 2u);
+  co_return absl::StrCat(std::string(buffer, got->size), " from ",
+                         got->from ? got->from->ToString() : "nobody");
+}
+
+TEST(UnixSocketTest, DatagramsCarryDescriptorsAndTheSender) {
+  FdLeakCheck leaks;
+  const std::string name = absl::StrCat("conet-dgram-", ::getpid());
+  EXPECT_EQ(RunTask(DatagramWithSender(name)),
+            absl::StrCat("dgram from unix:@", name, "-client"));
+}
+
+// A forked child connects; the listener sees the child's credentials.
+Task<void> CredentialsOfAChild(std::string path) {
+  absl::StatusOr<SocketAddress> address = SocketAddress::Parse("unix:" + path);
+  UnixListenOptions options;
+  options.type = SocketType::kSeqPacket;
+  options.mode = 0600;
+  absl::StatusOr<UnixListener> listener = UnixListener::Bind(*address, options);
+  EXPECT_TRUE(listener.ok()) << listener.status();
+  struct stat st;
+  EXPECT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  const pid_t child = ::fork();
+  if (child == 0) {
+    int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (::connect(fd, address->data(), address->size()) != 0) _exit(1);
+    char byte;
+    ::read(fd, &byte, 1);  // until the parent closes
+    _exit(0);
+  }
+  absl::StatusOr<UnixSocket> conn = co_await listener->Accept(Within(absl::Seconds(10)));
+  EXPECT_TRUE(conn.ok()) << conn.status();
+  absl::StatusOr<Credentials> peer = conn->PeerCredentials();
+  EXPECT_TRUE(peer.ok()) << peer.status();
+  EXPECT_EQ(peer->pid, child);
+  EXPECT_EQ(peer->uid, ::getuid());
+  EXPECT_EQ(peer->gid, ::getgid());
+  absl::StatusOr<UniqueFd> pidfd = conn->PeerPidFd();
+  if (pidfd.ok()) {
+    // /proc/self/fdinfo/N names the process a pidfd refers to.
+    std::ifstream info(absl::StrCat("/proc/self/fdinfo/", pidfd->Get()));
+    std::string line, pid_line;
+    while (std::getline(info, line)) {
+      if (line.rfind("Pid:", 0) == 0) pid_line = line;
+    }
+    EXPECT_THAT(pid_line, HasSubstr(absl::StrCat(child)));
+  } else {
+    EXPECT_TRUE(absl::IsUnimplemented(pidfd.status())) << pidfd.status();
+  }
+  conn->Close();
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+TEST(UnixSocketTest, PeerCredentialsNameAForkedChild) {
+  FdLeakCheck leaks;
+  char dir[] = "/tmp/conet-cred-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  RunTask(CredentialsOfAChild(absl::StrCat(dir, "/s.sock")));
+  ::rmdir(dir);
+}
+
+Task<std::string> RefusedPeer(std::string name) {
+  absl::StatusOr<SocketAddress> address = SocketAddress::Parse("unix:@" + name);
+  UnixListenOptions options;
+  options.type = SocketType::kSeqPacket;
+  options.allowed_uids = {::getuid() + 12345};
+  options.refusal = "ERR permission denied";
+  absl::StatusOr<UnixListener> listener = UnixListener::Bind(*address, options);
+  EXPECT_TRUE(listener.ok()) << listener.status();
+  auto [client, accepted] = co_await WhenAll(
+      UnixSocket::Connect(*address, SocketType::kSeqPacket), listener->Accept());
+  EXPECT_TRUE(client.ok()) << client.status();
+  EXPECT_TRUE(absl::IsPermissionDenied(accepted.status())) << accepted.status();
+  EXPECT_THAT(accepted.status().message(), HasSubstr(absl::StrCat("uid ", ::getuid())));
+  char buffer[64];
+  absl::StatusOr<ReceivedMessage> refusal = co_await client->Receive(buffer);
+  std::string text = refusal.ok() ? std::string(buffer, refusal->size) : "";
+  absl::StatusOr<ReceivedMessage> end = co_await client->Receive(buffer);
+  EXPECT_EQ(end.ok() ? end->size : 99, 0u) << "not disconnected";
+  co_return text;
+}
+
+TEST(UnixSocketTest, AListenerRefusesPeersWhoseUidIsNotAllowed) {
+  FdLeakCheck leaks;
+  EXPECT_EQ(RunTask(RefusedPeer(absl::StrCat("conet-refuse-", ::getpid()))),
+            "ERR permission denied");
+}
+
+Task<absl::Status> BindOverLiveForeignListener(std::string path) {
+  // A server that does not use conet's lock file listens at `path`.
+  UniqueFd foreign(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  absl::StatusOr<SocketAddress> address = SocketAddress::Parse("unix:" + path);
+  EXPECT_EQ(::bind(foreign.Get(), address->data(), address->size()), 0);
+  EXPECT_EQ(::listen(foreign.Get(), 1), 0);
+  absl::StatusOr<UnixListener> listener = UnixListener::Bind(*address);
+  co_return listener.status();
+}
+
+TEST(UnixSocketTest, ALiveListenerIsNeverReplaced) {
+  FdLeakCheck leaks;
+  char dir[] = "/tmp/conet-live-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  const std::string path = absl::StrCat(dir, "/s.sock");
+  absl::Status status = RunTask(BindOverLiveForeignListener(path));
+  EXPECT_THAT(status.message(), HasSubstr("Address already in use")) << status;
+  struct stat st;
+  EXPECT_EQ(::lstat(path.c_str(), &st), 0) << "the live listener's file was removed";
+  ::unlink(path.c_str());
+  ::unlink((path + ".lock").c_str());
+  ::rmdir(dir);
+}
+
+TEST(UnixSocketTest, APathTooLongForSunPathIsAClearError) {
+  absl::StatusOr<SocketAddress> address =
+      SocketAddress::Parse("unix:/tmp/" + std::string(120, 'p'));
+  EXPECT_TRUE(absl::IsInvalidArgument(address.status()));
+  EXPECT_THAT(address.status().message(), HasSubstr("107"));
+}
+
+}  // namespace
+}  // namespace conet::ipc
