@@ -1,0 +1,155 @@
+#include "ipc/spawn_worker.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+extern char** environ;
+
+namespace conet::ipc {
+namespace {
+
+// The descriptor number the worker finds its channel at.
+constexpr int kWorkerFd = 3;
+
+absl::Status Errno(absl::string_view what) { return absl::ErrnoToStatus(errno, what); }
+
+// Returns the environment for the child: ours, without any inherited
+// CONET_WORKER_FD, plus ours.
+std::vector<std::string> WorkerEnvironment() {
+  std::vector<std::string> env;
+  const std::string prefix = absl::StrCat(kWorkerFdVariable, "=");
+  for (char** var = environ; *var != nullptr; ++var) {
+    if (std::string(*var).rfind(prefix, 0) != 0) env.emplace_back(*var);
+  }
+  env.push_back(absl::StrCat(prefix, kWorkerFd));
+  return env;
+}
+
+std::vector<char*> Pointers(std::vector<std::string>& strings) {
+  std::vector<char*> pointers;
+  for (std::string& s : strings) pointers.push_back(s.data());
+  pointers.push_back(nullptr);
+  return pointers;
+}
+
+}  // namespace
+
+Worker::~Worker() {
+  if (pid_ > 0 && pidfd_.Valid()) {
+    ::syscall(SYS_pidfd_send_signal, pidfd_.Get(), SIGKILL, nullptr, 0);
+    siginfo_t info;
+    ::waitid(P_PIDFD, static_cast<id_t>(pidfd_.Get()), &info, WEXITED);
+  }
+}
+
+absl::Status Worker::Kill(int signal) {
+  if (::syscall(SYS_pidfd_send_signal, pidfd_.Get(), signal, nullptr, 0) != 0) {
+    return Errno(absl::StrCat("signal ", signal, " to worker ", pid_));
+  }
+  return absl::OkStatus();
+}
+
+Task<absl::StatusOr<int>> Worker::Wait(Cancellation cancel) {
+  const std::string what = absl::StrCat("wait for worker ", pid_);
+  while (true) {
+    siginfo_t info{};
+    if (::waitid(P_PIDFD, static_cast<id_t>(pidfd_.Get()), &info,
+                 WEXITED | WNOHANG) != 0) {
+      co_return Errno(what);
+    }
+    if (info.si_pid != 0) {
+      pid_ = -1;  // reaped
+      co_return info.si_code == CLD_EXITED ? info.si_status : 128 + info.si_status;
+    }
+    // A pidfd turns readable when the process exits.
+    absl::Status ready = co_await pidfd_.Readable(cancel);
+    if (!ready.ok()) co_return ready;
+  }
+}
+
+absl::StatusOr<Worker> SpawnWorker(std::vector<std::string> argv, EventLoop& loop) {
+  if (argv.empty()) return absl::InvalidArgumentError("SpawnWorker: empty argv");
+  const std::string what = absl::StrCat("spawn worker ", argv[0]);
+  absl::StatusOr<std::pair<UniqueFd, UniqueFd>> pair =
+      SocketPairFds(SocketType::kSeqPacket);
+  if (!pair.ok()) return pair.status();
+  UniqueFd child_end = std::move(pair->second);
+  // dup2 onto the same number would keep close-on-exec: move it off 3.
+  if (child_end.Get() == kWorkerFd) {
+    child_end = UniqueFd(::fcntl(child_end.Get(), F_DUPFD_CLOEXEC, kWorkerFd + 1));
+    if (!child_end.Valid()) return Errno(what);
+  }
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, child_end.Get(), kWorkerFd);
+  std::vector<std::string> env = WorkerEnvironment();
+  std::vector<char*> args = Pointers(argv);
+  std::vector<char*> envp = Pointers(env);
+  pid_t pid = -1;
+  const int error = ::posix_spawn(&pid, args[0], &actions, nullptr, args.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  if (error != 0) return absl::ErrnoToStatus(error, what);
+  // The child is ours and unreaped, so its pid cannot be reused meanwhile.
+  UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+  if (!pidfd.Valid()) {
+    const absl::Status status = Errno(absl::StrCat("pidfd_open ", pid));
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    return status;
+  }
+  ::fcntl(pidfd.Get(), F_SETFD, FD_CLOEXEC);
+  absl::StatusOr<AsyncFd> async_pidfd = AsyncFd::Create(std::move(pidfd), loop);
+  absl::StatusOr<UnixSocket> channel = UnixSocket::Adopt(std::move(pair->first), loop);
+  if (!async_pidfd.ok() || !channel.ok()) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    return !async_pidfd.ok() ? async_pidfd.status() : channel.status();
+  }
+  return Worker(pid, std::move(*async_pidfd), std::move(*channel));
+}
+
+absl::StatusOr<Worker> SpawnWorker(std::vector<std::string> argv) {
+  EventLoop* loop = EventLoop::Current();
+  if (loop == nullptr) {
+    return absl::FailedPreconditionError("SpawnWorker: no EventLoop is running on this thread");
+  }
+  return SpawnWorker(std::move(argv), *loop);
+}
+
+std::string SelfExecutable() {
+  char path[PATH_MAX];
+  const ssize_t n = ::readlink("/proc/self/exe", path, sizeof(path) - 1);
+  return n > 0 ? std::string(path, static_cast<size_t>(n)) : "/proc/self/exe";
+}
+
+absl::StatusOr<UniqueFd> WorkerChannelFd() {
+  const char* value = std::getenv(kWorkerFdVariable);
+  if (value == nullptr) {
+    return absl::NotFoundError(
+        absl::StrCat(kWorkerFdVariable, " is not set: not started by SpawnWorker"));
+  }
+  int fd = -1;
+  if (!absl::SimpleAtoi(value, &fd) || fd < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(kWorkerFdVariable, "=\"", value, "\" is not a descriptor number"));
+  }
+  ::unsetenv(kWorkerFdVariable);
+  if (::fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
+    return Errno(absl::StrCat(kWorkerFdVariable, " names fd ", fd));
+  }
+  return UniqueFd(fd);
+}
+
+}  // namespace conet::ipc

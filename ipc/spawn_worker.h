@@ -1,0 +1,85 @@
+// File: ipc/spawn_worker.h
+//
+// SpawnWorker starts a child process for privilege separation: the parent
+// (the monitor) keeps one end of a SOCK_SEQPACKET socketpair, the child
+// gets the other as descriptor 3, announced in CONET_WORKER_FD=3, and
+// nothing else the parent has open (every conet descriptor is
+// close-on-exec). The parent awaits the child's exit through a pidfd.
+//
+//   // Monitor: run this same binary in its worker role.
+//   absl::StatusOr<conet::ipc::Worker> worker = conet::ipc::SpawnWorker(
+//       {conet::ipc::SelfExecutable(), "--worker"});
+//   conet::ipc::Channel channel(std::move(worker->channel()));
+//   ...
+//   absl::StatusOr<int> exit_status = co_await worker->Wait();
+//
+//   // Worker (in main, before anything else opens descriptors):
+//   absl::StatusOr<conet::UniqueFd> fd = conet::ipc::WorkerChannelFd();
+#ifndef CONET_IPC_SPAWN_WORKER_H_
+#define CONET_IPC_SPAWN_WORKER_H_
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "ipc/unix_socket.h"
+#include "net/async_fd.h"
+#include "net/cancellation.h"
+#include "net/event_loop.h"
+#include "net/task.h"
+#include "net/unique_fd.h"
+
+namespace conet::ipc {
+
+// The environment variable naming the worker's channel descriptor.
+inline constexpr char kWorkerFdVariable[] = "CONET_WORKER_FD";
+
+class Worker {
+ public:
+  Worker(Worker&&) = default;
+  Worker& operator=(Worker&&) = default;
+  // Kills (SIGKILL) and reaps a child that was not waited for, so no
+  // zombie is left behind.
+  ~Worker();
+
+  [[nodiscard]] pid_t pid() const { return pid_; }
+  // The parent's end of the seqpacket socketpair.
+  UnixSocket& channel() { return channel_; }
+  // Sends `signal` to the child (through its pidfd: never another process).
+  absl::Status Kill(int signal);
+  // Waits for the child to end. co_await yields its exit status (0-255), or
+  // 128 + N if signal N ended it, or the error. Call once.
+  Task<absl::StatusOr<int>> Wait(Cancellation cancel = {});
+
+ private:
+  friend absl::StatusOr<Worker> SpawnWorker(std::vector<std::string> argv,
+                                            EventLoop& loop);
+  Worker(pid_t pid, AsyncFd pidfd, UnixSocket channel)
+      : pid_(pid), pidfd_(std::move(pidfd)), channel_(std::move(channel)) {}
+
+  pid_t pid_ = -1;
+  AsyncFd pidfd_;
+  UnixSocket channel_;
+};
+
+// Starts `argv` (argv[0] the program's path) with the worker's end of a
+// seqpacket socketpair as descriptor 3, registered with `loop` (or the
+// current loop). The child inherits the environment, plus CONET_WORKER_FD.
+absl::StatusOr<Worker> SpawnWorker(std::vector<std::string> argv, EventLoop& loop);
+absl::StatusOr<Worker> SpawnWorker(std::vector<std::string> argv);
+
+// Returns this process's executable (/proc/self/exe resolved), to spawn
+// the same binary in a worker role.
+std::string SelfExecutable();
+
+// In the worker: takes the channel descriptor named by CONET_WORKER_FD,
+// marks it close-on-exec and removes the variable. NotFoundError if this
+// process was not started by SpawnWorker.
+absl::StatusOr<UniqueFd> WorkerChannelFd();
+
+}  // namespace conet::ipc
+
+#endif  // CONET_IPC_SPAWN_WORKER_H_
