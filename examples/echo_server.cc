@@ -10,7 +10,6 @@
 // accepts connections; SIGINT or SIGTERM stop it with exit status 0.
 #include <signal.h>
 
-#include <array>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -21,58 +20,26 @@
 #include "absl/status/statusor.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "examples/echo_session.h"
 #include "net/event_loop.h"
 #include "net/loop_group.h"
 #include "net/socket_address.h"
 #include "net/task.h"
 #include "net/tcp.h"
 #include "tools/internal/command_line.h"
+#include "tools/internal/throttled_log.h"
 
 namespace {
 
-// Echoes until the client closes its side or the connection fails.
-conet::Task<void> Echo(conet::TcpStream stream) {
-  std::array<char, 16384> buffer;
-  while (true) {
-    absl::StatusOr<size_t> n = co_await stream.ReadSome(buffer);
-    if (!n.ok() || *n == 0) break;
-    absl::StatusOr<size_t> sent =
-        co_await stream.WriteAll(std::span<const char>(buffer.data(), *n));
-    if (!sent.ok()) break;
-  }
-}
-
-// Prints an accept error, at most once a second (a server out of
-// descriptors would otherwise fill its log).
-class AcceptErrorLog {
- public:
-  void Report(const absl::Status& error) {
-    const absl::Time now = absl::Now();
-    if (now - last_ < absl::Seconds(1)) {
-      ++suppressed_;
-      return;
-    }
-    std::fprintf(stderr, "echo_server: %s", std::string(error.message()).c_str());
-    if (suppressed_ > 0) std::fprintf(stderr, " (and %d more)", suppressed_);
-    std::fprintf(stderr, "\n");
-    last_ = now;
-    suppressed_ = 0;
-  }
-
- private:
-  absl::Time last_ = absl::InfinitePast();
-  int suppressed_ = 0;
-};
-
 conet::Task<void> Serve(conet::TcpListener listener) {
-  AcceptErrorLog errors;
+  conet::tools::ThrottledLog errors("echo_server");
   while (true) {
     absl::StatusOr<conet::TcpStream> stream = co_await listener.Accept();
     if (!stream.ok()) {
       errors.Report(stream.status());
       continue;
     }
-    conet::EventLoop::Current()->SpawnDetached(Echo(std::move(*stream)));
+    conet::EventLoop::Current()->SpawnDetached(conet::examples::Echo(std::move(*stream)));
   }
 }
 

@@ -5,13 +5,13 @@
 //
 //   // A connected pair (e.g. for a worker process), seqpacket: messages.
 //   auto pair = conet::ipc::SocketPair(conet::ipc::SocketType::kSeqPacket);
-//   int file = ::open("/etc/hostname", O_RDONLY | O_CLOEXEC);
-//   absl::StatusOr<size_t> sent =
-//       co_await pair->first.SendFds(std::string("here"), std::vector<int>{file});
+//   const std::string text = "here";
+//   const std::vector<int> fds = {::open("/etc/hostname", O_RDONLY | O_CLOEXEC)};
+//   absl::StatusOr<size_t> sent = co_await pair->first.SendFds(text, fds);
 //   char buffer[64];
 //   absl::StatusOr<conet::ipc::ReceivedMessage> got =
 //       co_await pair->second.ReceiveFds(buffer, /*max_fds=*/1);
-//   // got->size == 4, got->fds[0] is an owned, close-on-exec copy of `file`
+//   // got->size == 4, got->fds[0] is an owned, close-on-exec copy of fds[0]
 //
 //   // A listener that only lets its own user in, refusing before reading.
 //   conet::ipc::UnixListenOptions options;

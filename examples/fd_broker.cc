@@ -1,0 +1,316 @@
+// examples/fd_broker: a file-opening broker on a SOCK_SEQPACKET UNIX socket.
+//
+//   fd_broker --listen=unix:PATH|unix:@NAME --root=DIR [--allow-uid=UID]...
+//
+// One request per message, one reply per message (DESIGN.md, "Program
+// contracts"):
+//   OPEN <relative path>   -> OK with one read-only descriptor attached,
+//                             resolved beneath --root only (openat2 with
+//                             RESOLVE_BENEATH), or ERR <reason>
+//   DESCRIBE + descriptors -> OK <kind> <kind> ... (file:<size>, dir, pipe,
+//                             socket, other); the descriptors are closed
+//   anything else          -> ERR <reason>; the connection stays usable
+// A peer whose uid is not allowed (--allow-uid, repeatable or
+// comma-separated; default: the broker's own uid) gets `ERR permission
+// denied` and is disconnected before anything is read from it. Prints
+// `listening on ADDRESS` once it accepts connections; SIGINT or SIGTERM stop
+// it with exit status 0.
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "ipc/fd_passing.h"
+#include "ipc/unix_socket.h"
+#include "net/event_loop.h"
+#include "net/loop_group.h"
+#include "net/socket_address.h"
+#include "net/task.h"
+#include "net/unique_fd.h"
+#include "tools/internal/command_line.h"
+#include "tools/internal/fd_kind.h"
+#include "tools/internal/throttled_log.h"
+
+namespace {
+
+// The longest request; the receive buffer has one byte more, so that a
+// request just over the limit is still seen whole and refused by its size.
+constexpr size_t kMaxRequestBytes = 4096;
+constexpr absl::string_view kAllowUidFlag = "--allow-uid=";
+
+// One reply: its text, and the descriptor OPEN attaches (if any).
+struct Reply {
+  std::string text;
+  conet::UniqueFd fd;
+};
+
+Reply Error(absl::string_view reason) { return Reply{absl::StrCat("ERR ", reason), {}}; }
+
+// Calls openat2, retrying EINTR and the EAGAIN that RESOLVE_BENEATH reports
+// when a concurrent rename made it unsure a ".." stayed beneath the root.
+int OpenBeneath(int root_fd, const char* path, const open_how& how) {
+  int fd = -1;
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    fd = static_cast<int>(::syscall(SYS_openat2, root_fd, path, &how, sizeof(how)));
+    if (fd >= 0 || (errno != EINTR && errno != EAGAIN)) break;
+  }
+  return fd;
+}
+
+// Opens `path` read-only beneath the root: absolute paths, ".." and
+// symlinks leading out, and /proc magic links are refused by the kernel.
+Reply Open(absl::string_view path, int root_fd) {
+  if (absl::StrContains(path, '\0')) return Error("path holds a NUL byte");
+  const std::string c_path(path);
+  open_how how{};
+  // O_NONBLOCK so that opening a FIFO with no writer (or a device that waits
+  // for carrier) cannot stall the loop and every other client with it.
+  how.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+  conet::UniqueFd file(OpenBeneath(root_fd, c_path.c_str(), how));
+  if (!file.Valid()) {
+    return Error(errno == EXDEV ? "path escapes root" : std::strerror(errno));
+  }
+  // ...and clear it again: the flag belongs to the open file description the
+  // client shares, which should behave like a plain open().
+  const int flags = ::fcntl(file.Get(), F_GETFL);
+  if (flags < 0 || ::fcntl(file.Get(), F_SETFL, flags & ~O_NONBLOCK) != 0) {
+    return Error(std::strerror(errno));
+  }
+  return Reply{"OK", std::move(file)};
+}
+
+Reply Describe(const std::vector<conet::UniqueFd>& fds) {
+  if (fds.empty()) return Error("DESCRIBE needs descriptors");
+  std::vector<std::string> kinds;
+  for (const conet::UniqueFd& fd : fds) kinds.push_back(conet::tools::DescribeFd(fd.Get()));
+  return Reply{absl::StrCat("OK ", absl::StrJoin(kinds, " ")), {}};
+}
+
+Reply Handle(absl::string_view request, const std::vector<conet::UniqueFd>& fds,
+             int root_fd) {
+  if (request.size() > kMaxRequestBytes) return Error("request too long");
+  absl::ConsumeSuffix(&request, "\n");
+  if (absl::ConsumePrefix(&request, "OPEN ")) {
+    if (!fds.empty()) return Error("unexpected descriptors");
+    return Open(request, root_fd);
+  }
+  if (request == "DESCRIBE") return Describe(fds);
+  return Error("unknown request");
+}
+
+// Returns the reason to give a client for a receive that failed on its
+// message rather than on the socket (the kernel consumed the message and
+// ReceiveFds closed its descriptors, so the connection is still good), or
+// nullopt for a socket error.
+std::optional<std::string> RefusedMessage(const absl::Status& error) {
+  if (absl::IsOutOfRange(error)) return "request too long";  // MSG_TRUNC
+  // More than 253 descriptors, or MSG_CTRUNC when the broker has no
+  // descriptors left to install them in.
+  if (absl::IsResourceExhausted(error)) return "too many descriptors";
+  return std::nullopt;
+}
+
+// Returns the reply to what one receive gave, or nullopt when the
+// connection is finished. `got` is taken by value so that the descriptors
+// that came with the request are closed on return, before the reply goes
+// out: a client that sent the last copy of something (a pipe's write end)
+// may rely on it being closed once it has the reply.
+std::optional<Reply> Answer(absl::StatusOr<conet::ipc::ReceivedMessage> got,
+                            const char* data, int root_fd) {
+  if (!got.ok()) {
+    std::optional<std::string> reason = RefusedMessage(got.status());
+    if (!reason.has_value()) return std::nullopt;
+    return Error(*reason);
+  }
+  // Zero bytes and no descriptors: end of stream (an empty seqpacket
+  // message looks the same, and nobody has a use for one).
+  if (got->size == 0 && got->fds.empty()) return std::nullopt;
+  return Handle(absl::string_view(data, got->size), got->fds, root_fd);
+}
+
+// Serves one client until it leaves or its socket fails.
+conet::Task<void> ServeClient(conet::ipc::UnixSocket client, int root_fd) {
+  std::array<char, kMaxRequestBytes + 1> buffer;
+  while (true) {
+    absl::StatusOr<conet::ipc::ReceivedMessage> got =
+        co_await client.ReceiveFds(buffer, conet::ipc::kMaxFdsPerMessage);
+    std::optional<Reply> reply = Answer(std::move(got), buffer.data(), root_fd);
+    if (!reply.has_value()) break;
+    std::vector<int> attached;
+    if (reply->fd.Valid()) attached.push_back(reply->fd.Get());
+    const std::span<const char> bytes(reply->text);
+    absl::StatusOr<size_t> sent = co_await client.SendFds(bytes, attached);
+    if (!sent.ok()) break;
+  }  // reply->fd, the broker's copy of an opened file, is closed each round
+}
+
+conet::Task<void> AcceptClients(conet::ipc::UnixListener listener, int root_fd) {
+  conet::tools::ThrottledLog errors("fd_broker");
+  while (true) {
+    // Refused peers come back as PermissionDeniedError, already answered
+    // and closed by the listener: log them and go on.
+    absl::StatusOr<conet::ipc::UnixSocket> client = co_await listener.Accept();
+    if (!client.ok()) {
+      errors.Report(client.status());
+      continue;
+    }
+    conet::EventLoop::Current()->SpawnDetached(ServeClient(std::move(*client), root_fd));
+  }
+}
+
+// Moves every --allow-uid=VALUE out of argv into `values` and returns the
+// rest for CommandLine, which keeps only the last value of a repeated flag.
+std::vector<char*> TakeAllowUids(int argc, char** argv, std::vector<std::string>& values) {
+  std::vector<char*> rest;
+  for (int i = 0; i < argc; ++i) {
+    if (i > 0 && absl::StartsWith(argv[i], kAllowUidFlag)) {
+      values.emplace_back(argv[i] + kAllowUidFlag.size());
+    } else {
+      rest.push_back(argv[i]);
+    }
+  }
+  return rest;
+}
+
+// Parses the --allow-uid values (each a uid or a comma-separated list); none
+// means the broker's own effective uid, the one SO_PEERCRED reports for a
+// client run by the same user.
+absl::StatusOr<std::vector<uid_t>> ParseUids(const std::vector<std::string>& values) {
+  std::vector<uid_t> uids;
+  for (const std::string& value : values) {
+    for (absl::string_view part : absl::StrSplit(value, ',')) {
+      uint32_t uid = 0;
+      if (!absl::SimpleAtoi(part, &uid) || uid == static_cast<uint32_t>(-1)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(kAllowUidFlag, value, ": expected a uid (or uids, comma-separated)"));
+      }
+      uids.push_back(static_cast<uid_t>(uid));
+    }
+  }
+  if (uids.empty()) uids.push_back(::geteuid());
+  return uids;
+}
+
+// Parses --listen: only UNIX addresses will do.
+absl::StatusOr<conet::SocketAddress> ParseListen(const std::string& listen) {
+  if (listen.empty()) {
+    return absl::InvalidArgumentError("--listen=unix:PATH|unix:@NAME is required");
+  }
+  absl::StatusOr<conet::SocketAddress> address = conet::SocketAddress::Parse(listen);
+  if (!address.ok()) return address.status();
+  if (!address->is_unix()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--listen=", listen, ": expected unix:PATH or unix:@NAME"));
+  }
+  return address;
+}
+
+absl::StatusOr<conet::ipc::UnixListener> Listen(const conet::SocketAddress& address,
+                                                std::vector<uid_t> allowed_uids,
+                                                conet::EventLoop& loop) {
+  conet::ipc::UnixListenOptions options;
+  options.type = conet::ipc::SocketType::kSeqPacket;
+  options.mode = 0660;  // the owner and its group may connect; the uid check decides
+  options.allowed_uids = std::move(allowed_uids);
+  options.refusal = "ERR permission denied";
+  return conet::ipc::UnixListener::Bind(address, std::move(options), loop);
+}
+
+void PrintUsage() {
+  std::printf(
+      "usage: fd_broker --listen=unix:PATH|unix:@NAME --root=DIR [--allow-uid=UID]...\n"
+      "Opens files beneath DIR for clients of a SOCK_SEQPACKET UNIX socket.\n"
+      "  --listen=ADDRESS  unix:PATH or unix:@NAME (required)\n"
+      "  --root=DIR        the directory requests are resolved beneath (required)\n"
+      "  --allow-uid=UID   a uid allowed to connect; repeatable, or UID,UID,...\n"
+      "                    (default: the broker's own uid)\n"
+      "Requests: \"OPEN <relative path>\", \"DESCRIBE\" with descriptors attached.\n"
+      "Prints \"listening on ADDRESS\" when ready; SIGINT/SIGTERM stop it.\n");
+}
+
+int UsageError(const absl::Status& error) {
+  std::fprintf(stderr, "fd_broker: %s (try --help)\n", std::string(error.message()).c_str());
+  return 2;
+}
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "fd_broker: %s\n", message.c_str());
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> uid_values;
+  std::vector<char*> rest = TakeAllowUids(argc, argv, uid_values);
+  conet::tools::CommandLine args(static_cast<int>(rest.size()), rest.data());
+  if (args.help()) {
+    PrintUsage();
+    return 0;
+  }
+  const std::string listen = args.String("listen", "");
+  const std::string root_dir = args.String("root", "");
+  if (absl::Status ok = args.Finish(); !ok.ok()) return UsageError(ok);
+  absl::StatusOr<conet::SocketAddress> address = ParseListen(listen);
+  if (!address.ok()) return UsageError(address.status());
+  if (root_dir.empty()) return UsageError(absl::InvalidArgumentError("--root=DIR is required"));
+  absl::StatusOr<std::vector<uid_t>> allowed_uids = ParseUids(uid_values);
+  if (!allowed_uids.ok()) return UsageError(allowed_uids.status());
+
+  // Opened once: every request resolves beneath this descriptor, so renaming
+  // or replacing DIR later does not move what clients can reach. Declared
+  // before the loops, so it outlives every task that borrows it.
+  const conet::UniqueFd root_fd(::open(root_dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root_fd.Valid()) return Fail(absl::StrCat("--root=", root_dir, ": ", std::strerror(errno)));
+
+  // The loop's thread inherits this mask; only sigwait below sees the signals.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  absl::StatusOr<std::unique_ptr<conet::LoopGroup>> group = conet::LoopGroup::Create(1);
+  if (!group.ok()) return Fail(std::string(group.status().message()));
+  absl::StatusOr<conet::ipc::UnixListener> listener =
+      Listen(*address, std::move(*allowed_uids), (*group)->loop(0));
+  if (!listener.ok()) return Fail(std::string(listener.status().message()));
+  const std::string bound = listener->address().ToString();
+  const int root = root_fd.Get();
+  (*group)->SpawnOnEach([&listener, root](int) {
+    return AcceptClients(std::move(*listener), root);
+  });
+  (*group)->Start();
+  std::printf("listening on %s\n", bound.c_str());
+  std::fflush(stdout);
+
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  (*group)->Stop();
+  (*group)->Join();
+  return 0;
+}

@@ -1,0 +1,243 @@
+// examples/privsep_server: an echo server split into a privileged monitor
+// and an unprivileged worker, the OpenSSH pattern.
+//
+//   privsep_server --listen=ADDRESS [--user=nobody] [--log=PATH]
+//
+// The monitor keeps its privileges and does only what needs them: it binds
+// the listening socket, opens the log, and starts the worker (this same
+// binary, `--role=worker`) with one end of a seqpacket socketpair. The worker
+// sets PR_SET_NO_NEW_PRIVS, drops to --user when started as root, asks the
+// monitor over the channel for what it cannot get itself, and serves echo.
+//
+// Channel protocol (ipc::Channel messages, ASCII):
+//   worker -> monitor  HELLO        monitor -> worker  LISTEN + [listener, log]
+//   worker -> monitor  READY        (no reply; the monitor prints
+//                                   `listening on ADDRESS`)
+//   anything else                   ERR unknown request
+// SIGINT/SIGTERM to the monitor stop the worker and exit 0; if the worker
+// dies on its own, the monitor exits 1.
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "examples/echo_session.h"
+#include "ipc/channel.h"
+#include "ipc/spawn_worker.h"
+#include "ipc/unix_socket.h"
+#include "net/async_fd.h"
+#include "net/event_loop.h"
+#include "net/socket_address.h"
+#include "net/task.h"
+#include "net/tcp.h"
+#include "net/when_any.h"
+#include "tools/internal/command_line.h"
+
+namespace {
+
+struct Flags {
+  std::string listen;
+  std::string user;
+  std::string log;
+};
+
+int Fail(const absl::Status& status, int code) {
+  std::fprintf(stderr, "privsep_server: %s\n", std::string(status.message()).c_str());
+  return code;
+}
+
+// --- Monitor ---------------------------------------------------------------
+
+// Opens the log for appending (the worker could not: it has no privileges).
+absl::StatusOr<conet::UniqueFd> OpenLog(const std::string& path) {
+  conet::UniqueFd fd(::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640));
+  if (!fd.Valid()) return absl::ErrnoToStatus(errno, absl::StrCat("open log ", path));
+  return fd;
+}
+
+// Answers the worker's requests until it goes away.
+conet::Task<absl::Status> ServeWorker(conet::ipc::Channel* channel,
+                                      const conet::TcpListener* listener, int log_fd) {
+  while (true) {
+    absl::StatusOr<conet::ipc::Message> request = co_await channel->Receive();
+    if (!request.ok()) co_return request.status();
+    absl::Status replied;
+    if (request->bytes == "HELLO") {
+      // Named: GCC 12 mishandles a braced list inside a co_await expression.
+      std::vector<int> fds = {listener->fd(), log_fd};
+      replied = co_await channel->Send("LISTEN", std::move(fds));
+    } else if (request->bytes == "READY") {
+      std::printf("listening on %s\n", listener->address().ToString().c_str());
+      std::fflush(stdout);
+    } else {
+      replied = co_await channel->Send("ERR unknown request", {});
+    }
+    if (!replied.ok()) co_return replied;
+  }
+}
+
+// Waits for SIGINT or SIGTERM (blocked in main) through a signalfd.
+conet::Task<absl::Status> WaitForStopSignal(conet::AsyncFd* signals) {
+  while (true) {
+    signalfd_siginfo info;
+    absl::StatusOr<size_t> n = co_await signals->Perform(
+        conet::Direction::kRead, "read signalfd",
+        [fd = signals->Get(), &info] { return ::read(fd, &info, sizeof(info)); });
+    if (!n.ok()) co_return n.status();
+    if (*n == sizeof(info)) co_return absl::OkStatus();
+  }
+}
+
+conet::Task<int> Monitor(Flags flags, conet::UniqueFd signal_fd) {
+  absl::StatusOr<conet::SocketAddress> address = conet::SocketAddress::Parse(flags.listen);
+  if (!address.ok()) co_return Fail(address.status(), 2);
+  absl::StatusOr<conet::TcpListener> listener = conet::TcpListener::Bind(*address);
+  if (!listener.ok()) co_return Fail(listener.status(), 1);
+  absl::StatusOr<conet::UniqueFd> log = OpenLog(flags.log);
+  if (!log.ok()) co_return Fail(log.status(), 1);
+  absl::StatusOr<conet::AsyncFd> signals = conet::AsyncFd::Create(std::move(signal_fd));
+  if (!signals.ok()) co_return Fail(signals.status(), 1);
+  absl::StatusOr<conet::ipc::Worker> worker = conet::ipc::SpawnWorker(
+      {conet::ipc::SelfExecutable(), "--role=worker", "--user=" + flags.user});
+  if (!worker.ok()) co_return Fail(worker.status(), 1);
+  conet::ipc::Channel channel(std::move(worker->channel()));
+
+  auto ended = co_await conet::WhenAny(ServeWorker(&channel, &*listener, log->Get()),
+                                       WaitForStopSignal(&*signals));
+  if (ended.index == 1) {  // asked to stop: stop the worker first
+    (void)worker->Kill(SIGTERM);
+    absl::StatusOr<int> status = co_await worker->Wait(conet::Within(absl::Seconds(5)));
+    if (!status.ok()) (void)worker->Kill(SIGKILL);
+    co_return 0;
+  }
+  absl::StatusOr<int> status = co_await worker->Wait(conet::Within(absl::Seconds(5)));
+  std::fprintf(stderr, "privsep_server: the worker ended (%s)\n",
+               status.ok() ? absl::StrCat("status ", *status).c_str()
+                           : std::string(status.status().message()).c_str());
+  co_return 1;
+}
+
+// --- Worker ----------------------------------------------------------------
+
+// Gives up every privilege: no new ones through exec, and, as root, the
+// identity of `user` (groups first, then gid, then uid).
+absl::Status DropPrivileges(const std::string& user) {
+  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+    return absl::ErrnoToStatus(errno, "prctl(PR_SET_NO_NEW_PRIVS)");
+  }
+  if (::geteuid() != 0) return absl::OkStatus();
+  const passwd* pw = ::getpwnam(user.c_str());
+  if (pw == nullptr) return absl::NotFoundError(absl::StrCat("no user \"", user, "\""));
+  if (::setgroups(0, nullptr) != 0 || ::setgid(pw->pw_gid) != 0 ||
+      ::setuid(pw->pw_uid) != 0) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("drop privileges to ", user));
+  }
+  if (::setuid(0) == 0) return absl::InternalError("could regain root after dropping it");
+  return absl::OkStatus();
+}
+
+conet::Task<absl::Status> AcceptLoop(conet::TcpListener* listener, int log_fd) {
+  while (true) {
+    absl::StatusOr<conet::TcpStream> stream = co_await listener->Accept();
+    if (!stream.ok()) {
+      if (absl::IsCancelled(stream.status())) co_return stream.status();
+      std::fprintf(stderr, "privsep_server worker: %s\n",
+                   std::string(stream.status().message()).c_str());
+      continue;
+    }
+    absl::StatusOr<conet::SocketAddress> peer = stream->PeerAddress();
+    const std::string line = absl::StrCat(
+        "connection from ", peer.ok() ? peer->ToString() : "unknown", "\n");
+    (void)::write(log_fd, line.data(), line.size());
+    conet::EventLoop::Current()->SpawnDetached(conet::examples::Echo(std::move(*stream)));
+  }
+}
+
+// Ends when the monitor closes the channel (it is gone, so are we).
+conet::Task<absl::Status> WatchMonitor(conet::ipc::Channel* channel) {
+  absl::StatusOr<conet::ipc::Message> message = co_await channel->Receive();
+  co_return message.status();
+}
+
+conet::Task<int> Worker(Flags flags) {
+  absl::StatusOr<conet::UniqueFd> fd = conet::ipc::WorkerChannelFd();
+  if (!fd.ok()) co_return Fail(fd.status(), 2);
+  absl::StatusOr<conet::ipc::UnixSocket> socket = conet::ipc::UnixSocket::Adopt(std::move(*fd));
+  if (!socket.ok()) co_return Fail(socket.status(), 1);
+  conet::ipc::Channel channel(std::move(*socket));
+  absl::StatusOr<conet::ipc::Message> reply = co_await channel.Call("HELLO", {});
+  if (!reply.ok()) co_return Fail(reply.status(), 1);
+  if (reply->bytes != "LISTEN" || reply->fds.size() != 2) {
+    co_return Fail(absl::DataLossError(absl::StrCat("bad reply \"", reply->bytes, "\"")), 1);
+  }
+  if (absl::Status dropped = DropPrivileges(flags.user); !dropped.ok()) {
+    co_return Fail(dropped, 1);
+  }
+  absl::StatusOr<conet::TcpListener> listener = conet::TcpListener::Adopt(
+      std::move(reply->fds[0]), *conet::EventLoop::Current());
+  if (!listener.ok()) co_return Fail(listener.status(), 1);
+  conet::UniqueFd log = std::move(reply->fds[1]);
+  if (absl::Status ready = co_await channel.Send("READY", {}); !ready.ok()) {
+    co_return Fail(ready, 1);
+  }
+  co_await conet::WhenAny(AcceptLoop(&*listener, log.Get()), WatchMonitor(&channel));
+  co_return 0;
+}
+
+void PrintUsage() {
+  std::printf(
+      "usage: privsep_server --listen=ADDRESS [--user=NAME] [--log=PATH]\n"
+      "An echo server split into a privileged monitor and an unprivileged worker.\n"
+      "  --listen=ADDRESS  HOST:PORT, [IPV6]:PORT, unix:PATH or unix:@NAME\n"
+      "  --user=NAME       the worker's user when started as root (default nobody)\n"
+      "  --log=PATH        connection log, opened by the monitor\n"
+      "                    (default privsep_server.log)\n"
+      "Prints \"listening on ADDRESS\" when ready; SIGINT/SIGTERM stop it.\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  conet::tools::CommandLine args(argc, argv);
+  if (args.help()) {
+    PrintUsage();
+    return 0;
+  }
+  Flags flags;
+  // The monitor starts this binary again with --role=worker.
+  const bool worker_role = args.String("role", "monitor") == "worker";
+  flags.listen = args.String("listen", "");
+  flags.user = args.String("user", "nobody");
+  flags.log = args.String("log", "privsep_server.log");
+  if (absl::Status parsed = args.Finish(); !parsed.ok()) return Fail(parsed, 2);
+
+  absl::StatusOr<std::unique_ptr<conet::EventLoop>> loop = conet::EventLoop::Create();
+  if (!loop.ok()) return Fail(loop.status(), 1);
+  if (worker_role) {
+    // Only the monitor decides when the worker stops: a Ctrl-C reaches the
+    // whole process group, and the monitor then stops the worker itself.
+    ::signal(SIGINT, SIG_IGN);
+    return (*loop)->BlockOn(Worker(flags));
+  }
+  if (flags.listen.empty()) return Fail(absl::InvalidArgumentError("--listen is required"), 2);
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  conet::UniqueFd signal_fd(::signalfd(-1, &stop_signals, SFD_CLOEXEC | SFD_NONBLOCK));
+  if (!signal_fd.Valid()) return Fail(absl::ErrnoToStatus(errno, "signalfd"), 1);
+  return (*loop)->BlockOn(Monitor(flags, std::move(signal_fd)));
+}

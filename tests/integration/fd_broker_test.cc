@@ -1,0 +1,527 @@
+// End-to-end tests of examples/fd_broker: the real binary, driven by clients
+// written with plain blocking sockets and sendmsg/recvmsg with SCM_RIGHTS
+// (no conet), so the tests see exactly what any other program would.
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "net/socket_address.h"
+#include "net/unique_fd.h"
+#include "tests/integration/subprocess.h"
+
+namespace conet {
+namespace {
+
+using ::conet::testing::RunfilePath;
+using ::conet::testing::Subprocess;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+constexpr size_t kMaxFds = 253;  // SCM_MAX_FD
+constexpr char kHello[] = "hello from the root\n";
+
+// A reply as the client received it.
+struct Reply {
+  ssize_t size = -1;  // recvmsg's result: 0 is end of stream, -1 an error
+  std::string text;
+  std::vector<UniqueFd> fds;
+  int flags = 0;  // msg_flags
+};
+
+// Connects a blocking seqpacket socket, with send/receive timeouts so that
+// no test can hang on a broker that misbehaves.
+UniqueFd Connect(const SocketAddress& address) {
+  UniqueFd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+  timeval tv{10, 0};
+  ::setsockopt(fd.Get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  ::setsockopt(fd.Get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  EXPECT_EQ(::connect(fd.Get(), address.data(), address.size()), 0)
+      << address.ToString() << ": " << std::strerror(errno);
+  return fd;
+}
+
+// Sends one message of `text` with copies of `fds` attached.
+bool SendRequest(int socket, const std::string& text, const std::vector<int>& fds = {}) {
+  iovec iov{const_cast<char*>(text.data()), text.size()};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  // operator new's alignment is enough for a cmsghdr.
+  std::vector<char> control;
+  if (!fds.empty()) {
+    const size_t payload = fds.size() * sizeof(int);
+    control.assign(CMSG_SPACE(payload), 0);
+    msg.msg_control = control.data();
+    msg.msg_controllen = control.size();
+    cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(payload);
+    std::memcpy(CMSG_DATA(cmsg), fds.data(), payload);
+  }
+  return ::sendmsg(socket, &msg, MSG_NOSIGNAL) == static_cast<ssize_t>(text.size());
+}
+
+// Receives one message, taking ownership of every descriptor attached.
+Reply ReceiveReply(int socket) {
+  Reply reply;
+  char data[16384];
+  alignas(cmsghdr) char control[CMSG_SPACE(kMaxFds * sizeof(int))];
+  iovec iov{data, sizeof(data)};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  reply.size = ::recvmsg(socket, &msg, MSG_CMSG_CLOEXEC);
+  if (reply.size < 0) return reply;
+  reply.flags = msg.msg_flags;
+  reply.text.assign(data, static_cast<size_t>(reply.size));
+  for (cmsghdr* cmsg = CMSG_FIRSTHDR(&msg); cmsg != nullptr; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
+    if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS) continue;
+    const size_t count = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < count; ++i) {
+      int fd;
+      std::memcpy(&fd, CMSG_DATA(cmsg) + i * sizeof(int), sizeof(int));
+      reply.fds.emplace_back(fd);
+    }
+  }
+  return reply;
+}
+
+Reply RoundTrip(int socket, const std::string& request, const std::vector<int>& fds = {}) {
+  EXPECT_TRUE(SendRequest(socket, request, fds)) << request << ": " << std::strerror(errno);
+  return ReceiveReply(socket);
+}
+
+// Returns everything readable from `fd` until end of file.
+std::string ReadAll(int fd) {
+  std::string data;
+  char buffer[4096];
+  while (true) {
+    const ssize_t n = ::read(fd, buffer, sizeof(buffer));
+    if (n <= 0) return data;
+    data.append(buffer, static_cast<size_t>(n));
+  }
+}
+
+// Reports whether the pipe read end `fd` reaches end of file within
+// `timeout`: every copy of its write end has been closed.
+bool PipeClosedWithin(int fd, absl::Duration timeout) {
+  pollfd p{fd, POLLIN, 0};
+  if (::poll(&p, 1, static_cast<int>(absl::ToInt64Milliseconds(timeout))) != 1) return false;
+  char byte;
+  return ::read(fd, &byte, 1) == 0;
+}
+
+// Returns how many descriptors process `pid` has open.
+int CountFds(pid_t pid) {
+  DIR* dir = ::opendir(absl::StrCat("/proc/", pid, "/fd").c_str());
+  if (dir == nullptr) return -1;
+  int count = 0;
+  while (dirent* entry = ::readdir(dir)) {
+    if (entry->d_name[0] != '.') ++count;
+  }
+  ::closedir(dir);
+  return count;
+}
+
+struct Pipe {
+  UniqueFd read;
+  UniqueFd write;
+};
+
+Pipe MakePipe() {
+  int fds[2] = {-1, -1};
+  EXPECT_EQ(::pipe2(fds, O_CLOEXEC), 0);
+  return Pipe{UniqueFd(fds[0]), UniqueFd(fds[1])};
+}
+
+UniqueFd OpenOrDie(const std::string& path, int flags) {
+  UniqueFd fd(::open(path.c_str(), flags | O_CLOEXEC));
+  EXPECT_TRUE(fd.Valid()) << path << ": " << std::strerror(errno);
+  return fd;
+}
+
+// A running fd_broker and the address it reported.
+struct Broker {
+  Subprocess process;
+  SocketAddress address;
+};
+
+class FdBrokerTest : public ::testing::Test {
+ protected:
+  // Builds the root: hello.txt, sub/inner.txt, sub/up -> ../hello.txt
+  // (stays beneath), escape -> /etc/passwd (leads out); and a directory of
+  // its own for the socket (short enough for sun_path).
+  void SetUp() override {
+    const char* tmp = std::getenv("TEST_TMPDIR");
+    std::string root_template = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/root-XXXXXX");
+    ASSERT_NE(::mkdtemp(root_template.data()), nullptr);
+    root_ = root_template;
+    char socket_dir[] = "/tmp/conet-broker-XXXXXX";
+    ASSERT_NE(::mkdtemp(socket_dir), nullptr);
+    socket_dir_ = socket_dir;
+    socket_path_ = socket_dir_ + "/broker.sock";
+    std::ofstream(root_ + "/hello.txt") << kHello;
+    ASSERT_EQ(::mkdir((root_ + "/sub").c_str(), 0755), 0);
+    std::ofstream(root_ + "/sub/inner.txt") << "inner";
+    ASSERT_EQ(::symlink("../hello.txt", (root_ + "/sub/up").c_str()), 0);
+    ASSERT_EQ(::symlink("/etc/passwd", (root_ + "/escape").c_str()), 0);
+  }
+
+  void TearDown() override {
+    std::error_code ignored;
+    std::filesystem::remove_all(root_, ignored);
+    std::filesystem::remove_all(socket_dir_, ignored);
+  }
+
+  // Starts the broker on the socket path and root, plus `flags`.
+  Broker StartBroker(std::vector<std::string> flags = {}) {
+    flags.insert(flags.begin(), {RunfilePath("examples/fd_broker"),
+                                 "--listen=unix:" + socket_path_, "--root=" + root_});
+    return StartWith(flags);
+  }
+
+  static Broker StartWith(const std::vector<std::string>& argv) {
+    absl::StatusOr<Subprocess> process = Subprocess::Start(argv);
+    if (!process.ok()) {
+      ADD_FAILURE() << process.status();
+      std::abort();
+    }
+    absl::StatusOr<std::string> listening = process->WaitListening();
+    absl::StatusOr<SocketAddress> address =
+        listening.ok() ? SocketAddress::Parse(*listening) : listening.status();
+    if (!address.ok()) {
+      ADD_FAILURE() << address.status();
+      std::abort();
+    }
+    return Broker{std::move(*process), *address};
+  }
+
+  // Stops the broker with SIGTERM and expects a clean exit.
+  static void ExpectCleanExit(Broker& broker) {
+    absl::StatusOr<int> status = broker.process.Stop(SIGTERM);
+    ASSERT_TRUE(status.ok()) << status.status();
+    EXPECT_EQ(*status, 0) << broker.process.Stderr();
+  }
+
+  std::string root_;
+  std::string socket_dir_;
+  std::string socket_path_;
+};
+
+TEST_F(FdBrokerTest, OpensAFileAndSendsOneReadOnlyDescriptor) {
+  Broker broker = StartBroker();
+  EXPECT_EQ(broker.address.ToString(), "unix:" + socket_path_);
+  UniqueFd client = Connect(broker.address);
+  Reply reply = RoundTrip(client.Get(), "OPEN hello.txt");
+  EXPECT_EQ(reply.text, "OK");
+  EXPECT_EQ(reply.flags & (MSG_CTRUNC | MSG_TRUNC), 0);
+  ASSERT_EQ(reply.fds.size(), 1u);
+  const int fd = reply.fds[0].Get();
+  EXPECT_NE(::fcntl(fd, F_GETFD) & FD_CLOEXEC, 0) << "MSG_CMSG_CLOEXEC";
+  const int flags = ::fcntl(fd, F_GETFL);
+  EXPECT_EQ(flags & O_ACCMODE, O_RDONLY);
+  EXPECT_EQ(flags & O_NONBLOCK, 0);
+  EXPECT_EQ(ReadAll(fd), kHello);
+  EXPECT_LT(::write(fd, "x", 1), 0);
+  ExpectCleanExit(broker);
+}
+
+TEST_F(FdBrokerTest, OpensPathsThatStayBeneathTheRoot) {
+  Broker broker = StartBroker();
+  UniqueFd client = Connect(broker.address);
+  for (const char* request : {"OPEN sub/inner.txt\n", "OPEN sub/../sub/inner.txt"}) {
+    Reply reply = RoundTrip(client.Get(), request);
+    EXPECT_EQ(reply.text, "OK") << request;
+    ASSERT_EQ(reply.fds.size(), 1u) << request;
+    EXPECT_EQ(ReadAll(reply.fds[0].Get()), "inner") << request;
+  }
+  Reply up = RoundTrip(client.Get(), "OPEN sub/up");  // a symlink that stays inside
+  EXPECT_EQ(up.text, "OK");
+  ASSERT_EQ(up.fds.size(), 1u);
+  EXPECT_EQ(ReadAll(up.fds[0].Get()), kHello);
+  ExpectCleanExit(broker);
+}
+
+TEST_F(FdBrokerTest, RefusesPathsOutsideTheRootAndMissingFiles) {
+  Broker broker = StartBroker();
+  UniqueFd client = Connect(broker.address);
+  for (const char* request : {"OPEN ../x", "OPEN /etc/passwd", "OPEN escape",
+                              "OPEN sub/../../hello.txt", "OPEN /proc/self/fd/0"}) {
+    Reply reply = RoundTrip(client.Get(), request);
+    EXPECT_EQ(reply.text, "ERR path escapes root") << request;
+    EXPECT_TRUE(reply.fds.empty()) << request;
+  }
+  Reply missing = RoundTrip(client.Get(), "OPEN missing.txt");
+  EXPECT_EQ(missing.text, "ERR No such file or directory");
+  EXPECT_TRUE(missing.fds.empty());
+  Reply empty = RoundTrip(client.Get(), "OPEN ");
+  EXPECT_THAT(empty.text, StartsWith("ERR "));
+  EXPECT_TRUE(empty.fds.empty());
+  ExpectCleanExit(broker);
+}
+
+TEST_F(FdBrokerTest, DescribesEachKindInOrder) {
+  Broker broker = StartBroker();
+  UniqueFd client = Connect(broker.address);
+  UniqueFd file = OpenOrDie(root_ + "/hello.txt", O_RDONLY);
+  UniqueFd dir = OpenOrDie(root_, O_RDONLY | O_DIRECTORY);
+  Pipe pipe = MakePipe();
+  int pair[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+  UniqueFd socket_a(pair[0]), socket_b(pair[1]);
+  UniqueFd null = OpenOrDie("/dev/null", O_RDONLY);
+  Reply reply = RoundTrip(client.Get(), "DESCRIBE",
+                          {file.Get(), dir.Get(), pipe.read.Get(), socket_a.Get()});
+  EXPECT_EQ(reply.text, absl::StrCat("OK file:", sizeof(kHello) - 1, " dir pipe socket"));
+  EXPECT_TRUE(reply.fds.empty());
+  Reply other = RoundTrip(client.Get(), "DESCRIBE\n", {null.Get(), pipe.write.Get()});
+  EXPECT_EQ(other.text, "OK other pipe");
+  ExpectCleanExit(broker);
+}
+
+TEST_F(FdBrokerTest, DescribesTheMostDescriptorsOneMessageCarries) {
+  Broker broker = StartBroker();
+  UniqueFd client = Connect(broker.address);
+  Pipe pipe = MakePipe();
+  UniqueFd file = OpenOrDie(root_ + "/hello.txt", O_RDONLY);
+  std::vector<int> fds;
+  std::vector<std::string> kinds;
+  for (size_t i = 0; i < kMaxFds; ++i) {
+    fds.push_back(i % 2 == 0 ? pipe.read.Get() : file.Get());
+    kinds.push_back(i % 2 == 0 ? "pipe" : absl::StrCat("file:", sizeof(kHello) - 1));
+  }
+  Reply reply = RoundTrip(client.Get(), "DESCRIBE", fds);
+  EXPECT_EQ(reply.text, absl::StrCat("OK ", absl::StrJoin(kinds, " ")));
+  EXPECT_EQ(std::vector<std::string>(absl::StrSplit(reply.text, ' ')).size(), kMaxFds + 1);
+  ExpectCleanExit(broker);
+}
+
+TEST_F(FdBrokerTest, ClosesWhatItReceivedBeforeReplying) {
+  Broker broker = StartBroker();
+  UniqueFd client = Connect(broker.address);
+  for (const char* request : {"DESCRIBE", "OPEN hello.txt", "bogus"}) {
+    Pipe pipe = MakePipe();
+    const int write_end = pipe.write.Get();
+    ASSERT_TRUE(SendRequest(client.Get(), request, {write_end})) << request;
+    pipe.write.Reset();  // the broker now holds the last copy
+    Reply reply = ReceiveReply(client.Get());
+    EXPECT_THAT(reply.text, StartsWith(std::string(request) == "DESCRIBE" ? "OK" : "ERR"))
+        << request;
+    EXPECT_TRUE(reply.fds.empty()) << request;
+    EXPECT_TRUE(PipeClosedWithin(pipe.read.Get(), absl::Seconds(5)))
+        << request << ": the broker kept the descriptor";
+  }
+  ExpectCleanExit(broker);
+}
+
+TEST_F(FdBrokerTest, BadRequestsGetErrorsAndTheConnectionStaysUsable) {
+  Broker broker = StartBroker();
+  UniqueFd client = Connect(broker.address);
+  Pipe pipe = MakePipe();
+  const std::vector<std::pair<std::string, std::vector<int>>> bad = {
+      {"garbage", {}},
+      {"DESCRIBE", {}},
+      {"DESCRIBE extra", {pipe.read.Get()}},
+      {"OPEN hello.txt", {pipe.read.Get()}},
+      {std::string(4097, 'x'), {}},
+      {std::string(5000, 'x'), {}},
+      {std::string(5000, 'x'), {pipe.read.Get(), pipe.write.Get()}},
+      {absl::StrCat("OPEN ", std::string(4092, 'a')), {}},  // 4097 bytes
+      {std::string("OPEN a\0b", 8), {}},
+  };
+  for (const auto& [request, fds] : bad) {
+    Reply reply = RoundTrip(client.Get(), request, fds);
+    EXPECT_THAT(reply.text, StartsWith("ERR ")) << request.substr(0, 40);
+    EXPECT_TRUE(reply.fds.empty()) << request.substr(0, 40);
+    Reply good = RoundTrip(client.Get(), "OPEN hello.txt");
+    EXPECT_EQ(good.text, "OK") << "after " << request.substr(0, 40);
+    EXPECT_EQ(good.fds.size(), 1u);
+  }
+  EXPECT_EQ(RoundTrip(client.Get(), "garbage").text, "ERR unknown request");
+  EXPECT_EQ(RoundTrip(client.Get(), "DESCRIBE").text, "ERR DESCRIBE needs descriptors");
+  EXPECT_EQ(RoundTrip(client.Get(), std::string(5000, 'x')).text, "ERR request too long");
+  EXPECT_EQ(RoundTrip(client.Get(), "OPEN hello.txt", {pipe.read.Get()}).text,
+            "ERR unexpected descriptors");
+  // A request of exactly 4096 bytes is not too long (just not a file).
+  EXPECT_EQ(RoundTrip(client.Get(), absl::StrCat("OPEN ", std::string(4091, 'a'))).text,
+            "ERR File name too long");
+  // Descriptors with no data byte: a real message, not end of stream.
+  EXPECT_EQ(RoundTrip(client.Get(), "", {pipe.read.Get()}).text, "ERR unknown request");
+  EXPECT_EQ(RoundTrip(client.Get(), "OPEN hello.txt").text, "OK");
+  ExpectCleanExit(broker);
+}
+
+TEST_F(FdBrokerTest, RefusesAUidNotAllowed) {
+  Broker broker = StartBroker({absl::StrCat("--allow-uid=", ::getuid() + 12345)});
+  UniqueFd client = Connect(broker.address);
+  Reply refusal = ReceiveReply(client.Get());
+  EXPECT_EQ(refusal.text, "ERR permission denied");
+  EXPECT_EQ(ReceiveReply(client.Get()).size, 0) << "not disconnected";
+  // Still accepting (and refusing) after that.
+  UniqueFd again = Connect(broker.address);
+  EXPECT_EQ(ReceiveReply(again.Get()).text, "ERR permission denied");
+  ExpectCleanExit(broker);
+  EXPECT_THAT(broker.process.Stderr(), HasSubstr("fd_broker: "));
+  EXPECT_THAT(broker.process.Stderr(), HasSubstr(absl::StrCat("uid ", ::getuid())));
+}
+
+TEST_F(FdBrokerTest, AllowUidMayBeRepeatedOrAList) {
+  const std::string other = absl::StrCat(::getuid() + 12345);
+  const std::string mine = absl::StrCat(::getuid());
+  for (const std::vector<std::string>& flags :
+       {std::vector<std::string>{"--allow-uid=" + other, "--allow-uid=" + mine},
+        std::vector<std::string>{"--allow-uid=" + mine, "--allow-uid=" + other},
+        std::vector<std::string>{absl::StrCat("--allow-uid=", other, ",", mine)}}) {
+    Broker broker = StartBroker(flags);
+    UniqueFd client = Connect(broker.address);
+    EXPECT_EQ(RoundTrip(client.Get(), "OPEN hello.txt").text, "OK")
+        << absl::StrJoin(flags, " ");
+    ExpectCleanExit(broker);
+  }
+}
+
+// One flood client: `rounds` rounds of a DESCRIBE with `fds` (whose reply
+// should be `expected`) and an OPEN (so that a descriptor the broker opens
+// and fails to close shows up too); returns how many replies were wrong.
+int FloodClient(const SocketAddress& address, const std::vector<int>& fds,
+                const std::string& expected, int rounds) {
+  UniqueFd client = Connect(address);
+  int wrong = 0;
+  for (int i = 0; i < rounds; ++i) {
+    if (!SendRequest(client.Get(), "DESCRIBE", fds)) return wrong + 2 * (rounds - i);
+    Reply described = ReceiveReply(client.Get());
+    if (described.text != expected || !described.fds.empty()) ++wrong;
+    if (!SendRequest(client.Get(), "OPEN hello.txt")) return wrong + 2 * (rounds - i) - 1;
+    Reply opened = ReceiveReply(client.Get());
+    if (opened.text != "OK" || opened.fds.size() != 1) ++wrong;
+  }
+  return wrong;
+}
+
+TEST_F(FdBrokerTest, SixtyFourClientsFloodItAndNoDescriptorLeaks) {
+  Broker broker = StartBroker();
+  UniqueFd file = OpenOrDie(root_ + "/hello.txt", O_RDONLY);
+  Pipe pipe = MakePipe();
+  int pair[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair), 0);
+  UniqueFd socket_a(pair[0]), socket_b(pair[1]);
+  const std::vector<int> fds = {file.Get(), pipe.write.Get(), socket_b.Get()};
+  const std::string expected = absl::StrCat("OK file:", sizeof(kHello) - 1, " pipe socket");
+
+  // One connection held open across the flood: once it has had a round trip
+  // (an OPEN and a DESCRIBE), whatever the broker allocates lazily exists.
+  UniqueFd warm = Connect(broker.address);
+  ASSERT_EQ(RoundTrip(warm.Get(), "OPEN hello.txt").text, "OK");
+  ASSERT_EQ(RoundTrip(warm.Get(), "DESCRIBE", fds).text, expected);
+  const int before = CountFds(broker.process.pid());
+  ASSERT_GT(before, 0);
+
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 64; ++i) {
+    clients.emplace_back([&] {
+      wrong += FloodClient(broker.address, fds, expected, /*rounds=*/50);
+    });
+  }
+  for (std::thread& client : clients) client.join();
+  EXPECT_EQ(wrong.load(), 0);
+
+  // The broker closes connections as it notices them end: poll, bounded.
+  const absl::Time deadline = absl::Now() + absl::Seconds(5);
+  int after = CountFds(broker.process.pid());
+  while (after != before && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(20));
+    after = CountFds(broker.process.pid());
+  }
+  EXPECT_EQ(after, before) << "descriptors leaked by the broker";
+  EXPECT_EQ(RoundTrip(warm.Get(), "DESCRIBE", fds).text, expected);
+  ExpectCleanExit(broker);
+}
+
+TEST_F(FdBrokerTest, SigtermExitsCleanlyAndRemovesTheSocketFile) {
+  Broker broker = StartBroker();
+  struct stat st;
+  ASSERT_EQ(::lstat(socket_path_.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0660);
+  UniqueFd client = Connect(broker.address);
+  EXPECT_EQ(RoundTrip(client.Get(), "OPEN hello.txt").text, "OK");
+  ExpectCleanExit(broker);
+  EXPECT_NE(::lstat(socket_path_.c_str(), &st), 0) << "socket file left behind";
+  EXPECT_NE(::lstat((socket_path_ + ".lock").c_str(), &st), 0) << "lock file left behind";
+  EXPECT_EQ(ReceiveReply(client.Get()).size, 0);  // and the client sees the end
+}
+
+TEST_F(FdBrokerTest, ListensOnAnAbstractName) {
+  const std::string name = absl::StrCat("unix:@conet-fd-broker-test-", ::getpid());
+  Broker broker = StartWith(
+      {RunfilePath("examples/fd_broker"), "--listen=" + name, "--root=" + root_});
+  EXPECT_EQ(broker.address.ToString(), name);
+  UniqueFd client = Connect(broker.address);
+  Reply reply = RoundTrip(client.Get(), "OPEN hello.txt");
+  EXPECT_EQ(reply.text, "OK");
+  EXPECT_EQ(reply.fds.size(), 1u);
+  ExpectCleanExit(broker);
+}
+
+// Runs the broker with `flags`, expecting it to exit by itself.
+void ExpectExit(const std::vector<std::string>& flags, int code) {
+  std::vector<std::string> argv = flags;
+  argv.insert(argv.begin(), RunfilePath("examples/fd_broker"));
+  absl::StatusOr<Subprocess> process = Subprocess::Start(argv);
+  ASSERT_TRUE(process.ok());
+  const std::string what = absl::StrJoin(flags, " ");
+  EXPECT_FALSE(process->WaitListening().ok()) << what;
+  absl::StatusOr<int> status = process->Stop(SIGKILL);
+  // Already exited by itself: Stop's SIGKILL found nothing to kill.
+  ASSERT_TRUE(status.ok()) << what << ": " << status.status();
+  EXPECT_EQ(*status, code) << what;
+  if (code != 0) {
+    EXPECT_THAT(process->Stderr(), HasSubstr("fd_broker: ")) << what;
+  }
+}
+
+TEST_F(FdBrokerTest, BadFlagsExitWithAnError) {
+  const std::string listen = "--listen=unix:" + socket_path_;
+  const std::string root = "--root=" + root_;
+  ExpectExit({"--help"}, 0);
+  ExpectExit({}, 2);
+  ExpectExit({root}, 2);
+  ExpectExit({listen}, 2);
+  ExpectExit({"--listen=127.0.0.1:0", root}, 2);
+  ExpectExit({"--listen=nonsense", root}, 2);
+  ExpectExit({listen, root, "--allow-uid=abc"}, 2);
+  ExpectExit({listen, root, "--allow-uid="}, 2);
+  ExpectExit({listen, root, "--allow-uid=1,"}, 2);
+  ExpectExit({listen, root, "--bogus=1"}, 2);
+  ExpectExit({listen, "--root=" + root_ + "/missing"}, 1);
+  ExpectExit({listen, "--root=" + root_ + "/hello.txt"}, 1);
+}
+
+}  // namespace
+}  // namespace conet

@@ -1,0 +1,24 @@
+// File: tools/internal/fd_kind.h
+//
+// DescribeFd names what kind of object a descriptor refers to, in the words
+// of the fd_broker's DESCRIBE reply (DESIGN.md, "Program contracts"):
+// `file:<size>` for a regular file (its size in bytes), `dir`, `pipe` (a
+// pipe or FIFO), `socket`, and `other` for everything else (devices,
+// symlinks opened with O_PATH, or a descriptor fstat cannot read).
+//
+//   int fd = ::open("/etc/hostname", O_RDONLY | O_CLOEXEC);
+//   std::string kind = conet::tools::DescribeFd(fd);  // e.g. "file:7"
+#ifndef CONET_TOOLS_INTERNAL_FD_KIND_H_
+#define CONET_TOOLS_INTERNAL_FD_KIND_H_
+
+#include <string>
+
+namespace conet::tools {
+
+// Returns the kind of `fd` as above; it only fstat()s the descriptor, which
+// stays the caller's.
+std::string DescribeFd(int fd);
+
+}  // namespace conet::tools
+
+#endif  // CONET_TOOLS_INTERNAL_FD_KIND_H_
