@@ -123,4 +123,9 @@ def conet_system_dependencies():
         path = "/usr/include",
         build_file = "@conet//third_party:googletest.BUILD",
     )
+    native.new_local_repository(
+        name = "com_github_google_benchmark",
+        path = "/usr/include/benchmark",
+        build_file = "@conet//third_party:benchmark.BUILD",
+    )
     _abseil(name = "com_google_absl")
