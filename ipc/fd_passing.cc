@@ -77,8 +77,10 @@ ssize_t DetachFdsCall::operator()() {
   msghdr msg{};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
-  msg.msg_name = &from;
-  msg.msg_namelen = sizeof(from);
+  if (want_sender) {
+    msg.msg_name = &from;
+    msg.msg_namelen = sizeof(from);
+  }
   if (max_fds > 0) {
     msg.msg_control = control;
     msg.msg_controllen = CMSG_SPACE(std::min(max_fds, kMaxFdsPerMessage) * sizeof(int));
@@ -106,19 +108,19 @@ ssize_t DetachFdsCall::operator()() {
 absl::StatusOr<ReceivedMessage> DetachFdsCall::Finish(
     absl::StatusOr<size_t> result) {
   if (!result.ok()) return result.status();
-  const std::string where = absl::StrCat("recvmsg on fd ", fd);
   const size_t arrived = fds.size();
+  auto where = [this] { return absl::StrCat("recvmsg on fd ", fd); };
   if ((msg_flags & MSG_CTRUNC) != 0 || arrived > max_fds) {
     fds.clear();  // closes them
     return absl::ResourceExhaustedError(absl::StrCat(
-        where, ": the peer sent more descriptors than the ", max_fds,
+        where(), ": the peer sent more descriptors than the ", max_fds,
         " this receive takes (or the process ran out of descriptors); the ",
         arrived, " that arrived were closed, with ", *result, " data bytes"));
   }
   if (message_based && (msg_flags & MSG_TRUNC) != 0) {
     fds.clear();
     return absl::OutOfRangeError(absl::StrCat(
-        where, ": the message was longer than the ", size, "-byte buffer; its tail and ",
+        where(), ": the message was longer than the ", size, "-byte buffer; its tail and ",
         arrived, " descriptors were discarded"));
   }
   ReceivedMessage message;

@@ -64,7 +64,7 @@ struct AttachFdsCall {
   int fd;
   const char* data;
   size_t size;
-  std::vector<int> fds;
+  std::span<const int> fds;  // the caller's, valid until completion
   std::optional<SocketAddress> to;
   bool whole;
   size_t done = 0;
@@ -83,6 +83,7 @@ struct DetachFdsCall {
   size_t size;
   size_t max_fds;
   bool message_based;  // datagram or seqpacket: MSG_TRUNC is an error
+  bool want_sender;    // datagram: report the sender's address
   std::vector<UniqueFd> fds;
   int msg_flags = 0;
   sockaddr_storage from{};

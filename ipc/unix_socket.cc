@@ -125,9 +125,8 @@ UnixSocket::SendAwaiter UnixSocket::SendMessage(std::span<const char> bytes,
                                                 std::span<const int> fds,
                                                 std::optional<SocketAddress> to,
                                                 Cancellation cancel) {
-  internal::AttachFdsCall call{fd_.Get(), bytes.data(), bytes.size(),
-                               std::vector<int>(fds.begin(), fds.end()), std::move(to),
-                               type_ == SocketType::kStream};
+  internal::AttachFdsCall call{fd_.Get(), bytes.data(), bytes.size(), fds,
+                               std::move(to), type_ == SocketType::kStream};
   // Refused before any syscall: the call then fails without one.
   call.invalid = CheckSendFds(bytes.size(), fds.size());
   return fd_.Perform(Direction::kWrite, "sendmsg", std::move(call), std::move(cancel));
@@ -158,7 +157,8 @@ UnixSocket::ReceiveAwaiter UnixSocket::ReceiveFds(std::span<char> buffer,
       Direction::kRead, "recvmsg",
       internal::DetachFdsCall{fd_.Get(), buffer.data(), buffer.size(),
                               std::min(max_fds, kMaxFdsPerMessage),
-                              type_ != SocketType::kStream},
+                              type_ != SocketType::kStream,
+                              type_ == SocketType::kDatagram},
       std::move(cancel));
 }
 

@@ -92,8 +92,8 @@ class UnixSocket {
   // descriptors go with the first write only; on datagram and seqpacket one
   // call is one message. co_await yields bytes.size(), or the error; too
   // many descriptors, or descriptors with no data byte, are an
-  // InvalidArgumentError before any syscall. `bytes` must stay valid until
-  // the co_await completes.
+  // InvalidArgumentError before any syscall. `bytes` and `fds` (the span
+  // and the descriptors) must stay valid until the co_await completes.
   SendAwaiter SendFds(std::span<const char> bytes, std::span<const int> fds,
                       Cancellation cancel = {});
   // Sends `bytes` alone (a stream: all of them; otherwise one message).
