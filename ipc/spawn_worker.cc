@@ -86,6 +86,12 @@ absl::StatusOr<Worker> SpawnWorker(std::vector<std::string> argv, EventLoop& loo
       SocketPairFds(SocketType::kSeqPacket);
   if (!pair.ok()) return pair.status();
   UniqueFd child_end = std::move(pair->second);
+  // The child gets a blocking descriptor, as inherited ones usually are
+  // (UnixSocket::Adopt makes it non-blocking for a conet worker).
+  const int flags = ::fcntl(child_end.Get(), F_GETFL);
+  if (flags < 0 || ::fcntl(child_end.Get(), F_SETFL, flags & ~O_NONBLOCK) != 0) {
+    return Errno(what);
+  }
   // dup2 onto the same number would keep close-on-exec: move it off 3.
   if (child_end.Get() == kWorkerFd) {
     child_end = UniqueFd(::fcntl(child_end.Get(), F_DUPFD_CLOEXEC, kWorkerFd + 1));

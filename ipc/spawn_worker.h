@@ -2,9 +2,9 @@
 //
 // SpawnWorker starts a child process for privilege separation: the parent
 // (the monitor) keeps one end of a SOCK_SEQPACKET socketpair, the child
-// gets the other as descriptor 3, announced in CONET_WORKER_FD=3, and
-// nothing else the parent has open (every conet descriptor is
-// close-on-exec). The parent awaits the child's exit through a pidfd.
+// gets the other as descriptor 3 (blocking, as inherited descriptors
+// usually are), announced in CONET_WORKER_FD=3, and nothing else the parent
+// has open (every conet descriptor is close-on-exec). The parent awaits the child's exit through a pidfd.
 //
 //   // Monitor: run this same binary in its worker role.
 //   absl::StatusOr<conet::ipc::Worker> worker = conet::ipc::SpawnWorker(
