@@ -8,6 +8,7 @@
 // SO_REUSEPORT listener, so the kernel spreads connections among them (a
 // UNIX listener is shared instead). Prints `listening on ADDRESS` once it
 // accepts connections; SIGINT or SIGTERM stop it with exit status 0.
+#include <fcntl.h>
 #include <signal.h>
 
 #include <cstdio>
@@ -59,8 +60,9 @@ absl::StatusOr<std::vector<conet::TcpListener>> BindListeners(
   for (int i = 1; i < group.size(); ++i) {
     absl::StatusOr<conet::TcpListener> next =
         address.is_unix()
-            ? conet::TcpListener::Adopt(conet::UniqueFd(::dup(listeners[0].fd())),
-                                        group.loop(i))
+            ? conet::TcpListener::Adopt(
+                  conet::UniqueFd(::fcntl(listeners[0].fd(), F_DUPFD_CLOEXEC, 0)),
+                  group.loop(i))
             : conet::TcpListener::Bind(bound, options, group.loop(i));
     if (!next.ok()) return next.status();
     listeners.push_back(std::move(*next));

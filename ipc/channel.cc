@@ -30,6 +30,7 @@ Task<absl::Status> Channel::Send(std::string bytes, std::vector<int> fds,
   if (socket_.type() != SocketType::kSeqPacket) {
     co_return absl::FailedPreconditionError("a Channel needs a seqpacket socket");
   }
+  if (!send_broken_.ok()) co_return send_broken_;
   if (bytes.size() > options_.max_message_bytes || fds.size() > options_.max_fds) {
     co_return absl::InvalidArgumentError(absl::StrCat(
         "channel message of ", bytes.size(), " bytes and ", fds.size(),
@@ -46,7 +47,15 @@ Task<absl::Status> Channel::Send(std::string bytes, std::vector<int> fds,
     frame[0] = last ? kLastFrame : kMoreFrames;
     std::span<const int> batch(fds.data() + next_fd, count);
     absl::StatusOr<size_t> sent = co_await socket_.SendFds(frame, batch, cancel);
-    if (!sent.ok()) co_return sent.status();
+    if (!sent.ok()) {
+      if (next_fd > 0) {
+        // Part of the message is out: the peer would join the next one to it.
+        send_broken_ = absl::FailedPreconditionError(absl::StrCat(
+            "channel unusable for sending: a message was cut off midway (",
+            sent.status().message(), ")"));
+      }
+      co_return sent.status();
+    }
     next_fd += count;
     if (last) co_return absl::OkStatus();
     frame.resize(1);
@@ -58,17 +67,22 @@ Task<absl::StatusOr<Message>> Channel::Receive(Cancellation cancel) {
   absl::Status failure;  // set when the message is being discarded
   bool first = true;
   while (true) {
+    buffer_[0] = 0;  // a failed receive that consumed a frame leaves its header
     absl::StatusOr<ReceivedMessage> frame =
         co_await socket_.ReceiveFds(buffer_, kMaxFdsPerMessage, cancel);
+    const char header = buffer_[0];
     if (!frame.ok()) {
-      // Over-long frames and surplus descriptors were discarded by the
-      // socket; socket errors end the channel's usefulness alike.
+      // The socket discarded an over-long frame or surplus descriptors (or
+      // the wait ended). Frames still to come of a message cut short here
+      // are dropped by the next Receive, so the channel stays in step.
+      if (header == kMoreFrames || !first) skip_rest_of_message_ = true;
       co_return frame.status();
     }
-    if (frame->size == 0) {
-      co_return absl::OutOfRangeError(kEndOfChannel);
+    if (frame->size == 0) co_return absl::OutOfRangeError(kEndOfChannel);
+    if (skip_rest_of_message_) {
+      skip_rest_of_message_ = header == kMoreFrames;
+      continue;  // a leftover of a message already reported as failed
     }
-    const char header = buffer_[0];
     if (header != kLastFrame && header != kMoreFrames) {
       failure = absl::DataLossError(absl::StrCat(
           "malformed channel frame (header byte ", static_cast<int>(header), ")"));

@@ -61,13 +61,17 @@ class Channel {
 
   // Sends one message: `bytes` with copies of `fds` (still the caller's).
   // co_await yields OK, or the error. The descriptors must stay open until
-  // the co_await completes. At most one pending Send.
+  // the co_await completes. At most one pending Send. If a Send fails (or
+  // is cancelled) after part of a multi-frame message went out, later Sends
+  // fail with FailedPreconditionError: the peer cannot tell where the next
+  // message would begin.
   Task<absl::Status> Send(std::string bytes, std::vector<int> fds,
                           Cancellation cancel = {});
   // Receives one whole message. co_await yields it, an OutOfRangeError for
   // which IsEndOfChannel() is true when the peer has closed, or the error
   // (DataLoss for a malformed frame, ResourceExhausted / OutOfRange for a
-  // message over the limits; the channel stays usable after those). At
+  // message over the limits). After an error, even one in the middle of a
+  // multi-frame message, the next Receive starts at the next message. At
   // most one pending Receive.
   Task<absl::StatusOr<Message>> Receive(Cancellation cancel = {});
   // Sends a request and receives the reply (one Send, then one Receive).
@@ -81,6 +85,10 @@ class Channel {
   UnixSocket socket_;
   ChannelOptions options_;
   std::vector<char> buffer_;  // one frame: header + max_message_bytes
+  // A Receive failed midway through a message: drop the rest of it first.
+  bool skip_rest_of_message_ = false;
+  // A Send failed after part of a message went out: no more sends.
+  absl::Status send_broken_;
 };
 
 }  // namespace conet::ipc

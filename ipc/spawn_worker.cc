@@ -46,12 +46,30 @@ std::vector<char*> Pointers(std::vector<std::string>& strings) {
 
 }  // namespace
 
-Worker::~Worker() {
+Worker::Worker(Worker&& other) noexcept
+    : pid_(std::exchange(other.pid_, -1)),
+      pidfd_(std::move(other.pidfd_)),
+      channel_(std::move(other.channel_)) {}
+
+Worker& Worker::operator=(Worker&& other) noexcept {
+  if (this != &other) {
+    Reap();
+    pid_ = std::exchange(other.pid_, -1);
+    pidfd_ = std::move(other.pidfd_);
+    channel_ = std::move(other.channel_);
+  }
+  return *this;
+}
+
+Worker::~Worker() { Reap(); }
+
+void Worker::Reap() noexcept {
   if (pid_ > 0 && pidfd_.Valid()) {
     ::syscall(SYS_pidfd_send_signal, pidfd_.Get(), SIGKILL, nullptr, 0);
     siginfo_t info;
     ::waitid(P_PIDFD, static_cast<id_t>(pidfd_.Get()), &info, WEXITED);
   }
+  pid_ = -1;
 }
 
 absl::Status Worker::Kill(int signal) {
@@ -90,22 +108,36 @@ absl::StatusOr<Worker> SpawnWorker(std::vector<std::string> argv, EventLoop& loo
   // (UnixSocket::Adopt makes it non-blocking for a conet worker).
   const int flags = ::fcntl(child_end.Get(), F_GETFL);
   if (flags < 0 || ::fcntl(child_end.Get(), F_SETFL, flags & ~O_NONBLOCK) != 0) {
-    return Errno(what);
+    return Errno(absl::StrCat(what, ": clear O_NONBLOCK on fd ", child_end.Get()));
   }
   // dup2 onto the same number would keep close-on-exec: move it off 3.
   if (child_end.Get() == kWorkerFd) {
     child_end = UniqueFd(::fcntl(child_end.Get(), F_DUPFD_CLOEXEC, kWorkerFd + 1));
-    if (!child_end.Valid()) return Errno(what);
+    if (!child_end.Valid()) return Errno(absl::StrCat(what, ": F_DUPFD_CLOEXEC"));
   }
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, child_end.Get(), kWorkerFd);
+  // The child starts with no signal blocked and the stop signals at their
+  // default action, whatever the monitor blocked or ignored for itself
+  // (a server blocks SIGTERM for sigwait/signalfd; Bazel ignores SIGPIPE).
+  posix_spawnattr_t attributes;
+  posix_spawnattr_init(&attributes);
+  sigset_t none, defaults;
+  sigemptyset(&none);
+  sigemptyset(&defaults);
+  for (int signal : {SIGINT, SIGTERM, SIGPIPE, SIGHUP}) sigaddset(&defaults, signal);
+  posix_spawnattr_setsigmask(&attributes, &none);
+  posix_spawnattr_setsigdefault(&attributes, &defaults);
+  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   std::vector<std::string> env = WorkerEnvironment();
   std::vector<char*> args = Pointers(argv);
   std::vector<char*> envp = Pointers(env);
   pid_t pid = -1;
-  const int error = ::posix_spawn(&pid, args[0], &actions, nullptr, args.data(), envp.data());
+  const int error =
+      ::posix_spawn(&pid, args[0], &actions, &attributes, args.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attributes);
   if (error != 0) return absl::ErrnoToStatus(error, what);
   // The child is ours and unreaped, so its pid cannot be reused meanwhile.
   UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));

@@ -39,8 +39,9 @@ inline constexpr char kWorkerFdVariable[] = "CONET_WORKER_FD";
 
 class Worker {
  public:
-  Worker(Worker&&) = default;
-  Worker& operator=(Worker&&) = default;
+  Worker(Worker&& other) noexcept;
+  // Kills and reaps the child this Worker held, then takes `other`'s.
+  Worker& operator=(Worker&& other) noexcept;
   // Kills (SIGKILL) and reaps a child that was not waited for, so no
   // zombie is left behind.
   ~Worker();
@@ -55,6 +56,8 @@ class Worker {
   Task<absl::StatusOr<int>> Wait(Cancellation cancel = {});
 
  private:
+  // Kills and reaps the child if it was not waited for.
+  void Reap() noexcept;
   friend absl::StatusOr<Worker> SpawnWorker(std::vector<std::string> argv,
                                             EventLoop& loop);
   Worker(pid_t pid, AsyncFd pidfd, UnixSocket channel)

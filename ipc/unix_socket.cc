@@ -9,6 +9,7 @@
 #include <cerrno>
 
 #include "absl/strings/str_cat.h"
+#include "net/internal/connector.h"
 #include "net/internal/socket_ops.h"
 
 namespace conet::ipc {
@@ -54,25 +55,12 @@ const char* SocketTypeName(SocketType type) {
 Task<absl::StatusOr<UnixSocket>> UnixSocket::Connect(SocketAddress address,
                                                      SocketType type,
                                                      Cancellation cancel) {
-  const std::string what = absl::StrCat("connect ", SocketTypeName(type), " to ",
-                                        address.ToString());
+  std::string what = absl::StrCat("connect ", SocketTypeName(type), " to ",
+                                  address.ToString());
   if (absl::Status s = RequireUnix(address, what); !s.ok()) co_return s;
-  absl::StatusOr<EventLoop*> loop = CurrentLoop(what);
-  if (!loop.ok()) co_return loop.status();
-  absl::StatusOr<UniqueFd> raw =
-      net_internal::OpenSocket(AF_UNIX, static_cast<int>(type));
-  if (!raw.ok()) co_return Annotate(raw.status(), what);
-  absl::StatusOr<AsyncFd> fd = AsyncFd::Create(std::move(*raw), **loop);
-  if (!fd.ok()) co_return Annotate(fd.status(), what);
-  // A UNIX connect completes at once or fails with EAGAIN when the
-  // listener's queue is full; then wait for room (writability) and retry.
-  while (::connect(fd->Get(), address.data(), address.size()) != 0) {
-    const int error = errno;
-    if (error == EINTR) continue;
-    if (error != EAGAIN) co_return net_internal::ErrnoError(error, what);
-    absl::Status ready = co_await fd->Writable(cancel);
-    if (!ready.ok()) co_return Annotate(ready, what);
-  }
+  absl::StatusOr<AsyncFd> fd = co_await conet::internal::ConnectSocket(
+      address, static_cast<int>(type), std::move(what), std::move(cancel));
+  if (!fd.ok()) co_return fd.status();
   co_return UnixSocket(std::move(*fd), type);
 }
 
@@ -81,16 +69,22 @@ absl::StatusOr<UnixSocket> UnixSocket::BindDatagram(const SocketAddress& address
   const std::string what = absl::StrCat("bind datagram to ", address.ToString());
   if (absl::Status s = RequireUnix(address, what); !s.ok()) return s;
   absl::StatusOr<UnixSocket> socket = OpenDatagram();
-  if (!socket.ok()) return socket.status();
+  if (!socket.ok()) return Annotate(socket.status(), what);
+  absl::StatusOr<conet::internal::UnixSocketFile> file =
+      conet::internal::UnixSocketFile::Claim(address);
+  if (!file.ok()) return file.status();
+  if (absl::Status restricted =
+          conet::internal::UnixSocketFile::RestrictBeforeBind(socket->fd(), mode);
+      !restricted.ok()) {
+    return Annotate(restricted, what);
+  }
   if (::bind(socket->fd(), address.data(), address.size()) != 0) {
     return net_internal::ErrnoError(errno, what);
   }
-  if (mode != 0 && !address.is_abstract()) {
-    const auto* un = reinterpret_cast<const sockaddr_un*>(address.data());
-    if (::chmod(un->sun_path, mode) != 0) {
-      return net_internal::ErrnoError(errno, absl::StrCat("chmod ", un->sun_path));
-    }
-  }
+  file->MarkBound();
+  // The kernel made the file with `mode` less the umask; now exactly `mode`.
+  if (absl::Status set = file->SetMode(mode); !set.ok()) return set;
+  socket->file_ = std::move(*file);
   return socket;
 }
 
@@ -247,6 +241,22 @@ absl::StatusOr<UnixListener> UnixListener::Adopt(UniqueFd fd, UnixListenOptions 
   return UnixListener(std::move(*acceptor), std::move(options));
 }
 
+namespace {
+
+// Reads and drops whatever a refused peer already sent, closing any
+// descriptors in it: closing a UNIX socket with unread data makes the
+// peer's next receive fail with ECONNRESET, before it reads the refusal.
+void DiscardInput(int fd) {
+  char buffer[512];
+  for (int i = 0; i < 64; ++i) {
+    internal::DetachFdsCall call{fd, buffer, sizeof(buffer), kMaxFdsPerMessage,
+                                 /*message_based=*/true, /*want_sender=*/false};
+    if (call() <= 0) return;  // drained (EAGAIN), end of stream, or an error
+  }  // `call` closes the descriptors it took
+}
+
+}  // namespace
+
 absl::Status UnixListener::CheckPeer(int fd) const {
   if (options_.allowed_uids.empty()) return absl::OkStatus();
   absl::StatusOr<Credentials> peer = PeerCredentials(fd);
@@ -260,6 +270,7 @@ absl::Status UnixListener::CheckPeer(int fd) const {
     (void)::send(fd, options_.refusal.data(), options_.refusal.size(),
                  MSG_NOSIGNAL | MSG_DONTWAIT);
   }
+  DiscardInput(fd);
   return absl::PermissionDeniedError(absl::StrCat(
       "accept on ", address().ToString(), ": refused peer pid ", peer->pid, " uid ",
       peer->uid, " (not an allowed uid)"));
@@ -272,7 +283,7 @@ Task<absl::StatusOr<UnixSocket>> UnixListener::Accept(Cancellation cancel) {
     co_return allowed;  // `conn` closes as it goes out of scope
   }
   absl::StatusOr<AsyncFd> fd = AsyncFd::Create(std::move(*conn), *acceptor_.loop());
-  if (!fd.ok()) co_return fd.status();
+  if (!fd.ok()) co_return Annotate(fd.status(), absl::StrCat("accept on ", address().ToString()));
   co_return UnixSocket(std::move(*fd), options_.type);
 }
 

@@ -46,6 +46,7 @@
 #include "net/cancellation.h"
 #include "net/event_loop.h"
 #include "net/internal/acceptor.h"
+#include "net/internal/unix_socket_file.h"
 #include "net/socket_address.h"
 #include "net/task.h"
 #include "net/unique_fd.h"
@@ -72,8 +73,10 @@ class UnixSocket {
   static Task<absl::StatusOr<UnixSocket>> Connect(SocketAddress address,
                                                   SocketType type,
                                                   Cancellation cancel = {});
-  // Creates a datagram socket bound to `address` (a path gets permission
-  // bits `mode` unless 0), registered with the current loop.
+  // Creates a datagram socket bound to `address`, registered with the
+  // current loop. A path is claimed like a listener's (lock file beside it,
+  // stale file reclaimed, a live one refused, both removed on Close) and its
+  // file gets permission bits `mode` unless 0, never looser in between.
   static absl::StatusOr<UnixSocket> BindDatagram(const SocketAddress& address,
                                                  mode_t mode = 0);
   // Creates an unbound datagram socket (to send with SendTo).
@@ -128,8 +131,12 @@ class UnixSocket {
   [[nodiscard]] SocketType type() const noexcept { return type_; }
   [[nodiscard]] int fd() const noexcept { return fd_.Get(); }
   [[nodiscard]] bool is_open() const noexcept { return fd_.Valid(); }
-  // Closes the socket; pending operations complete with CancelledError.
-  void Close() noexcept { fd_.Close(); }
+  // Closes the socket (removing a datagram socket's file); pending
+  // operations complete with CancelledError.
+  void Close() noexcept {
+    fd_.Close();
+    file_.Remove();
+  }
   // Unregisters the socket and hands its descriptor back, still open.
   [[nodiscard]] UniqueFd Release() noexcept { return fd_.Release(); }
 
@@ -141,6 +148,7 @@ class UnixSocket {
 
   AsyncFd fd_;
   SocketType type_ = SocketType::kStream;
+  conet::internal::UnixSocketFile file_;  // a bound datagram path
 };
 
 // Creates a connected pair of UNIX sockets of `type`, registered with `loop`
@@ -160,8 +168,10 @@ struct UnixListenOptions {
   mode_t mode = 0;
   int backlog = SOMAXCONN;
   // If not empty, only peers with one of these uids (SO_PEERCRED) are
-  // accepted; any other is sent `refusal` (if not empty) and closed before
-  // anything is read from it, and Accept() reports PermissionDeniedError.
+  // accepted; any other is sent `refusal` (if not empty) and closed, and
+  // Accept() reports PermissionDeniedError. Nothing it sent is acted on:
+  // what already arrived is discarded unread (descriptors closed), so that
+  // the peer reads the refusal rather than a connection reset.
   std::vector<uid_t> allowed_uids;
   std::string refusal;
 };

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "net/internal/connector.h"
 #include "net/internal/socket_ops.h"
 #include "net/resolve.h"
 #include "net/timer.h"
@@ -85,11 +86,6 @@ ssize_t SendmsgAllCall::operator()() {
 
 namespace {
 
-// Returns `status` with its message replaced by "<what>: <message>".
-absl::Status Annotate(const absl::Status& status, absl::string_view what) {
-  return absl::Status(status.code(), absl::StrCat(what, ": ", status.message()));
-}
-
 absl::StatusOr<EventLoop*> CurrentLoop(absl::string_view what) {
   EventLoop* loop = EventLoop::Current();
   if (loop == nullptr) {
@@ -105,40 +101,11 @@ absl::StatusOr<EventLoop*> CurrentLoop(absl::string_view what) {
 
 Task<absl::StatusOr<TcpStream>> TcpStream::Connect(SocketAddress address,
                                                    Cancellation cancel) {
-  const std::string what = absl::StrCat("connect to ", address.ToString());
-  absl::StatusOr<EventLoop*> loop = CurrentLoop(what);
-  if (!loop.ok()) co_return loop.status();
-  absl::Duration retry = absl::Milliseconds(1);
-  while (true) {
-    absl::StatusOr<UniqueFd> raw = internal::OpenSocket(address.family(), SOCK_STREAM);
-    if (!raw.ok()) co_return Annotate(raw.status(), what);
-    absl::StatusOr<AsyncFd> fd = AsyncFd::Create(std::move(*raw), **loop);
-    if (!fd.ok()) co_return Annotate(fd.status(), what);
-    int error = 0;
-    if (::connect(fd->Get(), address.data(), address.size()) != 0) error = errno;
-    if (error == EAGAIN && address.is_unix()) {
-      // The listener's backlog is full (unix(7)): try again shortly.
-      absl::Status slept = co_await Sleep(retry, cancel);
-      if (!slept.ok()) co_return Annotate(slept, what);
-      retry = std::min(retry * 2, absl::Milliseconds(50));
-      continue;
-    }
-    // EINTR on a non-blocking connect: it goes on in the background.
-    while (error == EINPROGRESS || error == EINTR) {
-      absl::Status ready = co_await fd->Writable(cancel);
-      if (!ready.ok()) co_return Annotate(ready, what);
-      absl::StatusOr<int> so_error =
-          internal::GetIntOption(fd->Get(), SOL_SOCKET, SO_ERROR, "SO_ERROR");
-      if (!so_error.ok()) co_return Annotate(so_error.status(), what);
-      error = *so_error;
-      // A wake-up before the handshake ended leaves the socket unconnected.
-      if (error == 0 && !internal::PeerAddressOf(fd->Get()).ok()) {
-        error = EINPROGRESS;
-      }
-    }
-    if (error != 0) co_return internal::ErrnoError(error, what);
-    co_return TcpStream(std::move(*fd));
-  }
+  std::string what = absl::StrCat("connect to ", address.ToString());
+  absl::StatusOr<AsyncFd> fd = co_await internal::ConnectSocket(
+      address, SOCK_STREAM, std::move(what), std::move(cancel));
+  if (!fd.ok()) co_return fd.status();
+  co_return TcpStream(std::move(*fd));
 }
 
 Task<absl::StatusOr<TcpStream>> TcpStream::Connect(std::string target,

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "net/internal/socket_ops.h"
+#include "net/internal/unix_socket_file.h"
 #include "net/timer.h"
 
 namespace conet::internal {
@@ -52,53 +53,6 @@ absl::Status Annotate(const absl::Status& status, absl::string_view what) {
   return absl::Status(status.code(), absl::StrCat(what, ": ", status.message()));
 }
 
-std::string UnixPathOf(const SocketAddress& address) {
-  const auto* un = reinterpret_cast<const sockaddr_un*>(address.data());
-  return std::string(un->sun_path);
-}
-
-// Reports whether `address` names a UNIX socket file nobody listens on
-// (connect is refused).
-bool IsStaleSocketFile(const SocketAddress& address) {
-  struct stat st;
-  if (::lstat(UnixPathOf(address).c_str(), &st) != 0 || !S_ISSOCK(st.st_mode)) {
-    return false;
-  }
-  absl::StatusOr<UniqueFd> probe = OpenSocket(AF_UNIX, SOCK_STREAM);
-  if (!probe.ok()) return false;
-  // A seqpacket listener refuses a stream connect with EPROTOTYPE: it lives.
-  return ::connect(probe->Get(), address.data(), address.size()) != 0 &&
-         errno == ECONNREFUSED;
-}
-
-// Takes PATH.lock (creating it), returning it locked, or EADDRINUSE if a live
-// listener holds it. Retries if the file was replaced while we waited.
-absl::StatusOr<UniqueFd> LockSocketPath(const std::string& path) {
-  const std::string lock_path = path + ".lock";
-  for (int attempt = 0; attempt < 8; ++attempt) {
-    UniqueFd lock(::open(lock_path.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0600));
-    if (!lock.Valid()) {
-      return ErrnoError(errno, absl::StrCat("open lock file ", lock_path));
-    }
-    if (::flock(lock.Get(), LOCK_EX | LOCK_NB) != 0) {
-      if (errno == EWOULDBLOCK) {
-        return ErrnoError(EADDRINUSE, absl::StrCat("bind to unix:", path,
-                                                   " (a live listener holds ",
-                                                   lock_path, ")"));
-      }
-      return ErrnoError(errno, absl::StrCat("flock ", lock_path));
-    }
-    // The previous owner may have removed the file between our open and
-    // flock; then the lock we hold guards nothing.
-    struct stat held, current;
-    if (::fstat(lock.Get(), &held) == 0 && ::stat(lock_path.c_str(), &current) == 0 &&
-        held.st_dev == current.st_dev && held.st_ino == current.st_ino) {
-      return lock;
-    }
-  }
-  return absl::UnavailableError(absl::StrCat("lock file ", lock_path, " keeps changing"));
-}
-
 absl::Status SetListenOptions(int fd, const SocketAddress& address,
                               const AcceptorOptions& options) {
   if (!address.is_unix()) {
@@ -129,32 +83,20 @@ absl::StatusOr<Acceptor> Acceptor::Bind(const SocketAddress& address,
   absl::StatusOr<UniqueFd> raw = OpenSocket(address.family(), options.type);
   if (!raw.ok()) return Annotate(raw.status(), absl::StrCat("listen on ", where));
   if (absl::Status s = SetListenOptions(raw->Get(), address, options); !s.ok()) {
-    return s;
+    return Annotate(s, absl::StrCat("listen on ", where));
   }
-  const bool is_path = address.is_unix() && !address.is_abstract();
-  const std::string path = is_path ? UnixPathOf(address) : "";
-  UniqueFd lock;
-  if (is_path) {
-    absl::StatusOr<UniqueFd> locked = LockSocketPath(path);
-    if (!locked.ok()) return locked.status();
-    lock = std::move(*locked);
-    // No conet listener holds the path; a socket file still there is stale
-    // if nobody answers on it (a server not using the lock may).
-    if (IsStaleSocketFile(address)) ::unlink(path.c_str());
-  }
+  // A path is claimed first: lock file taken, a stale socket file removed.
+  absl::StatusOr<UnixSocketFile> file = UnixSocketFile::Claim(address);
+  if (!file.ok()) return file.status();
   if (::bind(raw->Get(), address.data(), address.size()) != 0) {
-    const int error = errno;
-    if (is_path) ::unlink((path + ".lock").c_str());
-    return ErrnoError(error, absl::StrCat("bind to ", where));
+    return ErrnoError(errno, absl::StrCat("bind to ", where));
   }
-  Acceptor acceptor;
-  acceptor.owned_path_ = path;
-  acceptor.lock_ = std::move(lock);
+  file->MarkBound();
   // Until listen(2), connecting is refused, so the file's mode can be set
   // here without a window where a wrong mode lets someone in.
-  if (is_path && options.unix_mode != 0 && ::chmod(path.c_str(), options.unix_mode) != 0) {
-    return ErrnoError(errno, absl::StrCat("chmod ", path));
-  }
+  if (absl::Status mode = file->SetMode(options.unix_mode); !mode.ok()) return mode;
+  Acceptor acceptor;
+  acceptor.file_ = std::move(*file);
   if (::listen(raw->Get(), options.backlog) != 0) {
     return ErrnoError(errno, absl::StrCat("listen on ", where));
   }
@@ -168,6 +110,19 @@ absl::StatusOr<Acceptor> Acceptor::Bind(const SocketAddress& address,
 }
 
 absl::StatusOr<Acceptor> Acceptor::Adopt(UniqueFd fd, EventLoop& loop) {
+  // Descriptors from systemd are blocking unless the unit says NonBlocking=;
+  // a blocking accept4 would stall the loop.
+  absl::StatusOr<int> listening =
+      GetIntOption(fd.Get(), SOL_SOCKET, SO_ACCEPTCONN, "SO_ACCEPTCONN");
+  if (!listening.ok()) return listening.status();
+  if (*listening != 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("adopt listener fd ", fd.Get(), ": the socket is not listening"));
+  }
+  const int flags = ::fcntl(fd.Get(), F_GETFL);
+  if (flags < 0 || ::fcntl(fd.Get(), F_SETFL, flags | O_NONBLOCK) != 0) {
+    return ErrnoError(errno, absl::StrCat("set O_NONBLOCK on fd ", fd.Get()));
+  }
   absl::StatusOr<SocketAddress> local = LocalAddressOf(fd.Get());
   if (!local.ok()) return local.status();
   absl::StatusOr<AsyncFd> async = AsyncFd::Create(std::move(fd), loop);
@@ -178,37 +133,9 @@ absl::StatusOr<Acceptor> Acceptor::Adopt(UniqueFd fd, EventLoop& loop) {
   return acceptor;
 }
 
-Acceptor::Acceptor(Acceptor&& other) noexcept
-    : fd_(std::move(other.fd_)),
-      address_(other.address_),
-      owned_path_(std::exchange(other.owned_path_, {})),
-      lock_(std::move(other.lock_)),
-      backoff_(other.backoff_),
-      resume_at_(other.resume_at_) {}
-
-Acceptor& Acceptor::operator=(Acceptor&& other) noexcept {
-  if (this != &other) {
-    Close();
-    fd_ = std::move(other.fd_);
-    address_ = other.address_;
-    owned_path_ = std::exchange(other.owned_path_, {});
-    lock_ = std::move(other.lock_);
-    backoff_ = other.backoff_;
-    resume_at_ = other.resume_at_;
-  }
-  return *this;
-}
-
 void Acceptor::Close() noexcept {
   fd_.Close();
-  if (!owned_path_.empty()) {
-    // Remove the socket file, then the lock file, and only then let the
-    // lock go: a newcomer either fails to lock or finds both gone.
-    ::unlink(owned_path_.c_str());
-    ::unlink((owned_path_ + ".lock").c_str());
-    owned_path_.clear();
-  }
-  lock_.Reset();
+  file_.Remove();
 }
 
 Task<absl::StatusOr<UniqueFd>> Acceptor::Accept(Cancellation cancel) {

@@ -5,10 +5,8 @@
 // seqpacket sockets, accept4 with back-off when descriptors run out, and the
 // life cycle of a UNIX socket file (mode, stale-file reclaim, removal).
 //
-// A UNIX socket file is guarded by a lock file beside it (`PATH.lock`,
-// flock(2)): a listener holds the lock while it lives, so a new listener
-// that gets the lock knows any socket file at PATH is stale and replaces it,
-// and one that does not get it fails with EADDRINUSE, whatever the timing.
+// A UNIX path's socket file is managed by UnixSocketFile (lock file,
+// stale-file reclaim, mode, removal).
 #ifndef CONET_NET_INTERNAL_ACCEPTOR_H_
 #define CONET_NET_INTERNAL_ACCEPTOR_H_
 
@@ -24,6 +22,7 @@
 #include "net/async_fd.h"
 #include "net/cancellation.h"
 #include "net/event_loop.h"
+#include "net/internal/unix_socket_file.h"
 #include "net/socket_address.h"
 #include "net/task.h"
 #include "net/unique_fd.h"
@@ -49,8 +48,8 @@ class Acceptor {
   static absl::StatusOr<Acceptor> Adopt(UniqueFd fd, EventLoop& loop);
 
   Acceptor() = default;
-  Acceptor(Acceptor&& other) noexcept;
-  Acceptor& operator=(Acceptor&& other) noexcept;
+  Acceptor(Acceptor&&) = default;
+  Acceptor& operator=(Acceptor&&) = default;
   ~Acceptor() { Close(); }
 
   // Accepts one connection, close-on-exec and non-blocking (see
@@ -68,8 +67,7 @@ class Acceptor {
  private:
   AsyncFd fd_;
   std::optional<SocketAddress> address_;
-  std::string owned_path_;  // UNIX socket file to unlink on Close
-  UniqueFd lock_;           // flock'ed PATH.lock while owned_path_ is ours
+  UnixSocketFile file_;  // a UNIX path's socket file and lock
   absl::Duration backoff_ = absl::ZeroDuration();
   absl::Time resume_at_ = absl::InfinitePast();
 };

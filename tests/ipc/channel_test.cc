@@ -125,6 +125,35 @@ TEST(ChannelTest, AHostilePeerGetsErrorsAndNothingLeaks) {
                                      "fine"));
 }
 
+// The first frame of a two-frame message is refused (too long); the rest of
+// that message must not be taken for the next one.
+Task<std::vector<std::string>> CutOffMessage() {
+  absl::StatusOr<std::pair<UnixSocket, UnixSocket>> pair =
+      SocketPair(SocketType::kSeqPacket);
+  UnixSocket raw = std::move(pair->first);
+  ChannelOptions options;
+  options.max_message_bytes = 16;
+  Channel channel(std::move(pair->second), options);
+  {
+    std::vector<UniqueFd> fds = Pipes(2);
+    co_await raw.SendFds(std::string("C") + std::string(40, 'x'), Raw(fds));
+    co_await raw.SendFds(std::string("M"), Raw(fds));  // the rest of it
+    co_await raw.Send(std::string("Mnext"));
+  }
+  std::vector<std::string> seen;
+  for (int i = 0; i < 2; ++i) {
+    absl::StatusOr<Message> got = co_await channel.Receive();
+    seen.push_back(got.ok() ? absl::StrCat(got->bytes, " with ", got->fds.size())
+                            : std::string(absl::StatusCodeToString(got.status().code())));
+  }
+  co_return seen;
+}
+
+TEST(ChannelTest, AfterAMessageFailsMidwayTheNextReceiveStartsAtTheNextMessage) {
+  FdLeakCheck leaks;
+  EXPECT_THAT(RunTask(CutOffMessage()), ::testing::ElementsAre("OUT_OF_RANGE", "next with 0"));
+}
+
 Task<std::string> Serve(Channel* channel) {
   absl::StatusOr<Message> request = co_await channel->Receive();
   if (!request.ok()) co_return request.status().ToString();

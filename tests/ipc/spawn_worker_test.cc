@@ -43,8 +43,15 @@ TEST(SpawnWorkerTest, TheWorkerHasItsChannelOnFdThreeAndNothingElse) {
 
 TEST(SpawnWorkerTest, KillEndsTheWorkerAndWaitReportsTheSignal) {
   FdLeakCheck leaks;
+  // A server blocks its stop signals (for sigwait or a signalfd); its
+  // worker must not inherit that, or SIGTERM would never reach it.
+  sigset_t stop, old;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop, &old);
   EXPECT_EQ(RunTask(RunWorker("wait", true)),
             absl::StrCat("fds=0,1,2,3 env=unset exit=", 128 + SIGTERM));
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
 Task<absl::Status> SpawnMissing() {

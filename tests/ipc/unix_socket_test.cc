@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "net/timer.h"
 #include "net/when_all.h"
 #include "tests/util/test_util.h"
 
@@ -211,6 +212,44 @@ TEST(UnixSocketTest, OnAStreamDescriptorsArriveWithTheirBytes) {
               ::testing::ElementsAre("plainwith-fds+2", "after+0"));
 }
 
+// A stream send far larger than the socket buffer is written in several
+// pieces while the reader drains it; the descriptors must go with the first
+// piece only, so exactly one receive reports them.
+Task<std::pair<size_t, size_t>> LargeStreamSendWithFds() {
+  Pair pair = MustPair(SocketType::kStream);
+  std::vector<UniqueFd> fds = SomeFds(3);
+  const std::string data(4 << 20, 'd');
+  struct Reader {
+    static Task<std::pair<size_t, size_t>> Drain(UnixSocket* socket, size_t size) {
+      std::vector<char> buffer(65536);
+      size_t bytes = 0, descriptors = 0;
+      while (bytes < size) {
+        absl::StatusOr<ReceivedMessage> got = co_await socket->ReceiveFds(buffer, 3);
+        if (!got.ok() || got->size == 0) break;
+        bytes += got->size;
+        descriptors += got->fds.size();
+      }
+      co_return std::make_pair(bytes, descriptors);
+    }
+    static Task<absl::StatusOr<size_t>> Send(UnixSocket* socket, const std::string* text,
+                                             const std::vector<int>* raw) {
+      co_return co_await socket->SendFds(*text, *raw);
+    }
+  };
+  const std::vector<int> raw = Raw(fds);
+  auto [sent, received] = co_await WhenAll(Reader::Send(&pair.first, &data, &raw),
+                                           Reader::Drain(&pair.second, data.size()));
+  EXPECT_EQ(sent.value_or(0), data.size()) << sent.status();
+  co_return received;
+}
+
+TEST(UnixSocketTest, APartialStreamWriteNeverSendsTheDescriptorsTwice) {
+  FdLeakCheck leaks;
+  auto [bytes, descriptors] = RunTask(LargeStreamSendWithFds());
+  EXPECT_EQ(bytes, 4u << 20);
+  EXPECT_EQ(descriptors, 3u);
+}
+
 Task<absl::Status> ReceiveOutOfDescriptors() {
   Pair pair = MustPair(SocketType::kSeqPacket);
   {
@@ -338,9 +377,16 @@ Task<std::string> RefusedPeer(std::string name) {
   options.refusal = "ERR permission denied";
   absl::StatusOr<UnixListener> listener = UnixListener::Bind(*address, options);
   EXPECT_TRUE(listener.ok()) << listener.status();
-  auto [client, accepted] = co_await WhenAll(
-      UnixSocket::Connect(*address, SocketType::kSeqPacket), listener->Accept());
+  // The client speaks first, with a descriptor, before it is accepted: the
+  // refusal must still reach it (not a reset) and the descriptor be closed.
+  absl::StatusOr<UnixSocket> client =
+      co_await UnixSocket::Connect(*address, SocketType::kSeqPacket);
   EXPECT_TRUE(client.ok()) << client.status();
+  {
+    std::vector<UniqueFd> fds = SomeFds(1);
+    co_await client->SendFds(std::string("OPEN secret"), Raw(fds));
+  }
+  absl::StatusOr<UnixSocket> accepted = co_await listener->Accept();
   EXPECT_TRUE(absl::IsPermissionDenied(accepted.status())) << accepted.status();
   EXPECT_THAT(accepted.status().message(), HasSubstr(absl::StrCat("uid ", ::getuid())));
   char buffer[64];
@@ -355,6 +401,40 @@ TEST(UnixSocketTest, AListenerRefusesPeersWhoseUidIsNotAllowed) {
   FdLeakCheck leaks;
   EXPECT_EQ(RunTask(RefusedPeer(absl::StrCat("conet-refuse-", ::getpid()))),
             "ERR permission denied");
+}
+
+// A UNIX connect that finds the listener's queue full waits until there is
+// room (there is no readiness event for it: it retries) and then succeeds.
+Task<absl::Status> ConnectWhenTheQueueDrains(std::string name) {
+  absl::StatusOr<SocketAddress> address = SocketAddress::Parse("unix:@" + name);
+  UnixListenOptions options;
+  options.backlog = 0;
+  absl::StatusOr<UnixListener> listener = UnixListener::Bind(*address, options);
+  EXPECT_TRUE(listener.ok()) << listener.status();
+  std::vector<UniqueFd> queued;
+  for (int i = 0; i < 8; ++i) {
+    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (::connect(fd.Get(), address->data(), address->size()) != 0) break;
+    queued.push_back(std::move(fd));
+  }
+  struct Drain {
+    static Task<void> AcceptOneLater(UnixListener* l) {
+      co_await Sleep(absl::Milliseconds(20));
+      absl::StatusOr<UnixSocket> one = co_await l->Accept();
+      EXPECT_TRUE(one.ok()) << one.status();
+    }
+  };
+  EventLoop::Current()->SpawnDetached(Drain::AcceptOneLater(&*listener));
+  absl::StatusOr<UnixSocket> socket = co_await UnixSocket::Connect(
+      *address, SocketType::kStream, Within(absl::Seconds(5)));
+  co_return socket.status();
+}
+
+TEST(UnixSocketTest, ConnectToAFullQueueSucceedsOnceThereIsRoom) {
+  FdLeakCheck leaks;
+  absl::Status status =
+      RunTask(ConnectWhenTheQueueDrains(absl::StrCat("conet-full-", ::getpid())));
+  EXPECT_TRUE(status.ok()) << status;
 }
 
 Task<absl::Status> BindOverLiveForeignListener(std::string path) {
@@ -378,6 +458,29 @@ TEST(UnixSocketTest, ALiveListenerIsNeverReplaced) {
   EXPECT_EQ(::lstat(path.c_str(), &st), 0) << "the live listener's file was removed";
   ::unlink(path.c_str());
   ::unlink((path + ".lock").c_str());
+  ::rmdir(dir);
+}
+
+Task<void> DatagramPathLifeCycle(std::string path) {
+  absl::StatusOr<SocketAddress> address = SocketAddress::Parse("unix:" + path);
+  absl::StatusOr<UnixSocket> socket = UnixSocket::BindDatagram(*address, 0600);
+  EXPECT_TRUE(socket.ok()) << socket.status();
+  struct stat st;
+  EXPECT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  absl::StatusOr<UnixSocket> second = UnixSocket::BindDatagram(*address);
+  EXPECT_THAT(second.status().message(), HasSubstr("Address already in use"));
+  socket->Close();
+  EXPECT_NE(::lstat(path.c_str(), &st), 0) << "socket file left behind";
+  EXPECT_NE(::lstat((path + ".lock").c_str(), &st), 0) << "lock file left behind";
+  co_return;
+}
+
+TEST(UnixSocketTest, ADatagramPathGetsItsModeAndIsRemovedOnClose) {
+  FdLeakCheck leaks;
+  char dir[] = "/tmp/conet-dgram-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  RunTask(DatagramPathLifeCycle(absl::StrCat(dir, "/d.sock")));
   ::rmdir(dir);
 }
 

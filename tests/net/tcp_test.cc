@@ -477,6 +477,31 @@ TEST(TcpTest, SocketOptionsAndAddresses) {
   RunTask(Options());
 }
 
+// Sockets from systemd arrive blocking; an adopted listener must not block
+// the loop in accept4.
+Task<std::pair<absl::Status, absl::Status>> AdoptBlockingAndNonListening() {
+  UniqueFd blocking(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  const SocketAddress any = SocketAddress::Ipv4Loopback(0);
+  EXPECT_EQ(::bind(blocking.Get(), any.data(), any.size()), 0);
+  EXPECT_EQ(::listen(blocking.Get(), 8), 0);
+  absl::StatusOr<TcpListener> listener =
+      TcpListener::Adopt(std::move(blocking), *EventLoop::Current());
+  EXPECT_TRUE(listener.ok()) << listener.status();
+  absl::StatusOr<TcpStream> none = co_await listener->Accept(Within(absl::Milliseconds(20)));
+  UniqueFd not_listening(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  absl::StatusOr<TcpListener> refused =
+      TcpListener::Adopt(std::move(not_listening), *EventLoop::Current());
+  co_return std::make_pair(none.status(), refused.status());
+}
+
+TEST(TcpTest, AdoptMakesAListenerNonBlockingAndRefusesOneThatIsNot) {
+  FdLeakCheck leaks;
+  auto [accepted, refused] = RunTask(AdoptBlockingAndNonListening());
+  EXPECT_TRUE(absl::IsDeadlineExceeded(accepted)) << accepted;
+  EXPECT_TRUE(absl::IsInvalidArgument(refused)) << refused;
+  EXPECT_THAT(refused.message(), HasSubstr("not listening"));
+}
+
 // Lowers the descriptor limit so accept4 fails with EMFILE while connections
 // wait in the queue; the listener must report it, back off and, once
 // descriptors are free, accept the connections that waited.
