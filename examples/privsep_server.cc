@@ -82,7 +82,7 @@ conet::Task<absl::Status> ServeWorker(conet::ipc::Channel* channel,
       std::printf("listening on %s\n", listener->address().ToString().c_str());
       std::fflush(stdout);
     } else {
-      replied = co_await channel->Send("ERR unknown request", {});
+      replied = co_await channel->Send("ERR unknown request");
     }
     if (!replied.ok()) co_return replied;
   }
@@ -92,9 +92,12 @@ conet::Task<absl::Status> ServeWorker(conet::ipc::Channel* channel,
 conet::Task<absl::Status> WaitForStopSignal(conet::AsyncFd* signals) {
   while (true) {
     signalfd_siginfo info;
-    absl::StatusOr<size_t> n = co_await signals->Perform(
-        conet::Direction::kRead, "read signalfd",
-        [fd = signals->Get(), &info] { return ::read(fd, &info, sizeof(info)); });
+    // Named: GCC 12 destroys a lambda temporary in a co_await twice.
+    auto read_signal = [fd = signals->Get(), &info] {
+      return ::read(fd, &info, sizeof(info));
+    };
+    absl::StatusOr<size_t> n =
+        co_await signals->Perform(conet::Direction::kRead, "read signalfd", read_signal);
     if (!n.ok()) co_return n.status();
     if (*n == sizeof(info)) co_return absl::OkStatus();
   }
@@ -177,7 +180,7 @@ conet::Task<int> Worker(Flags flags) {
   absl::StatusOr<conet::ipc::UnixSocket> socket = conet::ipc::UnixSocket::Adopt(std::move(*fd));
   if (!socket.ok()) co_return Fail(socket.status(), 1);
   conet::ipc::Channel channel(std::move(*socket));
-  absl::StatusOr<conet::ipc::Message> reply = co_await channel.Call("HELLO", {});
+  absl::StatusOr<conet::ipc::Message> reply = co_await channel.Call("HELLO");
   if (!reply.ok()) co_return Fail(reply.status(), 1);
   if (reply->bytes != "LISTEN" || reply->fds.size() != 2) {
     co_return Fail(absl::DataLossError(absl::StrCat("bad reply \"", reply->bytes, "\"")), 1);
@@ -189,7 +192,7 @@ conet::Task<int> Worker(Flags flags) {
       std::move(reply->fds[0]), *conet::EventLoop::Current());
   if (!listener.ok()) co_return Fail(listener.status(), 1);
   conet::UniqueFd log = std::move(reply->fds[1]);
-  if (absl::Status ready = co_await channel.Send("READY", {}); !ready.ok()) {
+  if (absl::Status ready = co_await channel.Send("READY"); !ready.ok()) {
     co_return Fail(ready, 1);
   }
   co_await conet::WhenAny(AcceptLoop(&*listener, log.Get()), WatchMonitor(&channel));

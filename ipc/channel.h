@@ -6,7 +6,7 @@
 //
 //   conet::ipc::Channel channel(std::move(socket));          // seqpacket
 //   absl::StatusOr<conet::ipc::Message> reply =
-//       co_await channel.Call("OPEN /var/log/app.log", {});
+//       co_await channel.Call("OPEN /var/log/app.log");
 //   // reply->bytes == "OK", reply->fds[0] is the opened file
 //
 //   absl::StatusOr<conet::ipc::Message> request = co_await channel.Receive();
@@ -67,6 +67,10 @@ class Channel {
   // message would begin.
   Task<absl::Status> Send(std::string bytes, std::vector<int> fds,
                           Cancellation cancel = {});
+  // Sends a message without descriptors.
+  Task<absl::Status> Send(std::string bytes, Cancellation cancel = {}) {
+    return Send(std::move(bytes), std::vector<int>(), std::move(cancel));
+  }
   // Receives one whole message. co_await yields it, an OutOfRangeError for
   // which IsEndOfChannel() is true when the peer has closed, or the error
   // (DataLoss for a malformed frame, ResourceExhausted / OutOfRange for a
@@ -77,6 +81,10 @@ class Channel {
   // Sends a request and receives the reply (one Send, then one Receive).
   Task<absl::StatusOr<Message>> Call(std::string bytes, std::vector<int> fds,
                                      Cancellation cancel = {});
+  // Calls without descriptors in the request.
+  Task<absl::StatusOr<Message>> Call(std::string bytes, Cancellation cancel = {}) {
+    return Call(std::move(bytes), std::vector<int>(), std::move(cancel));
+  }
 
   UnixSocket& socket() { return socket_; }
   const ChannelOptions& options() const { return options_; }

@@ -9,9 +9,9 @@
 // EAGAIN, retrying when the descriptor becomes ready:
 //
 //   absl::StatusOr<conet::AsyncFd> fd = conet::AsyncFd::Create(std::move(raw));
-//   absl::StatusOr<size_t> n = co_await fd->Perform(
-//       conet::Direction::kRead, "read",
-//       [&] { return ::read(fd->Get(), buf, sizeof(buf)); });
+//   auto read_some = [&] { return ::read(fd->Get(), buf, sizeof(buf)); };
+//   absl::StatusOr<size_t> n =
+//       co_await fd->Perform(conet::Direction::kRead, "read", read_some);
 //
 // Readable()/Writable() await readiness alone; call them only after an
 // operation returned EAGAIN (edge-triggered: an earlier edge is not stored).

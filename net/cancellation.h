@@ -8,7 +8,8 @@
 //   std::stop_source stop;
 //   auto n = co_await stream.ReadSome(buffer, stop.get_token());
 //   auto m = co_await stream.ReadSome(buffer, conet::Within(absl::Seconds(2)));
-//   auto k = co_await stream.ReadSome(buffer, {stop.get_token(), deadline});
+//   conet::Cancellation both(stop.get_token(), deadline);
+//   auto k = co_await stream.ReadSome(buffer, both);
 //
 // Operations also obey the stop token of the Task that awaits them (see
 // net/task.h), so WithTimeout and WhenAny reach them without any argument.

@@ -18,6 +18,12 @@
 // how WithTimeout, WhenAny and TaskGroup cancel work they started.
 //
 //   std::stop_token token = co_await conet::CurrentStopToken();
+//
+// A GCC 12 bug to know about: a temporary of aggregate, lambda or
+// initializer-list type passed as an argument inside a co_await expression
+// is destroyed twice (`co_await f({a, b})`, `co_await f([&] {...})`,
+// `co_await f(Options{...})`). Build such arguments as named locals first;
+// conet's own option types are classes with constructors for this reason.
 #ifndef CONET_NET_TASK_H_
 #define CONET_NET_TASK_H_
 

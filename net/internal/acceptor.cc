@@ -147,8 +147,9 @@ Task<absl::StatusOr<UniqueFd>> Acceptor::Accept(Cancellation cancel) {
     absl::Status waited = co_await SleepUntil(resume_at_, cancel);
     if (!waited.ok()) co_return Annotate(waited, what);
   }
-  absl::StatusOr<size_t> conn = co_await fd_.Perform(
-      Direction::kRead, "accept4", AcceptCall{fd_.Get()}, cancel);
+  const AcceptCall accept_call{fd_.Get()};  // named: see the GCC 12 note in task.h
+  absl::StatusOr<size_t> conn =
+      co_await fd_.Perform(Direction::kRead, "accept4", accept_call, cancel);
   if (!conn.ok()) {
     if (absl::IsResourceExhausted(conn.status())) {
       backoff_ = backoff_ == absl::ZeroDuration()

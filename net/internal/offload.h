@@ -4,8 +4,8 @@
 // and lets a coroutine await it without blocking its EventLoop:
 //
 //   auto result = std::make_shared<Answer>();
-//   absl::Status done = co_await internal::Offload(
-//       [result] { result->value = BlockingLookup(); }, cancel);
+//   absl::AnyInvocable<void() &&> job = [result] { result->value = Lookup(); };
+//   absl::Status done = co_await internal::Offload(std::move(job), cancel);
 //   if (done.ok()) Use(result->value);
 //
 // co_await yields OK once the function has returned, or CancelledError /

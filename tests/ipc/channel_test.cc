@@ -55,7 +55,7 @@ Task<std::vector<std::string>> Messages(size_t fd_count) {
   std::vector<UniqueFd> fds = Pipes(fd_count);
   absl::Status sent = co_await ends.a.Send("payload", Raw(fds));
   EXPECT_TRUE(sent.ok()) << sent;
-  sent = co_await ends.a.Send("", {});  // an empty message is not EOF
+  sent = co_await ends.a.Send("");  // an empty message is not EOF
   EXPECT_TRUE(sent.ok()) << sent;
   ends.a.socket().Close();
   for (int i = 0; i < 3; ++i) {
@@ -85,7 +85,7 @@ Task<absl::Status> SendTooBig() {
   ChannelOptions options;
   options.max_message_bytes = 16;
   Ends ends = MakeChannels(options);
-  co_return co_await ends.a.Send(std::string(17, 'x'), {});
+  co_return co_await ends.a.Send(std::string(17, 'x'));
 }
 
 TEST(ChannelTest, SendRefusesAMessageOverTheLimit) {
@@ -167,7 +167,7 @@ Task<std::string> CallAndAnswer() {
   EventLoop::Current()->SpawnDetached([](Channel* c) -> Task<void> {
     co_await Serve(c);
   }(&ends.b));
-  absl::StatusOr<Message> reply = co_await ends.a.Call("question", {});
+  absl::StatusOr<Message> reply = co_await ends.a.Call("question");
   if (!reply.ok()) co_return reply.status().ToString();
   co_return absl::StrCat(reply->bytes, " with ", reply->fds.size());
 }
