@@ -164,6 +164,7 @@ void EventLoop::Post(absl::AnyInvocable<void() &&> fn) {
   {
     std::lock_guard<std::mutex> lock(remote_mu_);
     posted_.push_back(std::move(fn));
+    remote_work_.store(true, std::memory_order_release);
   }
   WakeUp();
 }
@@ -181,6 +182,7 @@ void EventLoop::CancelRemotely(internal::Operation* op) {
     if (op->remote_queued) return;
     op->remote_queued = true;
     remote_cancels_.push_back(op);
+    remote_work_.store(true, std::memory_order_release);
   }
   WakeUp();
 }
@@ -222,14 +224,6 @@ void EventLoop::Unregister(int fd, uint32_t generation) noexcept {
   ++slots_[fd].generation;  // events already fetched for this fd are stale
 }
 
-internal::IoOperation** EventLoop::Slot(int fd, uint32_t generation,
-                                        bool for_write) {
-  if (fd < 0 || static_cast<size_t>(fd) >= slots_.size()) return nullptr;
-  IoSlot& slot = slots_[fd];
-  if (!slot.registered || slot.generation != generation) return nullptr;
-  return for_write ? &slot.writer : &slot.reader;
-}
-
 void EventLoop::RunOnce(bool may_block) {
   // Poll first and run the ready queue last, so that the caller's condition
   // (BlockOn's task done, Stop()) is checked before the next blocking wait.
@@ -266,9 +260,10 @@ void EventLoop::FireTimers() {
 
 void EventLoop::Dispatch(const internal::PollEvent& event) {
   if (event.tag == kWakeTag) {
+    // One read takes (and zeroes) the whole counter of a non-semaphore
+    // eventfd; a second would only fail with EAGAIN.
     uint64_t count;
-    while (::read(wake_fd_.Get(), &count, sizeof(count)) > 0) {
-    }
+    [[maybe_unused]] ssize_t n = ::read(wake_fd_.Get(), &count, sizeof(count));
     wake_pending_.store(false, std::memory_order_release);
     return;
   }
@@ -288,10 +283,15 @@ void EventLoop::Dispatch(const internal::PollEvent& event) {
 }
 
 void EventLoop::DrainRemote() {
+  // Most passes have nothing from other threads: skip the lock. A Post or
+  // cancel that raced past this load also wrote the eventfd, so the next
+  // pass sees it.
+  if (!remote_work_.load(std::memory_order_acquire)) return;
   std::vector<absl::AnyInvocable<void() &&>> posted;
   std::vector<internal::Operation*> cancels;
   {
     std::lock_guard<std::mutex> lock(remote_mu_);
+    remote_work_.store(false, std::memory_order_relaxed);
     if (posted_.empty() && remote_cancels_.empty()) return;
     posted.swap(posted_);
     cancels.swap(remote_cancels_);

@@ -80,7 +80,12 @@ class EventLoop {
   void Unregister(int fd, uint32_t generation) noexcept;
   // Returns the reader (`for_write` false) or writer slot of a registration,
   // or null if the generation is stale.
-  internal::IoOperation** Slot(int fd, uint32_t generation, bool for_write);
+  internal::IoOperation** Slot(int fd, uint32_t generation, bool for_write) {
+    if (fd < 0 || static_cast<size_t>(fd) >= slots_.size()) return nullptr;
+    IoSlot& slot = slots_[fd];
+    if (!slot.registered || slot.generation != generation) return nullptr;
+    return for_write ? &slot.writer : &slot.reader;
+  }
   // Queues `node->handle` to be resumed from the loop; the node lives in the
   // waiting object, which unschedules it if it is destroyed first.
   void Schedule(internal::ReadyNode* node) { ready_.PushBack(node); }
@@ -120,6 +125,8 @@ class EventLoop {
   internal::IntrusiveList detached_;
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> wake_pending_{false};
+  // Set (under remote_mu_) when posted_ or remote_cancels_ gained an entry.
+  std::atomic<bool> remote_work_{false};
 
   // std::mutex rather than absl::Mutex: the system Abseil is not built with
   // ThreadSanitizer, which then cannot see absl::Mutex as a lock.
