@@ -1,0 +1,26 @@
+# Plots echo throughput against connections (64-byte messages) from the CSV
+# bench/run_echo.py writes:
+#   python3 bench/run_echo.py --csv=bench/results/echo.csv
+#   gnuplot -e "csv='bench/results/echo.csv'; png='bench/results/echo.png'" bench/plot.gp
+# (Debian: apt-get install gnuplot-nox)
+if (!exists("csv")) csv = 'bench/results/echo.csv'
+if (!exists("png")) png = 'bench/results/echo.png'
+set terminal pngcairo size 1000,420 font ",10"
+set output png
+set datafile separator ","
+set logscale x
+set xtics (1, 64, 1000)
+set xlabel "connections (64-byte messages)"
+set ylabel "messages/s"
+set format y "%.0s%c"
+set key top left
+set grid ytics
+set multiplot layout 1,2
+do for [placement in "separate_cores one_core"] {
+  label = placement eq "separate_cores" ? "separate cores" : "one core"
+  set title "server and netbench on ".label
+  plot for [server in "epoll conet asio"] \
+      sprintf("< awk -F, '$1 == \"%s\" && $2 == 64 && $4 == \"%s\"' %s", label, server, csv) \
+      using 3:5 with linespoints lw 2 title server
+}
+unset multiplot
