@@ -55,30 +55,48 @@ absl::Status Operation::StopStatus() const {
   return absl::OkStatus();
 }
 
+struct Operation::Guards {
+  struct OnStop {
+    Operation* op;
+    void operator()() const noexcept { op->StopRequested(); }
+  };
+  TimerNode deadline_timer;
+  std::optional<std::stop_callback<OnStop>> stop_callback;
+  std::optional<std::stop_callback<OnStop>> ambient_callback;
+};
+
+bool Operation::NeedsGuards() const noexcept {
+  return cancellation_.has_deadline() || cancellation_.token().stop_possible() ||
+         ambient_token_.stop_possible();
+}
+
 void Operation::Suspend(EventLoop& loop, std::coroutine_handle<> handle) {
   loop_ = &loop;
   handle_ = handle;
   pending_ = true;
+  if (!NeedsGuards()) return;
+  guards_ = new Guards;
   if (cancellation_.has_deadline()) {
-    deadline_timer_.deadline_ns = ToMonotonicNs(cancellation_.deadline());
-    deadline_timer_.on_expire = &Operation::DeadlinePassed;
-    deadline_timer_.context = this;
-    loop.timers().Insert(&deadline_timer_);
+    TimerNode& timer = guards_->deadline_timer;
+    timer.deadline_ns = ToMonotonicNs(cancellation_.deadline());
+    timer.on_expire = &Operation::DeadlinePassed;
+    timer.context = this;
+    loop.timers().Insert(&timer);
   }
   // A token stopped already runs the callback right here; that wake is
   // deferred to the ready queue, so it is safe before we have suspended.
   if (cancellation_.token().stop_possible()) {
-    stop_callback_.emplace(cancellation_.token(), OnStop{this});
+    guards_->stop_callback.emplace(cancellation_.token(), Guards::OnStop{this});
   }
   if (ambient_token_.stop_possible()) {
-    ambient_callback_.emplace(ambient_token_, OnStop{this});
+    guards_->ambient_callback.emplace(ambient_token_, Guards::OnStop{this});
   }
 }
 
 void Operation::Wake(absl::Status status, bool resume_now) {
   if (!pending_) return;
   pending_ = false;
-  loop_->timers().Remove(&deadline_timer_);
+  if (guards_ != nullptr) loop_->timers().Remove(&guards_->deadline_timer);
   Unlink();
   status_ = std::move(status);
   if (resume_now) {
@@ -103,18 +121,23 @@ void Operation::DeadlinePassed(TimerNode* node) {
 }
 
 void Operation::Abandon() noexcept {
-  // Destroying a stop_callback waits for a callback running on another
-  // thread, so after these two lines no new cross-thread cancel can appear.
-  stop_callback_.reset();
-  ambient_callback_.reset();
-  if (loop_ == nullptr) return;
-  if (remote_queued) loop_->ForgetRemoteCancel(this);
-  loop_->Unschedule(&ready_node);
-  if (pending_) {
-    pending_ = false;
-    loop_->timers().Remove(&deadline_timer_);
-    Unlink();
+  if (guards_ != nullptr) {
+    // Destroying a stop_callback waits for a callback running on another
+    // thread, so after these two lines no new cross-thread cancel can appear.
+    guards_->stop_callback.reset();
+    guards_->ambient_callback.reset();
   }
+  if (loop_ != nullptr) {
+    if (remote_queued) loop_->ForgetRemoteCancel(this);
+    loop_->Unschedule(&ready_node);
+    if (pending_) {
+      pending_ = false;
+      if (guards_ != nullptr) loop_->timers().Remove(&guards_->deadline_timer);
+      Unlink();
+    }
+  }
+  delete guards_;
+  guards_ = nullptr;
 }
 
 }  // namespace internal

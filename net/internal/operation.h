@@ -80,12 +80,13 @@ class Operation {
   absl::Status& status() { return status_; }
 
  private:
-  struct OnStop {
-    Operation* op;
-    void operator()() const noexcept { op->StopRequested(); }
-  };
+  // What a wait that can end early needs (a deadline timer, stop
+  // callbacks); allocated only for such waits, so that the common one (no
+  // deadline, no stoppable token) keeps awaiters small.
+  struct Guards;
   void StopRequested() noexcept;
   static void DeadlinePassed(TimerNode* node);
+  bool NeedsGuards() const noexcept;
 
   Cancellation cancellation_;
   std::stop_token ambient_token_;
@@ -93,9 +94,7 @@ class Operation {
   std::coroutine_handle<> handle_;
   absl::Status status_;
   bool pending_ = false;
-  TimerNode deadline_timer_;
-  std::optional<std::stop_callback<OnStop>> stop_callback_;
-  std::optional<std::stop_callback<OnStop>> ambient_callback_;
+  Guards* guards_ = nullptr;  // owned; from Suspend until Abandon
 };
 
 // An operation waiting for readiness on a registered descriptor.
