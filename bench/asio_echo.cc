@@ -36,6 +36,7 @@
 
 #include "absl/status/status.h"
 #include "tools/internal/command_line.h"
+#include "tools/internal/stop_signals.h"
 
 namespace {
 
@@ -142,11 +143,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   // The threads inherit this mask; only sigwait below sees the signals.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  const sigset_t stop_signals = conet::tools::BlockStopSignals();
 
   std::vector<std::unique_ptr<asio::io_context>> contexts;
   std::string bound;

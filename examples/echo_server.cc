@@ -28,6 +28,7 @@
 #include "net/task.h"
 #include "net/tcp.h"
 #include "tools/internal/command_line.h"
+#include "tools/internal/stop_signals.h"
 #include "tools/internal/throttled_log.h"
 
 namespace {
@@ -106,11 +107,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   // The loops' threads inherit this mask; only sigwait below sees the signals.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  const sigset_t stop_signals = conet::tools::BlockStopSignals();
 
   absl::StatusOr<std::unique_ptr<conet::LoopGroup>> group =
       conet::LoopGroup::Create(threads);
@@ -122,13 +119,6 @@ int main(int argc, char** argv) {
   (*group)->SpawnOnEach([&listeners](int index) {
     return Serve(std::move((*listeners)[index]));
   });
-  (*group)->Start();
-  std::printf("listening on %s\n", bound.c_str());
-  std::fflush(stdout);
-
-  int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
-  (*group)->Stop();
-  (*group)->Join();
+  conet::tools::ServeUntilStopSignal(**group, bound, stop_signals);
   return 0;
 }

@@ -51,6 +51,7 @@
 #include "net/task.h"
 #include "net/unique_fd.h"
 #include "tools/internal/command_line.h"
+#include "tools/internal/stop_signals.h"
 #include "tools/internal/fd_kind.h"
 #include "tools/internal/throttled_log.h"
 
@@ -288,11 +289,7 @@ int main(int argc, char** argv) {
   if (!root_fd.Valid()) return Fail(absl::StrCat("--root=", root_dir, ": ", std::strerror(errno)));
 
   // The loop's thread inherits this mask; only sigwait below sees the signals.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  const sigset_t stop_signals = conet::tools::BlockStopSignals();
 
   absl::StatusOr<std::unique_ptr<conet::LoopGroup>> group = conet::LoopGroup::Create(1);
   if (!group.ok()) return Fail(std::string(group.status().message()));
@@ -304,13 +301,6 @@ int main(int argc, char** argv) {
   (*group)->SpawnOnEach([&listener, root](int) {
     return AcceptClients(std::move(*listener), root);
   });
-  (*group)->Start();
-  std::printf("listening on %s\n", bound.c_str());
-  std::fflush(stdout);
-
-  int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
-  (*group)->Stop();
-  (*group)->Join();
+  conet::tools::ServeUntilStopSignal(**group, bound, stop_signals);
   return 0;
 }

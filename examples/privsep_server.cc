@@ -44,6 +44,7 @@
 #include "net/tcp.h"
 #include "net/when_any.h"
 #include "tools/internal/command_line.h"
+#include "tools/internal/stop_signals.h"
 
 namespace {
 
@@ -235,11 +236,7 @@ int main(int argc, char** argv) {
     return (*loop)->BlockOn(Worker(flags));
   }
   if (flags.listen.empty()) return Fail(absl::InvalidArgumentError("--listen is required"), 2);
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  const sigset_t stop_signals = conet::tools::BlockStopSignals();
   conet::UniqueFd signal_fd(::signalfd(-1, &stop_signals, SFD_CLOEXEC | SFD_NONBLOCK));
   if (!signal_fd.Valid()) return Fail(absl::ErrnoToStatus(errno, "signalfd"), 1);
   return (*loop)->BlockOn(Monitor(flags, std::move(signal_fd)));

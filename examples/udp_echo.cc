@@ -20,6 +20,7 @@
 #include "net/task.h"
 #include "net/udp.h"
 #include "tools/internal/command_line.h"
+#include "tools/internal/stop_signals.h"
 
 namespace {
 
@@ -66,11 +67,7 @@ int main(int argc, char** argv) {
   absl::StatusOr<conet::SocketAddress> address = conet::SocketAddress::Parse(listen);
   if (!address.ok()) return Fail(address.status(), 2);
 
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  const sigset_t stop_signals = conet::tools::BlockStopSignals();
 
   absl::StatusOr<std::unique_ptr<conet::LoopGroup>> group = conet::LoopGroup::Create(1);
   if (!group.ok()) return Fail(group.status(), 1);
@@ -80,12 +77,6 @@ int main(int argc, char** argv) {
   absl::StatusOr<conet::SocketAddress> bound = socket->LocalAddress();
   if (!bound.ok()) return Fail(bound.status(), 1);
   (*group)->SpawnOnEach([&socket](int) { return Serve(std::move(*socket)); });
-  (*group)->Start();
-  std::printf("listening on %s\n", bound->ToString().c_str());
-  std::fflush(stdout);
-  int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
-  (*group)->Stop();
-  (*group)->Join();
+  conet::tools::ServeUntilStopSignal(**group, bound->ToString(), stop_signals);
   return 0;
 }

@@ -17,19 +17,6 @@ namespace {
 
 namespace net_internal = ::conet::internal;
 
-absl::Status Annotate(const absl::Status& status, absl::string_view what) {
-  return absl::Status(status.code(), absl::StrCat(what, ": ", status.message()));
-}
-
-absl::StatusOr<EventLoop*> CurrentLoop(absl::string_view what) {
-  EventLoop* loop = EventLoop::Current();
-  if (loop == nullptr) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(what, ": no EventLoop is running on this thread"));
-  }
-  return loop;
-}
-
 absl::Status RequireUnix(const SocketAddress& address, absl::string_view what) {
   if (address.is_unix()) return absl::OkStatus();
   return absl::InvalidArgumentError(
@@ -69,14 +56,14 @@ absl::StatusOr<UnixSocket> UnixSocket::BindDatagram(const SocketAddress& address
   const std::string what = absl::StrCat("bind datagram to ", address.ToString());
   if (absl::Status s = RequireUnix(address, what); !s.ok()) return s;
   absl::StatusOr<UnixSocket> socket = OpenDatagram();
-  if (!socket.ok()) return Annotate(socket.status(), what);
+  if (!socket.ok()) return net_internal::Annotate(socket.status(), what);
   absl::StatusOr<conet::internal::UnixSocketFile> file =
       conet::internal::UnixSocketFile::Claim(address);
   if (!file.ok()) return file.status();
   if (absl::Status restricted =
           conet::internal::UnixSocketFile::RestrictBeforeBind(socket->fd(), mode);
       !restricted.ok()) {
-    return Annotate(restricted, what);
+    return net_internal::Annotate(restricted, what);
   }
   if (::bind(socket->fd(), address.data(), address.size()) != 0) {
     return net_internal::ErrnoError(errno, what);
@@ -89,7 +76,7 @@ absl::StatusOr<UnixSocket> UnixSocket::BindDatagram(const SocketAddress& address
 }
 
 absl::StatusOr<UnixSocket> UnixSocket::OpenDatagram() {
-  absl::StatusOr<EventLoop*> loop = CurrentLoop("open datagram socket");
+  absl::StatusOr<EventLoop*> loop = net_internal::CurrentLoop("open datagram socket");
   if (!loop.ok()) return loop.status();
   absl::StatusOr<UniqueFd> raw = net_internal::OpenSocket(AF_UNIX, SOCK_DGRAM);
   if (!raw.ok()) return raw.status();
@@ -110,7 +97,7 @@ absl::StatusOr<UnixSocket> UnixSocket::Adopt(UniqueFd fd, EventLoop& loop) {
 }
 
 absl::StatusOr<UnixSocket> UnixSocket::Adopt(UniqueFd fd) {
-  absl::StatusOr<EventLoop*> loop = CurrentLoop("UnixSocket::Adopt");
+  absl::StatusOr<EventLoop*> loop = net_internal::CurrentLoop("UnixSocket::Adopt");
   if (!loop.ok()) return loop.status();
   return Adopt(std::move(fd), **loop);
 }
@@ -195,7 +182,7 @@ absl::StatusOr<std::pair<UnixSocket, UnixSocket>> SocketPair(SocketType type,
 }
 
 absl::StatusOr<std::pair<UnixSocket, UnixSocket>> SocketPair(SocketType type) {
-  absl::StatusOr<EventLoop*> loop = CurrentLoop("socketpair");
+  absl::StatusOr<EventLoop*> loop = net_internal::CurrentLoop("socketpair");
   if (!loop.ok()) return loop.status();
   return SocketPair(type, **loop);
 }
@@ -224,7 +211,7 @@ absl::StatusOr<UnixListener> UnixListener::Bind(const SocketAddress& address,
 absl::StatusOr<UnixListener> UnixListener::Bind(const SocketAddress& address,
                                                 UnixListenOptions options) {
   absl::StatusOr<EventLoop*> loop =
-      CurrentLoop(absl::StrCat("listen on ", address.ToString()));
+      net_internal::CurrentLoop(absl::StrCat("listen on ", address.ToString()));
   if (!loop.ok()) return loop.status();
   return Bind(address, std::move(options), **loop);
 }
@@ -283,7 +270,7 @@ Task<absl::StatusOr<UnixSocket>> UnixListener::Accept(Cancellation cancel) {
     co_return allowed;  // `conn` closes as it goes out of scope
   }
   absl::StatusOr<AsyncFd> fd = AsyncFd::Create(std::move(*conn), *acceptor_.loop());
-  if (!fd.ok()) co_return Annotate(fd.status(), absl::StrCat("accept on ", address().ToString()));
+  if (!fd.ok()) co_return net_internal::Annotate(fd.status(), absl::StrCat("accept on ", address().ToString()));
   co_return UnixSocket(std::move(*fd), options_.type);
 }
 

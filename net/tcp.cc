@@ -84,19 +84,6 @@ ssize_t SendmsgAllCall::operator()() {
 
 }  // namespace internal
 
-namespace {
-
-absl::StatusOr<EventLoop*> CurrentLoop(absl::string_view what) {
-  EventLoop* loop = EventLoop::Current();
-  if (loop == nullptr) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(what, ": no EventLoop is running on this thread"));
-  }
-  return loop;
-}
-
-}  // namespace
-
 // --- TcpStream -------------------------------------------------------------
 
 Task<absl::StatusOr<TcpStream>> TcpStream::Connect(SocketAddress address,
@@ -135,7 +122,7 @@ absl::StatusOr<TcpStream> TcpStream::Adopt(UniqueFd fd, EventLoop& loop) {
 }
 
 absl::StatusOr<TcpStream> TcpStream::Adopt(UniqueFd fd) {
-  absl::StatusOr<EventLoop*> loop = CurrentLoop("TcpStream::Adopt");
+  absl::StatusOr<EventLoop*> loop = internal::CurrentLoop("TcpStream::Adopt");
   if (!loop.ok()) return loop.status();
   return Adopt(std::move(fd), **loop);
 }
@@ -270,7 +257,7 @@ absl::StatusOr<TcpListener> TcpListener::Bind(const SocketAddress& address,
 absl::StatusOr<TcpListener> TcpListener::Bind(const SocketAddress& address,
                                               const ListenOptions& options) {
   absl::StatusOr<EventLoop*> loop =
-      CurrentLoop(absl::StrCat("listen on ", address.ToString()));
+      internal::CurrentLoop(absl::StrCat("listen on ", address.ToString()));
   if (!loop.ok()) return loop.status();
   return Bind(address, options, **loop);
 }

@@ -32,14 +32,6 @@ absl::StatusOr<Datagram> ReceiveFromCall::Finish(
 
 }  // namespace internal
 
-namespace {
-
-absl::StatusOr<UdpSocket> Fail(const absl::Status& status, absl::string_view what) {
-  return absl::Status(status.code(), absl::StrCat(what, ": ", status.message()));
-}
-
-}  // namespace
-
 absl::StatusOr<UdpSocket> UdpSocket::Bind(const SocketAddress& address,
                                           bool reuse_port, EventLoop& loop) {
   const std::string what = absl::StrCat("bind UDP to ", address.ToString());
@@ -48,7 +40,7 @@ absl::StatusOr<UdpSocket> UdpSocket::Bind(const SocketAddress& address,
         absl::StrCat(what, ": UdpSocket takes IPv4 or IPv6 addresses"));
   }
   absl::StatusOr<UniqueFd> raw = internal::OpenSocket(address.family(), SOCK_DGRAM);
-  if (!raw.ok()) return Fail(raw.status(), what);
+  if (!raw.ok()) return internal::Annotate(raw.status(), what);
   if (reuse_port) {
     if (absl::Status s = internal::SetIntOption(raw->Get(), SOL_SOCKET,
                                                 SO_REUSEPORT, 1, "SO_REUSEPORT");
@@ -66,12 +58,10 @@ absl::StatusOr<UdpSocket> UdpSocket::Bind(const SocketAddress& address,
 
 absl::StatusOr<UdpSocket> UdpSocket::Bind(const SocketAddress& address,
                                           bool reuse_port) {
-  EventLoop* loop = EventLoop::Current();
-  if (loop == nullptr) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "bind UDP to ", address.ToString(), ": no EventLoop is running on this thread"));
-  }
-  return Bind(address, reuse_port, *loop);
+  absl::StatusOr<EventLoop*> loop =
+      internal::CurrentLoop(absl::StrCat("bind UDP to ", address.ToString()));
+  if (!loop.ok()) return loop.status();
+  return Bind(address, reuse_port, **loop);
 }
 
 absl::StatusOr<UdpSocket> UdpSocket::Connect(const SocketAddress& peer) {
@@ -80,7 +70,7 @@ absl::StatusOr<UdpSocket> UdpSocket::Connect(const SocketAddress& peer) {
                                 ? *SocketAddress::Parse("[::]:0")
                                 : SocketAddress::Ipv4(0, 0);
   absl::StatusOr<UdpSocket> socket = Bind(any);
-  if (!socket.ok()) return Fail(socket.status(), what);
+  if (!socket.ok()) return internal::Annotate(socket.status(), what);
   if (::connect(socket->fd(), peer.data(), peer.size()) != 0) {
     return internal::ErrnoError(errno, what);
   }

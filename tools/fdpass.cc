@@ -55,6 +55,7 @@
 #include "net/unique_fd.h"
 #include "net/when_any.h"
 #include "tools/internal/command_line.h"
+#include "tools/internal/stop_signals.h"
 #include "tools/internal/fd_kind.h"
 
 namespace {
@@ -132,10 +133,7 @@ Task<absl::Status> WaitForStopSignal(conet::AsyncFd signals) {
 // Runs `work`; a SIGINT or SIGTERM (blocked by main) cancels it and counts as
 // success.
 Task<absl::Status> UntilStopSignal(Task<absl::Status> work) {
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
+  const sigset_t stop_signals = conet::tools::StopSignals();
   UniqueFd raw(::signalfd(-1, &stop_signals, SFD_NONBLOCK | SFD_CLOEXEC));
   if (!raw.Valid()) co_return absl::ErrnoToStatus(errno, "signalfd");
   absl::StatusOr<conet::AsyncFd> signals = conet::AsyncFd::Create(std::move(raw));
@@ -413,11 +411,7 @@ int RunRecv(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   // Seen only through the signalfd in UntilStopSignal.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  sigprocmask(SIG_BLOCK, &stop_signals, nullptr);
+  conet::tools::BlockStopSignals();
 
   const std::string command = argc > 1 ? argv[1] : "";
   if (command == "--help" || command == "-h" || command == "help") {

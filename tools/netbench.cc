@@ -55,6 +55,7 @@
 #include "net/task_group.h"
 #include "net/tcp.h"
 #include "tools/internal/command_line.h"
+#include "tools/internal/stop_signals.h"
 
 namespace {
 
@@ -514,11 +515,7 @@ int main(int argc, char** argv) {
   }
 
   // The loops' threads inherit this mask; only the Monitor sees the signals.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  const sigset_t stop_signals = conet::tools::BlockStopSignals();
 
   // Declared before the group: its loops may still hold frames pointing
   // here until the group is destroyed.

@@ -49,10 +49,6 @@ struct AcceptCall {
   }
 };
 
-absl::Status Annotate(const absl::Status& status, absl::string_view what) {
-  return absl::Status(status.code(), absl::StrCat(what, ": ", status.message()));
-}
-
 absl::Status SetListenOptions(int fd, const SocketAddress& address,
                               const AcceptorOptions& options) {
   if (!address.is_unix()) {

@@ -12,14 +12,6 @@
 #include "net/timer.h"
 
 namespace conet::internal {
-namespace {
-
-absl::Status Annotate(const absl::Status& status, absl::string_view what) {
-  return absl::Status(status.code(), absl::StrCat(what, ": ", status.message()));
-}
-
-}  // namespace
-
 Task<absl::StatusOr<AsyncFd>> ConnectSocket(SocketAddress address, int type,
                                             std::string what, Cancellation cancel) {
   EventLoop* loop = EventLoop::Current();

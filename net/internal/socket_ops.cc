@@ -28,6 +28,19 @@ absl::Status ErrnoError(int error, absl::string_view what) {
   return absl::ErrnoToStatus(error, what);
 }
 
+absl::Status Annotate(const absl::Status& status, absl::string_view what) {
+  return absl::Status(status.code(), absl::StrCat(what, ": ", status.message()));
+}
+
+absl::StatusOr<EventLoop*> CurrentLoop(absl::string_view what) {
+  EventLoop* loop = EventLoop::Current();
+  if (loop == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(what, ": no EventLoop is running on this thread"));
+  }
+  return loop;
+}
+
 absl::StatusOr<UniqueFd> OpenSocket(int family, int type) {
   const int fd = ::socket(family, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) {

@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "net/event_loop.h"
 #include "net/socket_address.h"
 #include "net/unique_fd.h"
 
@@ -18,6 +19,13 @@ namespace conet::internal {
 // Returns the status for `error` (an errno value) with the message
 // "<what>: <strerror>".
 absl::Status ErrnoError(int error, absl::string_view what);
+
+// Returns `status` with its message prefixed: "<what>: <message>".
+absl::Status Annotate(const absl::Status& status, absl::string_view what);
+
+// Returns the loop running on this thread, or FailedPreconditionError
+// "<what>: no EventLoop is running on this thread".
+absl::StatusOr<EventLoop*> CurrentLoop(absl::string_view what);
 
 // Creates a socket(family, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0).
 absl::StatusOr<UniqueFd> OpenSocket(int family, int type);

@@ -1,0 +1,37 @@
+// File: tools/internal/stop_signals.h
+//
+// How conet's programs stop: SIGINT or SIGTERM, exit status 0 (DESIGN.md,
+// "Program contracts"). main() blocks both before starting any thread, so
+// that only the place that waits for them (sigwait, or a signalfd) sees
+// them; a server then runs until one arrives:
+//
+//   const sigset_t stop = conet::tools::BlockStopSignals();
+//   ... create the LoopGroup, bind, SpawnOnEach ...
+//   conet::tools::ServeUntilStopSignal(*group, bound_address, stop);
+//   return 0;
+#ifndef CONET_TOOLS_INTERNAL_STOP_SIGNALS_H_
+#define CONET_TOOLS_INTERNAL_STOP_SIGNALS_H_
+
+#include <signal.h>
+
+#include <string>
+
+#include "net/loop_group.h"
+
+namespace conet::tools {
+
+// Returns {SIGINT, SIGTERM}.
+sigset_t StopSignals();
+
+// Blocks the stop signals in the calling thread (threads started later
+// inherit the mask) and returns them.
+sigset_t BlockStopSignals();
+
+// Starts `group`, prints `listening on ADDRESS` (flushed), waits for one of
+// `signals`, then stops the loops and joins their threads.
+void ServeUntilStopSignal(LoopGroup& group, const std::string& address,
+                          const sigset_t& signals);
+
+}  // namespace conet::tools
+
+#endif  // CONET_TOOLS_INTERNAL_STOP_SIGNALS_H_
