@@ -19,6 +19,8 @@
 #ifndef CONET_NET_CANCELLATION_H_
 #define CONET_NET_CANCELLATION_H_
 
+#include <cstdint>
+#include <limits>
 #include <stop_token>
 #include <utility>
 
@@ -34,18 +36,28 @@ class Cancellation {
   // Ends early when `token` is stopped.
   Cancellation(std::stop_token token) : token_(std::move(token)) {}  // NOLINT
   // Ends early when `deadline` passes.
-  Cancellation(absl::Time deadline) : deadline_(deadline) {}  // NOLINT
+  Cancellation(absl::Time deadline) : deadline_ns_(ToNanos(deadline)) {}  // NOLINT
   // Ends early at whichever comes first.
   Cancellation(std::stop_token token, absl::Time deadline)
-      : token_(std::move(token)), deadline_(deadline) {}
+      : token_(std::move(token)), deadline_ns_(ToNanos(deadline)) {}
 
   const std::stop_token& token() const { return token_; }
-  absl::Time deadline() const { return deadline_; }
-  bool has_deadline() const { return deadline_ != absl::InfiniteFuture(); }
+  absl::Time deadline() const {
+    return has_deadline() ? absl::FromUnixNanos(deadline_ns_) : absl::InfiniteFuture();
+  }
+  bool has_deadline() const { return deadline_ns_ != kNoDeadline; }
 
  private:
+  // The deadline is kept as Unix nanoseconds: 8 bytes rather than
+  // absl::Time's 16, in every awaiter (and every frame that holds one).
+  static constexpr int64_t kNoDeadline = std::numeric_limits<int64_t>::max();
+  static int64_t ToNanos(absl::Time deadline) {
+    // Past the year 2262 the conversion saturates: as good as no deadline.
+    return deadline == absl::InfiniteFuture() ? kNoDeadline : absl::ToUnixNanos(deadline);
+  }
+
   std::stop_token token_;
-  absl::Time deadline_ = absl::InfiniteFuture();
+  int64_t deadline_ns_ = kNoDeadline;
 };
 
 // Returns a Cancellation whose deadline is `timeout` from now.
