@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <span>
 
@@ -23,6 +24,7 @@
 #include "net/task.h"
 #include "net/tcp.h"
 #include "net/unique_fd.h"
+#include "tools/internal/command_line.h"
 
 namespace {
 
@@ -48,21 +50,15 @@ conet::Task<long> Client(conet::TcpStream stream, long round_trips) {
   co_return done;
 }
 
-// Returns N from --round-trips=N, or the default; exits on a bad argument.
+// Returns N from --round-trips=N (default 100000); exits 2 on a bad argument.
 long RoundTrips(int argc, char** argv) {
-  long round_trips = 100000;
-  for (int i = 1; i < argc; ++i) {
-    constexpr char kFlag[] = "--round-trips=";
-    if (std::strncmp(argv[i], kFlag, sizeof(kFlag) - 1) != 0) {
-      std::fprintf(stderr, "usage: %s [--round-trips=N]\n", argv[0]);
-      std::exit(2);
-    }
-    char* end = nullptr;
-    round_trips = std::strtol(argv[i] + sizeof(kFlag) - 1, &end, 10);
-    if (*end != '\0' || round_trips < 0) {
-      std::fprintf(stderr, "bad %s\n", argv[i]);
-      std::exit(2);
-    }
+  conet::tools::CommandLine args(argc, argv);
+  const long round_trips = static_cast<long>(
+      args.Int("round-trips", 100000, 0, std::numeric_limits<long>::max()));
+  if (absl::Status ok = args.Finish(); !ok.ok() || args.help()) {
+    std::fprintf(stderr, "usage: %s [--round-trips=N]%s%s\n", argv[0], ok.ok() ? "" : ": ",
+                 std::string(ok.message()).c_str());
+    std::exit(2);
   }
   return round_trips;
 }

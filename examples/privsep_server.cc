@@ -21,7 +21,6 @@
 #include <pwd.h>
 #include <signal.h>
 #include <sys/prctl.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -89,37 +88,20 @@ conet::Task<absl::Status> ServeWorker(conet::ipc::Channel* channel,
   }
 }
 
-// Waits for SIGINT or SIGTERM (blocked in main) through a signalfd.
-conet::Task<absl::Status> WaitForStopSignal(conet::AsyncFd* signals) {
-  while (true) {
-    signalfd_siginfo info;
-    // Named: GCC 12 destroys a lambda temporary in a co_await twice.
-    auto read_signal = [fd = signals->Get(), &info] {
-      return ::read(fd, &info, sizeof(info));
-    };
-    absl::StatusOr<size_t> n =
-        co_await signals->Perform(conet::Direction::kRead, "read signalfd", read_signal);
-    if (!n.ok()) co_return n.status();
-    if (*n == sizeof(info)) co_return absl::OkStatus();
-  }
-}
-
-conet::Task<int> Monitor(Flags flags, conet::UniqueFd signal_fd) {
+conet::Task<int> Monitor(Flags flags) {
   absl::StatusOr<conet::SocketAddress> address = conet::SocketAddress::Parse(flags.listen);
   if (!address.ok()) co_return Fail(address.status(), 2);
   absl::StatusOr<conet::TcpListener> listener = conet::TcpListener::Bind(*address);
   if (!listener.ok()) co_return Fail(listener.status(), 1);
   absl::StatusOr<conet::UniqueFd> log = OpenLog(flags.log);
   if (!log.ok()) co_return Fail(log.status(), 1);
-  absl::StatusOr<conet::AsyncFd> signals = conet::AsyncFd::Create(std::move(signal_fd));
-  if (!signals.ok()) co_return Fail(signals.status(), 1);
   absl::StatusOr<conet::ipc::Worker> worker = conet::ipc::SpawnWorker(
       {conet::ipc::SelfExecutable(), "--role=worker", "--user=" + flags.user});
   if (!worker.ok()) co_return Fail(worker.status(), 1);
   conet::ipc::Channel channel(std::move(worker->channel()));
 
   auto ended = co_await conet::WhenAny(ServeWorker(&channel, &*listener, log->Get()),
-                                       WaitForStopSignal(&*signals));
+                                       conet::tools::WaitForStopSignal());
   if (ended.index == 1) {  // asked to stop: stop the worker first
     (void)worker->Kill(SIGTERM);
     absl::StatusOr<int> status = co_await worker->Wait(conet::Within(absl::Seconds(5)));
@@ -236,8 +218,7 @@ int main(int argc, char** argv) {
     return (*loop)->BlockOn(Worker(flags));
   }
   if (flags.listen.empty()) return Fail(absl::InvalidArgumentError("--listen is required"), 2);
-  const sigset_t stop_signals = conet::tools::BlockStopSignals();
-  conet::UniqueFd signal_fd(::signalfd(-1, &stop_signals, SFD_CLOEXEC | SFD_NONBLOCK));
-  if (!signal_fd.Valid()) return Fail(absl::ErrnoToStatus(errno, "signalfd"), 1);
-  return (*loop)->BlockOn(Monitor(flags, std::move(signal_fd)));
+  // Seen only through the signalfd in WaitForStopSignal.
+  conet::tools::BlockStopSignals();
+  return (*loop)->BlockOn(Monitor(flags));
 }

@@ -14,6 +14,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "net/internal/socket_ops.h"
 
 extern char** environ;
 
@@ -106,9 +107,8 @@ absl::StatusOr<Worker> SpawnWorker(std::vector<std::string> argv, EventLoop& loo
   UniqueFd child_end = std::move(pair->second);
   // The child gets a blocking descriptor, as inherited ones usually are
   // (UnixSocket::Adopt makes it non-blocking for a conet worker).
-  const int flags = ::fcntl(child_end.Get(), F_GETFL);
-  if (flags < 0 || ::fcntl(child_end.Get(), F_SETFL, flags & ~O_NONBLOCK) != 0) {
-    return Errno(absl::StrCat(what, ": clear O_NONBLOCK on fd ", child_end.Get()));
+  if (absl::Status s = conet::internal::SetNonBlocking(child_end.Get(), false); !s.ok()) {
+    return conet::internal::Annotate(s, what);
   }
   // dup2 onto the same number would keep close-on-exec: move it off 3.
   if (child_end.Get() == kWorkerFd) {

@@ -87,10 +87,7 @@ absl::StatusOr<UnixSocket> UnixSocket::Adopt(UniqueFd fd, EventLoop& loop) {
   absl::StatusOr<int> type =
       net_internal::GetIntOption(fd.Get(), SOL_SOCKET, SO_TYPE, "SO_TYPE");
   if (!type.ok()) return type.status();
-  const int flags = ::fcntl(fd.Get(), F_GETFL);
-  if (flags < 0 || ::fcntl(fd.Get(), F_SETFL, flags | O_NONBLOCK) != 0) {
-    return net_internal::ErrnoError(errno, absl::StrCat("O_NONBLOCK on fd ", fd.Get()));
-  }
+  if (absl::Status s = net_internal::SetNonBlocking(fd.Get(), true); !s.ok()) return s;
   absl::StatusOr<AsyncFd> async = AsyncFd::Create(std::move(fd), loop);
   if (!async.ok()) return async.status();
   return UnixSocket(std::move(*async), static_cast<SocketType>(*type));

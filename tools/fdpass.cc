@@ -27,7 +27,6 @@
 // bad usage. Errors go to stderr as `fdpass: ...`.
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -121,26 +120,12 @@ void PrintMessage(absl::string_view bytes, const std::vector<UniqueFd>& fds) {
 
 // --- Stopping on SIGINT/SIGTERM ---------------------------------------------
 
-// Completes (OK) when SIGINT or SIGTERM arrives on `signals` (a signalfd).
-Task<absl::Status> WaitForStopSignal(conet::AsyncFd signals) {
-  signalfd_siginfo info;
-  auto read_one = [&signals, &info] { return ::read(signals.Get(), &info, sizeof(info)); };
-  absl::StatusOr<size_t> got =
-      co_await signals.Perform(conet::Direction::kRead, "read signalfd", read_one);
-  co_return got.status();
-}
-
 // Runs `work`; a SIGINT or SIGTERM (blocked by main) cancels it and counts as
 // success.
 Task<absl::Status> UntilStopSignal(Task<absl::Status> work) {
-  const sigset_t stop_signals = conet::tools::StopSignals();
-  UniqueFd raw(::signalfd(-1, &stop_signals, SFD_NONBLOCK | SFD_CLOEXEC));
-  if (!raw.Valid()) co_return absl::ErrnoToStatus(errno, "signalfd");
-  absl::StatusOr<conet::AsyncFd> signals = conet::AsyncFd::Create(std::move(raw));
-  if (!signals.ok()) co_return signals.status();
   std::vector<Task<absl::Status>> racers;
   racers.push_back(std::move(work));
-  racers.push_back(WaitForStopSignal(std::move(*signals)));
+  racers.push_back(conet::tools::WaitForStopSignal());
   conet::WhenAnyOf<absl::Status> first = co_await conet::WhenAny(std::move(racers));
   co_return std::move(first.value);  // the work's result, or the signal's OK
 }

@@ -115,10 +115,7 @@ absl::StatusOr<Acceptor> Acceptor::Adopt(UniqueFd fd, EventLoop& loop) {
     return absl::InvalidArgumentError(
         absl::StrCat("adopt listener fd ", fd.Get(), ": the socket is not listening"));
   }
-  const int flags = ::fcntl(fd.Get(), F_GETFL);
-  if (flags < 0 || ::fcntl(fd.Get(), F_SETFL, flags | O_NONBLOCK) != 0) {
-    return ErrnoError(errno, absl::StrCat("set O_NONBLOCK on fd ", fd.Get()));
-  }
+  if (absl::Status s = SetNonBlocking(fd.Get(), true); !s.ok()) return s;
   absl::StatusOr<SocketAddress> local = LocalAddressOf(fd.Get());
   if (!local.ok()) return local.status();
   absl::StatusOr<AsyncFd> async = AsyncFd::Create(std::move(fd), loop);
@@ -138,10 +135,11 @@ Task<absl::StatusOr<UniqueFd>> Acceptor::Accept(Cancellation cancel) {
   if (!fd_.Valid()) {
     co_return absl::FailedPreconditionError("accept on a closed listener");
   }
-  const std::string what = absl::StrCat("accept on ", address_->ToString());
+  // Formatted only on an error: accepting is a hot path.
+  auto what = [this] { return absl::StrCat("accept on ", address_->ToString()); };
   if (backoff_ > absl::ZeroDuration()) {
     absl::Status waited = co_await SleepUntil(resume_at_, cancel);
-    if (!waited.ok()) co_return Annotate(waited, what);
+    if (!waited.ok()) co_return Annotate(waited, what());
   }
   const AcceptCall accept_call{fd_.Get()};  // named: see the GCC 12 note in task.h
   absl::StatusOr<size_t> conn =
@@ -153,10 +151,10 @@ Task<absl::StatusOr<UniqueFd>> Acceptor::Accept(Cancellation cancel) {
                      : std::min(backoff_ * 2, kMaxAcceptBackoff);
       resume_at_ = absl::Now() + backoff_;
       co_return absl::ResourceExhaustedError(
-          absl::StrCat(what, ": ", conn.status().message(), " (pausing accepts for ",
+          absl::StrCat(what(), ": ", conn.status().message(), " (pausing accepts for ",
                        absl::FormatDuration(backoff_), ")"));
     }
-    co_return Annotate(conn.status(), what);
+    co_return Annotate(conn.status(), what());
   }
   backoff_ = absl::ZeroDuration();
   co_return UniqueFd(static_cast<int>(*conn));

@@ -1,5 +1,6 @@
 #include "net/internal/socket_ops.h"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -48,6 +49,16 @@ absl::StatusOr<UniqueFd> OpenSocket(int family, int type) {
                                           type, ")"));
   }
   return UniqueFd(fd);
+}
+
+absl::Status SetNonBlocking(int fd, bool non_blocking) {
+  const int flags = ::fcntl(fd, F_GETFL);
+  const int wanted = non_blocking ? flags | O_NONBLOCK : flags & ~O_NONBLOCK;
+  if (flags < 0 || (wanted != flags && ::fcntl(fd, F_SETFL, wanted) != 0)) {
+    return ErrnoError(errno, absl::StrCat(non_blocking ? "set" : "clear",
+                                          " O_NONBLOCK on fd ", fd));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status SetIntOption(int fd, int level, int name, int value,

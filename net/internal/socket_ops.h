@@ -30,6 +30,10 @@ absl::StatusOr<EventLoop*> CurrentLoop(absl::string_view what);
 // Creates a socket(family, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0).
 absl::StatusOr<UniqueFd> OpenSocket(int family, int type);
 
+// Turns O_NONBLOCK on `fd` on or off (descriptors adopted from elsewhere,
+// or handed to a child that expects blocking I/O).
+absl::Status SetNonBlocking(int fd, bool non_blocking);
+
 // Sets the int-valued socket option `level`/`name` to `value`; `what` names
 // it in the error ("TCP_NODELAY").
 absl::Status SetIntOption(int fd, int level, int name, int value,

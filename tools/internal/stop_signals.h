@@ -9,6 +9,8 @@
 //   ... create the LoopGroup, bind, SpawnOnEach ...
 //   conet::tools::ServeUntilStopSignal(*group, bound_address, stop);
 //   return 0;
+//
+// A single-loop program races its work against WaitForStopSignal() instead.
 #ifndef CONET_TOOLS_INTERNAL_STOP_SIGNALS_H_
 #define CONET_TOOLS_INTERNAL_STOP_SIGNALS_H_
 
@@ -16,7 +18,9 @@
 
 #include <string>
 
+#include "absl/status/status.h"
 #include "net/loop_group.h"
+#include "net/task.h"
 
 namespace conet::tools {
 
@@ -31,6 +35,12 @@ sigset_t BlockStopSignals();
 // `signals`, then stops the loops and joins their threads.
 void ServeUntilStopSignal(LoopGroup& group, const std::string& address,
                           const sigset_t& signals);
+
+// Waits on the current loop, through a signalfd, until SIGINT or SIGTERM
+// (blocked with BlockStopSignals) arrives: for single-loop programs that
+// race their work against a stop request with WhenAny. co_await yields OK
+// when a signal came, or why the wait failed (or was cancelled).
+Task<absl::Status> WaitForStopSignal();
 
 }  // namespace conet::tools
 
