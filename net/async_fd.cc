@@ -49,4 +49,23 @@ AsyncFd::ReadinessAwaiter AsyncFd::Writable(Cancellation cancel) {
   return ReadinessAwaiter(this, Direction::kWrite, std::move(cancel));
 }
 
+absl::Status AsyncFd::SlotAwaiter::Failure(ssize_t result, const char* what) {
+  if (!status().ok()) return std::move(status());
+  return absl::ErrnoToStatus(static_cast<int>(-result), absl::StrCat(what, " on fd ", fd_));
+}
+
+absl::Status AsyncFd::SlotAwaiter::SlotError(bool closed) const {
+  if (closed) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("fd ", fd_, " is closed or not registered"));
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      "fd ", fd_, " already has a pending ", for_write_ ? "write" : "read"));
+}
+
+void AsyncFd::SlotAwaiter::Unlink() noexcept {
+  internal::IoOperation** slot = loop()->Slot(fd_, generation_, for_write_);
+  if (slot != nullptr && *slot == this) *slot = nullptr;
+}
+
 }  // namespace conet

@@ -101,38 +101,35 @@ class AsyncFd::SlotAwaiter : public internal::IoOperation {
   // operation waits there.
   bool await_suspend(std::coroutine_handle<> handle) noexcept {
     internal::IoOperation** slot =
-        loop_ ? loop_->Slot(fd_, generation_, for_write_) : nullptr;
-    if (slot == nullptr) {
-      status() = absl::FailedPreconditionError(
-          absl::StrCat("fd ", fd_, " is closed or not registered"));
-      return false;
-    }
-    if (*slot != nullptr) {
-      status() = absl::FailedPreconditionError(absl::StrCat(
-          "fd ", fd_, " already has a pending ", for_write_ ? "write" : "read"));
+        loop() != nullptr ? loop()->Slot(fd_, generation_, for_write_) : nullptr;
+    if (slot == nullptr || *slot != nullptr) {
+      status() = SlotError(slot == nullptr);
       return false;
     }
     *slot = this;
-    Suspend(*loop_, handle);
+    Suspend(*loop(), handle);
     return true;
   }
 
  protected:
   SlotAwaiter(AsyncFd* fd, Direction direction, Cancellation cancel)
-      : IoOperation(std::move(cancel)), loop_(fd->loop_), fd_(fd->Get()),
+      : IoOperation(std::move(cancel), fd->loop_), fd_(fd->Get()),
         generation_(fd->generation_),
         for_write_(direction == Direction::kWrite) {}
   SlotAwaiter(SlotAwaiter&&) = default;
   ~SlotAwaiter() = default;
   int fd() const { return fd_; }
+  // The error an operation ends with: its early-completion status, or else
+  // the errno in `result` (negated) naming `what` and the fd. Kept out of
+  // line so that the success path needs no stack frame.
+  absl::Status Failure(ssize_t result, const char* what);
 
  private:
-  void Unlink() noexcept override {
-    internal::IoOperation** slot = loop_->Slot(fd_, generation_, for_write_);
-    if (slot != nullptr && *slot == this) *slot = nullptr;
-  }
+  // Why the slot cannot be taken: the fd is closed (`closed`), or another
+  // operation waits there.
+  absl::Status SlotError(bool closed) const;
+  void Unlink() noexcept override;
 
-  EventLoop* loop_;
   int fd_;
   uint32_t generation_;
   bool for_write_;
@@ -168,26 +165,22 @@ class AsyncFd::PerformAwaiter final : public AsyncFd::SlotAwaiter {
     while (true) {
       result_ = syscall_();
       if (result_ >= 0) return true;
-      error_ = errno;
-      if (error_ == EINTR) continue;
-      return error_ != EAGAIN && error_ != EWOULDBLOCK;
+      const int error = errno;
+      if (error == EINTR) continue;
+      result_ = -error;
+      return error != EAGAIN && error != EWOULDBLOCK;
     }
   }
 
  private:
   absl::StatusOr<size_t> Result() {
-    if (!status().ok()) return std::move(status());
-    if (result_ < 0) {
-      return absl::ErrnoToStatus(error_,
-                                 absl::StrCat(what_, " on fd ", fd()));
-    }
-    return static_cast<size_t>(result_);
+    if (status().ok() && result_ >= 0) [[likely]] return static_cast<size_t>(result_);
+    return Failure(result_, what_);
   }
 
   const char* what_;
   Syscall syscall_;
-  ssize_t result_ = -1;
-  int error_ = 0;
+  ssize_t result_ = -1;  // the count, or minus the errno
 };
 
 class AsyncFd::ReadinessAwaiter final : public AsyncFd::SlotAwaiter {

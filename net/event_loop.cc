@@ -5,8 +5,10 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <limits>
 
 #include "absl/strings/str_cat.h"
@@ -45,8 +47,9 @@ CurrentLoopScope::~CurrentLoopScope() { current_loop = previous_; }
 
 // --- Operation -----------------------------------------------------------
 
-absl::Status Operation::StopStatus() const {
-  if (cancellation_.token().stop_requested() || ambient_token_.stop_requested()) {
+absl::Status Operation::CheckStopped() const {
+  if (cancellation_.token().stop_requested() ||
+      (ambient_token_ != nullptr && ambient_token_->stop_requested())) {
     return absl::CancelledError("operation cancelled");
   }
   if (cancellation_.has_deadline() && cancellation_.deadline() <= absl::Now()) {
@@ -65,44 +68,38 @@ struct Operation::Guards {
   std::optional<std::stop_callback<OnStop>> ambient_callback;
 };
 
-bool Operation::NeedsGuards() const noexcept {
-  return cancellation_.has_deadline() || cancellation_.token().stop_possible() ||
-         ambient_token_.stop_possible();
-}
-
-void Operation::Suspend(EventLoop& loop, std::coroutine_handle<> handle) {
-  loop_ = &loop;
-  handle_ = handle;
-  pending_ = true;
-  if (!NeedsGuards()) return;
+void Operation::ArmGuards() {
   guards_ = new Guards;
   if (cancellation_.has_deadline()) {
     TimerNode& timer = guards_->deadline_timer;
     timer.deadline_ns = ToMonotonicNs(cancellation_.deadline());
     timer.on_expire = &Operation::DeadlinePassed;
     timer.context = this;
-    loop.timers().Insert(&timer);
+    loop_->timers().Insert(&timer);
   }
   // A token stopped already runs the callback right here; that wake is
   // deferred to the ready queue, so it is safe before we have suspended.
   if (cancellation_.token().stop_possible()) {
     guards_->stop_callback.emplace(cancellation_.token(), Guards::OnStop{this});
   }
-  if (ambient_token_.stop_possible()) {
-    guards_->ambient_callback.emplace(ambient_token_, Guards::OnStop{this});
+  if (ambient_token_ != nullptr && ambient_token_->stop_possible()) {
+    guards_->ambient_callback.emplace(*ambient_token_, Guards::OnStop{this});
   }
+}
+
+void Operation::DisarmDeadline() noexcept {
+  loop_->timers().Remove(&guards_->deadline_timer);
 }
 
 void Operation::Wake(absl::Status status, bool resume_now) {
   if (!pending_) return;
   pending_ = false;
-  if (guards_ != nullptr) loop_->timers().Remove(&guards_->deadline_timer);
+  if (guards_ != nullptr) DisarmDeadline();
   Unlink();
   status_ = std::move(status);
   if (resume_now) {
-    handle_.resume();
+    ready_node.handle.resume();
   } else {
-    ready_node.handle = handle_;
     loop_->Schedule(&ready_node);
   }
 }
@@ -120,21 +117,20 @@ void Operation::DeadlinePassed(TimerNode* node) {
   op->Wake(absl::DeadlineExceededError("deadline exceeded"), true);
 }
 
-void Operation::Abandon() noexcept {
+void Operation::AbandonSlow() noexcept {
+  armed_ = false;
   if (guards_ != nullptr) {
     // Destroying a stop_callback waits for a callback running on another
     // thread, so after these two lines no new cross-thread cancel can appear.
     guards_->stop_callback.reset();
     guards_->ambient_callback.reset();
-  }
-  if (loop_ != nullptr) {
     if (remote_queued) loop_->ForgetRemoteCancel(this);
-    loop_->Unschedule(&ready_node);
-    if (pending_) {
-      pending_ = false;
-      if (guards_ != nullptr) loop_->timers().Remove(&guards_->deadline_timer);
-      Unlink();
-    }
+  }
+  if (ready_node.Linked()) loop_->Unschedule(&ready_node);
+  if (pending_) {
+    pending_ = false;
+    if (guards_ != nullptr) DisarmDeadline();
+    Unlink();
   }
   delete guards_;
   guards_ = nullptr;
@@ -159,9 +155,12 @@ EventLoop::EventLoop(internal::Poller poller, UniqueFd wake_fd)
 
 EventLoop::~EventLoop() {
   internal::CurrentLoopScope scope(this);
-  // Each detached frame's destruction unlinks it (and everything it awaits).
-  while (internal::ListNode* node = detached_.Front()) {
-    static_cast<internal::ReadyNode*>(node)->handle.destroy();
+  // Destroying a frame unlinks everything it awaits.
+  starting_.clear();
+  while (!detached_.empty()) {
+    std::coroutine_handle<internal::Promise<void>> frame = detached_.back();
+    detached_.pop_back();
+    frame.destroy();
   }
   // Whatever is left ran as part of frames owned elsewhere (BlockOn tasks
   // are owned by their caller); posted callbacks are simply dropped.
@@ -224,44 +223,45 @@ absl::StatusOr<uint32_t> EventLoop::Register(int fd) {
     slots_.resize(std::max<size_t>(fd + 1, slots_.size() * 2));
   }
   IoSlot& slot = slots_[fd];
-  if (slot.registered) {
+  if (slot.registered()) {
     return absl::AlreadyExistsError(absl::StrCat("fd ", fd, " is already registered"));
   }
   const uint32_t generation = slot.generation + 1;
   if (absl::Status s = poller_.Add(fd, MakeTag(fd, generation)); !s.ok()) return s;
   slot.generation = generation;
-  slot.registered = true;
   return generation;
 }
 
 void EventLoop::Unregister(int fd, uint32_t generation) noexcept {
   if (fd < 0 || static_cast<size_t>(fd) >= slots_.size()) return;
-  if (!slots_[fd].registered || slots_[fd].generation != generation) return;
+  if (!slots_[fd].registered() || slots_[fd].generation != generation) return;
   (void)poller_.Remove(fd);
   const absl::Status closed = absl::CancelledError(
       absl::StrCat("fd ", fd, " was closed while an operation was pending"));
   // Each Wake unlinks its operation from the slot before the slot goes.
   if (internal::IoOperation* op = slots_[fd].reader) op->Wake(closed, false);
   if (internal::IoOperation* op = slots_[fd].writer) op->Wake(closed, false);
-  slots_[fd].registered = false;
-  ++slots_[fd].generation;  // events already fetched for this fd are stale
+  ++slots_[fd].generation;  // even: unregistered; fetched events are stale
 }
 
 void EventLoop::RunOnce(bool may_block) {
   // Poll first and run the ready queue last, so that the caller's condition
   // (BlockOn's task done, Stop()) is checked before the next blocking wait.
-  std::optional<int64_t> timeout;
-  if (!may_block || !ready_.Empty() ||
+  int64_t timeout = internal::Poller::kNoTimeout;
+  if (!may_block || !ready_.Empty() || !starting_.empty() ||
       stop_requested_.load(std::memory_order_acquire)) {
     timeout = 0;
   } else if (const internal::TimerNode* next = timers_.Top()) {
     timeout = std::max<int64_t>(0, next->deadline_ns - internal::MonotonicNowNs());
   }
-  if (absl::Status s = poller_.Wait(timeout, events_); !s.ok()) Fatal(s);
-  for (const internal::PollEvent& event : events_) Dispatch(event);
+  for (const internal::PollEvent& event : poller_.Wait(timeout)) Dispatch(event);
   FireTimers();
-  DrainRemote();
-  RunReady();
+  // Most passes have nothing from other threads: skip the lock. A Post or
+  // cancel that raced past this load also wrote the eventfd, so the next
+  // pass sees it.
+  if (remote_work_.load(std::memory_order_acquire)) DrainRemote();
+  if (!starting_.empty()) StartDetached();
+  if (!ready_.Empty()) RunReady();
 }
 
 void EventLoop::RunReady() {
@@ -292,24 +292,30 @@ void EventLoop::Dispatch(const internal::PollEvent& event) {
   }
   const int fd = static_cast<int>(event.tag & 0xffffffffu);
   const uint32_t generation = static_cast<uint32_t>(event.tag >> 32);
-  const auto wake_if_done = [&](bool for_write) {
-    // Looked up afresh each time: resuming a coroutine may close the fd or
-    // grow slots_.
-    if (static_cast<size_t>(fd) >= slots_.size()) return;
-    IoSlot& slot = slots_[fd];
-    if (!slot.registered || slot.generation != generation) return;
-    internal::IoOperation* op = for_write ? slot.writer : slot.reader;
-    if (op != nullptr && op->Attempt()) op->Wake(absl::OkStatus(), true);
-  };
-  if (event.events & (internal::kReadable | internal::kError)) wake_if_done(false);
-  if (event.events & (internal::kWritable | internal::kError)) wake_if_done(true);
+  const uint32_t events = event.events;
+  internal::IoOperation** reader = Slot(fd, generation, /*for_write=*/false);
+  if (reader == nullptr) return;  // a stale event: the fd was closed
+  // Edge-triggered epoll reports every ready bit, so most events carry both
+  // directions while only one operation waits: check the slots first.
+  if ((events & (internal::kReadable | internal::kError)) && *reader != nullptr) {
+    CompleteIfDone(reader);
+    // Resuming the reader may have closed the fd or grown slots_.
+    if (Slot(fd, generation, false) == nullptr) return;
+  }
+  if (events & (internal::kWritable | internal::kError)) {
+    internal::IoOperation** writer = Slot(fd, generation, /*for_write=*/true);
+    if (*writer != nullptr) CompleteIfDone(writer);
+  }
+}
+
+void EventLoop::CompleteIfDone(internal::IoOperation** slot) {
+  internal::IoOperation* op = *slot;
+  if (!op->Attempt()) return;
+  *slot = nullptr;
+  op->CompleteUnlinked();
 }
 
 void EventLoop::DrainRemote() {
-  // Most passes have nothing from other threads: skip the lock. A Post or
-  // cancel that raced past this load also wrote the eventfd, so the next
-  // pass sees it.
-  if (!remote_work_.load(std::memory_order_acquire)) return;
   std::vector<absl::AnyInvocable<void() &&>> posted;
   std::vector<internal::Operation*> cancels;
   {
@@ -328,63 +334,45 @@ void EventLoop::DrainRemote() {
 
 // --- Detached tasks ------------------------------------------------------
 
+void EventLoop::SpawnDetached(Task<void> task) {
+  std::coroutine_handle<internal::Promise<void>> frame = task.Release();
+  frame.promise().set_detached(static_cast<uint32_t>(detached_.size()));
+  detached_.push_back(frame);
+  starting_.push_back(frame);
+}
+
+void EventLoop::StartDetached() {
+  // Only those spawned so far; a task spawned by one of them starts on the
+  // next pass. Each resume may append to starting_, so index, not iterate.
+  const size_t count = starting_.size();
+  for (size_t i = 0; i < count; ++i) starting_[i].resume();
+  starting_.erase(starting_.begin(), starting_.begin() + static_cast<ptrdiff_t>(count));
+}
+
+void EventLoop::ForgetDetached(std::coroutine_handle<> frame, uint32_t index) noexcept {
+  if (index >= detached_.size() || detached_[index] != frame) {
+    Fatal(absl::InternalError("a detached task finished on a loop that does not hold it"));
+  }
+  detached_[index] = detached_.back();
+  detached_[index].promise().set_detached(index);
+  detached_.pop_back();
+}
+
 namespace internal {
 
-class DetachedPromise {
- public:
-  struct Coroutine {
-    using promise_type = DetachedPromise;
-    std::coroutine_handle<DetachedPromise> handle;
-  };
-
-  Coroutine get_return_object() noexcept {
-    node_.handle = std::coroutine_handle<DetachedPromise>::from_promise(*this);
-    return {std::coroutine_handle<DetachedPromise>::from_promise(*this)};
+void FinishDetached(std::coroutine_handle<> frame, uint32_t index) noexcept {
+  EventLoop* loop = EventLoop::Current();
+  if (loop == nullptr) {
+    Fatal(absl::InternalError("a detached task finished outside its loop"));
   }
-  std::suspend_always initial_suspend() const noexcept { return {}; }
-  struct Final {
-    bool await_ready() const noexcept { return false; }
-    void await_suspend(std::coroutine_handle<DetachedPromise> me) const noexcept {
-      me.destroy();
-    }
-    void await_resume() const noexcept {}
-  };
-  Final final_suspend() const noexcept { return {}; }
-  void return_void() const noexcept {}
-  [[noreturn]] void unhandled_exception() const noexcept {
-    std::fputs("conet: an exception escaped a detached task\n", stderr);
-    std::terminate();
-  }
-  ~DetachedPromise() {
-    if (loop_ != nullptr) {
-      loop_->RemoveDetached(&node_);
-      loop_->Unschedule(&start_);
-    }
-  }
-
-  void Start(EventLoop* loop) {
-    loop_ = loop;
-    loop->AddDetached(&node_);
-    start_.handle = node_.handle;
-    loop->Schedule(&start_);
-  }
-
- private:
-  EventLoop* loop_ = nullptr;
-  ReadyNode node_;   // in the loop's list of detached frames
-  ReadyNode start_;  // in the ready queue until the task first runs
-};
-
-namespace {
-DetachedPromise::Coroutine RunDetached(Task<void> task) {
-  co_await std::move(task);
+  loop->ForgetDetached(frame, index);
+  frame.destroy();
 }
-}  // namespace
+
+void TerminateDetached() noexcept {
+  std::fputs("conet: an exception escaped a detached task\n", stderr);
+  std::terminate();
+}
 
 }  // namespace internal
-
-void EventLoop::SpawnDetached(Task<void> task) {
-  internal::RunDetached(std::move(task)).handle.promise().Start(this);
-}
-
 }  // namespace conet

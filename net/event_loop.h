@@ -69,7 +69,7 @@ class EventLoop {
   void Post(absl::AnyInvocable<void() &&> fn);
 
   // Returns how many detached tasks are still running.
-  size_t DetachedCount() const { return detached_.Size(); }
+  size_t DetachedCount() const { return detached_.size(); }
 
   // --- Used by conet's awaitables; not part of the application API. ---
 
@@ -81,9 +81,10 @@ class EventLoop {
   // Returns the reader (`for_write` false) or writer slot of a registration,
   // or null if the generation is stale.
   internal::IoOperation** Slot(int fd, uint32_t generation, bool for_write) {
-    if (fd < 0 || static_cast<size_t>(fd) >= slots_.size()) return nullptr;
+    if (static_cast<size_t>(fd) >= slots_.size()) return nullptr;  // also fd < 0
     IoSlot& slot = slots_[fd];
-    if (!slot.registered || slot.generation != generation) return nullptr;
+    // Only a registered slot has the (odd) generation of a live tag.
+    if (slot.generation != generation) return nullptr;
     return for_write ? &slot.writer : &slot.reader;
   }
   // Queues `node->handle` to be resumed from the loop; the node lives in the
@@ -95,22 +96,27 @@ class EventLoop {
   void CancelRemotely(internal::Operation* op);
   // Drops `op` from the cross-thread cancel queue if it is there.
   void ForgetRemoteCancel(internal::Operation* op);
-  // Keeps the intrusive list of detached frames.
-  void AddDetached(internal::ListNode* node) { detached_.PushBack(node); }
-  void RemoveDetached(internal::ListNode* node) { detached_.Remove(node); }
+  // Takes a completed detached frame out of the registry.
+  void ForgetDetached(std::coroutine_handle<> frame, uint32_t index) noexcept;
 
  private:
   struct IoSlot {
     internal::IoOperation* reader = nullptr;
     internal::IoOperation* writer = nullptr;
+    // Odd while registered; bumped on Register and on Unregister, so a
+    // stale tag (an event fetched before the fd was closed and reused)
+    // never matches.
     uint32_t generation = 0;
-    bool registered = false;
+    bool registered() const { return (generation & 1) != 0; }
   };
   EventLoop(internal::Poller poller, UniqueFd wake_fd);
   void RunOnce(bool may_block);
   void RunReady();
+  void StartDetached();
   void FireTimers();
   void Dispatch(const internal::PollEvent& event);
+  // Retries the operation waiting in `slot` and resumes it if it finished.
+  void CompleteIfDone(internal::IoOperation** slot);
   void DrainRemote();
   void WakeUp() noexcept;
   template <typename T>
@@ -119,10 +125,12 @@ class EventLoop {
   internal::Poller poller_;
   UniqueFd wake_fd_;
   std::vector<IoSlot> slots_;
-  std::vector<internal::PollEvent> events_;
   internal::TimerHeap timers_;
   internal::IntrusiveList ready_;
-  internal::IntrusiveList detached_;
+  // Every detached frame still running; each promise knows its index.
+  std::vector<std::coroutine_handle<internal::Promise<void>>> detached_;
+  // Detached frames not yet started (they start from RunReady).
+  std::vector<std::coroutine_handle<>> starting_;
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> wake_pending_{false};
   // Set (under remote_mu_) when posted_ or remote_cancels_ gained an entry.

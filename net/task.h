@@ -29,6 +29,7 @@
 
 #include <atomic>
 #include <coroutine>
+#include <cstdint>
 #include <exception>
 #include <stop_token>
 #include <type_traits>
@@ -57,6 +58,12 @@ struct CurrentStopToken {
 // Implementation details follow.
 
 namespace internal {
+
+// Called by a detached task's frame when it completes (net/event_loop.cc):
+// takes it out of the running loop's registry and destroys it.
+void FinishDetached(std::coroutine_handle<> frame, uint32_t index) noexcept;
+// Reports an exception that escaped a detached task and terminates.
+[[noreturn]] void TerminateDetached() noexcept;
 
 // An awaitable that wants its awaiting task's stop token declares
 //   void InheritStopToken(const std::stop_token&);
@@ -91,14 +98,7 @@ class PromiseBase {
     template <typename Promise>
     std::coroutine_handle<> await_suspend(
         std::coroutine_handle<Promise> handle) const noexcept {
-      PromiseBase& promise = handle.promise();
-      // Second to arrive resumes the awaiter; first means the awaiter is
-      // still inside Task::Awaiter::await_suspend and will just continue.
-      if (!promise.awaiter_waiting_.exchange(true, std::memory_order_acq_rel)) {
-        return std::noop_coroutine();
-      }
-      std::coroutine_handle<> next = promise.continuation_;
-      return next ? next : std::noop_coroutine();
+      return handle.promise().Finished(handle.address());
     }
     void await_resume() const noexcept {}
   };
@@ -119,6 +119,21 @@ class PromiseBase {
     }
   }
 
+  // Returns what runs next once the task `self` has completed. Kept out of
+  // the awaiter (and so out of every coroutine's own code) to keep frames
+  // small: deep chains of awaits nest them on the stack.
+  [[gnu::noinline]] std::coroutine_handle<> Finished(void* self) noexcept {
+    if (detached_) {
+      FinishDetached(std::coroutine_handle<>::from_address(self), detached_index_);
+      return std::noop_coroutine();
+    }
+    // Second to arrive resumes the awaiter; first means the awaiter is
+    // still inside Task::Awaiter::await_suspend and will just continue.
+    if (!awaiter_waiting_.exchange(true, std::memory_order_acq_rel)) {
+      return std::noop_coroutine();
+    }
+    return continuation_ ? continuation_ : std::noop_coroutine();
+  }
   // Makes `next` the coroutine to resume on completion; it is (or will be)
   // suspended by the time this task completes.
   void set_continuation(std::coroutine_handle<> next) noexcept {
@@ -141,12 +156,22 @@ class PromiseBase {
   void inherit_stop_token(const std::stop_token& token) noexcept {
     if (!has_own_token_) stop_token_ = token;
   }
+  // For EventLoop::SpawnDetached: nobody awaits the task; its frame
+  // destroys itself on completion. `index` is its place in the loop's
+  // registry of detached frames.
+  void set_detached(uint32_t index) noexcept {
+    detached_ = true;
+    detached_index_ = index;
+  }
+  bool detached() const noexcept { return detached_; }
 
  private:
   std::coroutine_handle<> continuation_;
-  std::atomic<bool> awaiter_waiting_{true};
   std::stop_token stop_token_;
+  uint32_t detached_index_ = 0;
+  std::atomic<bool> awaiter_waiting_{true};
   bool has_own_token_ = false;
+  bool detached_ = false;
 };
 
 template <typename T>
@@ -175,7 +200,12 @@ template <>
 class Promise<void> final : public PromiseBase {
  public:
   Task<void> get_return_object() noexcept;
-  void unhandled_exception() noexcept { exception_ = std::current_exception(); }
+  void unhandled_exception() noexcept {
+    // Nobody would see it: fail loudly, as an exception leaving a
+    // std::thread does.
+    if (detached()) TerminateDetached();
+    exception_ = std::current_exception();
+  }
   void return_void() const noexcept {}
   void TakeResult() {
     if (exception_) std::rethrow_exception(exception_);
@@ -232,6 +262,10 @@ class [[nodiscard]] Task {
 
   // For conet's own drivers: the raw frame, ownership kept by the Task.
   std::coroutine_handle<promise_type> handle() const noexcept { return handle_; }
+  // For conet's own drivers: the raw frame, ownership handed over.
+  std::coroutine_handle<promise_type> Release() noexcept {
+    return std::exchange(handle_, {});
+  }
 
  private:
   friend class internal::Promise<T>;

@@ -20,33 +20,9 @@
 namespace conet {
 namespace internal {
 
-ssize_t ReadExactCall::operator()() {
-  while (done < size) {
-    const ssize_t n = ::read(fd, data + done, size - done);
-    if (n < 0) return -1;
-    if (n == 0) break;  // end of stream: Finish reports the shortfall
-    done += static_cast<size_t>(n);
-  }
-  return static_cast<ssize_t>(done);
-}
-
-absl::StatusOr<size_t> ReadExactCall::Finish(
-    absl::StatusOr<size_t> result) const {
-  if (result.ok() && *result < size) {
-    return absl::OutOfRangeError(absl::StrCat("read on fd ", fd,
-                                              ": end of stream after ", *result,
-                                              " of ", size, " bytes"));
-  }
-  return result;
-}
-
-ssize_t SendAllCall::operator()() {
-  while (done < size) {
-    const ssize_t n = ::send(fd, data + done, size - done, MSG_NOSIGNAL);
-    if (n < 0) return -1;
-    done += static_cast<size_t>(n);
-  }
-  return static_cast<ssize_t>(done);
+absl::Status ReadExactCall::EndedEarly(size_t got) const {
+  return absl::OutOfRangeError(absl::StrCat("read on fd ", fd, ": end of stream after ", got,
+                                            " of ", size, " bytes"));
 }
 
 ssize_t ReadvCall::operator()() const {
@@ -125,35 +101,6 @@ absl::StatusOr<TcpStream> TcpStream::Adopt(UniqueFd fd) {
   absl::StatusOr<EventLoop*> loop = internal::CurrentLoop("TcpStream::Adopt");
   if (!loop.ok()) return loop.status();
   return Adopt(std::move(fd), **loop);
-}
-
-TcpStream::ReadAwaiter TcpStream::ReadSome(std::span<char> buffer,
-                                           Cancellation cancel) {
-  return fd_.Perform(Direction::kRead, "read",
-                     internal::ReadCall{fd_.Get(), buffer.data(), buffer.size()},
-                     std::move(cancel));
-}
-
-TcpStream::ReadExactAwaiter TcpStream::ReadExact(std::span<char> buffer,
-                                                 Cancellation cancel) {
-  return fd_.Perform(
-      Direction::kRead, "read",
-      internal::ReadExactCall{fd_.Get(), buffer.data(), buffer.size()},
-      std::move(cancel));
-}
-
-TcpStream::WriteAwaiter TcpStream::WriteSome(std::span<const char> data,
-                                             Cancellation cancel) {
-  return fd_.Perform(Direction::kWrite, "send",
-                     internal::SendCall{fd_.Get(), data.data(), data.size()},
-                     std::move(cancel));
-}
-
-TcpStream::WriteAllAwaiter TcpStream::WriteAll(std::span<const char> data,
-                                               Cancellation cancel) {
-  return fd_.Perform(Direction::kWrite, "send",
-                     internal::SendAllCall{fd_.Get(), data.data(), data.size()},
-                     std::move(cancel));
 }
 
 TcpStream::ReadvAwaiter TcpStream::ReadSomeV(std::span<const iovec> buffers,

@@ -238,8 +238,21 @@ struct ReadExactCall {
   char* data;
   size_t size;
   size_t done = 0;
-  ssize_t operator()();
-  absl::StatusOr<size_t> Finish(absl::StatusOr<size_t> result) const;
+  ssize_t operator()() {
+    while (done < size) {
+      const ssize_t n = ::read(fd, data + done, size - done);
+      if (n < 0) return -1;
+      if (n == 0) break;  // end of stream: Finish reports the shortfall
+      done += static_cast<size_t>(n);
+    }
+    return static_cast<ssize_t>(done);
+  }
+  absl::StatusOr<size_t> Finish(absl::StatusOr<size_t> result) const {
+    if (!result.ok() || *result == size) return result;
+    return EndedEarly(*result);
+  }
+  // OutOfRangeError: the stream ended after `got` bytes.
+  absl::Status EndedEarly(size_t got) const;
 };
 
 struct SendCall {
@@ -254,7 +267,14 @@ struct SendAllCall {
   const char* data;
   size_t size;
   size_t done = 0;
-  ssize_t operator()();
+  ssize_t operator()() {
+    while (done < size) {
+      const ssize_t n = ::send(fd, data + done, size - done, MSG_NOSIGNAL);
+      if (n < 0) return -1;
+      done += static_cast<size_t>(n);
+    }
+    return static_cast<ssize_t>(done);
+  }
 };
 
 struct ReadvCall {
@@ -280,6 +300,37 @@ struct SendmsgAllCall {
 };
 
 }  // namespace internal
+
+// The four plain transfers are defined here so that the awaiting coroutine
+// builds the awaiter in place, without a call.
+inline TcpStream::ReadAwaiter TcpStream::ReadSome(std::span<char> buffer,
+                                                  Cancellation cancel) {
+  return fd_.Perform(Direction::kRead, "read",
+                     internal::ReadCall{fd_.Get(), buffer.data(), buffer.size()},
+                     std::move(cancel));
+}
+
+inline TcpStream::ReadExactAwaiter TcpStream::ReadExact(std::span<char> buffer,
+                                                        Cancellation cancel) {
+  return fd_.Perform(Direction::kRead, "read",
+                     internal::ReadExactCall{fd_.Get(), buffer.data(), buffer.size()},
+                     std::move(cancel));
+}
+
+inline TcpStream::WriteAwaiter TcpStream::WriteSome(std::span<const char> data,
+                                                    Cancellation cancel) {
+  return fd_.Perform(Direction::kWrite, "send",
+                     internal::SendCall{fd_.Get(), data.data(), data.size()},
+                     std::move(cancel));
+}
+
+inline TcpStream::WriteAllAwaiter TcpStream::WriteAll(std::span<const char> data,
+                                                      Cancellation cancel) {
+  return fd_.Perform(Direction::kWrite, "send",
+                     internal::SendAllCall{fd_.Get(), data.data(), data.size()},
+                     std::move(cancel));
+}
+
 }  // namespace conet
 
 #endif  // CONET_NET_TCP_H_

@@ -40,37 +40,70 @@ class Operation {
   // await_transform); a suspended operation never moves.
   Operation(Operation&& other) noexcept
       : cancellation_(std::move(other.cancellation_)),
-        ambient_token_(std::move(other.ambient_token_)),
-        status_(std::move(other.status_)) {}
+        ambient_token_(other.ambient_token_),
+        loop_(other.loop_),
+        status_(std::move(other.status_)),
+        may_end_early_(other.may_end_early_) {}
   Operation& operator=(Operation&&) = delete;
 
-  // Adopts the awaiting task's stop token (see net/task.h).
+  // Adopts the awaiting task's stop token (see net/task.h). It is kept by
+  // address: it lives in the awaiting task's promise, which outlives this
+  // awaiter (the awaiter is a temporary of that task's co_await).
   void InheritStopToken(const std::stop_token& token) noexcept {
-    ambient_token_ = token;
+    ambient_token_ = &token;
+    may_end_early_ = may_end_early_ || token.stop_possible();
   }
 
   // The loop's side. Wakes the waiter with `status`, resuming it now
   // (`resume_now`) or from the loop's ready queue. No-op unless pending.
   void Wake(absl::Status status, bool resume_now);
+  // Wakes the waiter now with OK, for the poll loop: the operation's own
+  // event finished it and the caller has already taken it out of its wait
+  // structure. The operation must be pending.
+  void CompleteUnlinked() {
+    pending_ = false;
+    if (guards_ != nullptr) {
+      DisarmDeadline();
+    } else {
+      armed_ = false;  // nothing left for Abandon to undo
+    }
+    ready_node.handle.resume();
+  }
   // Ends the wait with CancelledError; called on the loop's thread.
   void CancelFromLoop() { Wake(absl::CancelledError("operation cancelled"), false); }
   // Set (under the loop's remote lock) while queued for a cross-thread cancel.
   bool remote_queued = false;
-  ReadyNode ready_node;  // in the loop's ready queue while a wake is deferred
+  // In the loop's ready queue while a wake is deferred; its handle is the
+  // waiting coroutine from Suspend on.
+  ReadyNode ready_node;
 
  protected:
-  explicit Operation(Cancellation cancellation) noexcept
-      : cancellation_(std::move(cancellation)) {}
+  explicit Operation(Cancellation cancellation, EventLoop* loop = nullptr) noexcept
+      : cancellation_(std::move(cancellation)), loop_(loop),
+        may_end_early_(cancellation_.token().stop_possible() ||
+                       cancellation_.has_deadline()) {}
   ~Operation() = default;
 
   // Returns the error to complete with at once if a token is already stopped
-  // or the deadline has passed; OK otherwise.
-  absl::Status StopStatus() const;
+  // or the deadline has passed; OK otherwise (at once when neither a token
+  // nor a deadline can end the wait, the common case).
+  absl::Status StopStatus() const {
+    if (!may_end_early_) return absl::OkStatus();
+    return CheckStopped();
+  }
   // Marks the operation pending on `loop` and arms deadline and stop
   // callbacks. The awaiter must be linked into its wait structure first.
-  void Suspend(EventLoop& loop, std::coroutine_handle<> handle);
+  void Suspend(EventLoop& loop, std::coroutine_handle<> handle) {
+    loop_ = &loop;
+    ready_node.handle = handle;
+    pending_ = true;
+    armed_ = true;
+    if (may_end_early_) ArmGuards();
+  }
   // Disarms everything; concrete awaiters call it from their destructors.
-  void Abandon() noexcept;
+  void Abandon() noexcept {
+    if (armed_) AbandonSlow();
+  }
   // Leaves the awaitable's own wait structure (an I/O slot, a timer...).
   virtual void Unlink() noexcept = 0;
 
@@ -84,17 +117,25 @@ class Operation {
   // callbacks); allocated only for such waits, so that the common one (no
   // deadline, no stoppable token) keeps awaiters small.
   struct Guards;
+  absl::Status CheckStopped() const;
+  void ArmGuards();
+  void DisarmDeadline() noexcept;
+  void AbandonSlow() noexcept;
   void StopRequested() noexcept;
   static void DeadlinePassed(TimerNode* node);
-  bool NeedsGuards() const noexcept;
 
   Cancellation cancellation_;
-  std::stop_token ambient_token_;
-  EventLoop* loop_ = nullptr;
-  std::coroutine_handle<> handle_;
+  const std::stop_token* ambient_token_ = nullptr;  // the awaiting task's
+  EventLoop* loop_;
   absl::Status status_;
-  bool pending_ = false;
   Guards* guards_ = nullptr;  // owned; from Suspend until Abandon
+  bool pending_ = false;
+  // Whether a token or a deadline may end the wait (a token may have lost
+  // its source since: then the guards are merely unneeded).
+  bool may_end_early_;
+  // Whether Abandon has anything to undo: set by Suspend, cleared when the
+  // operation's own event completes a wait that had no guards.
+  bool armed_ = false;
 };
 
 // An operation waiting for readiness on a registered descriptor.

@@ -3,24 +3,21 @@
 #include <sys/epoll.h>
 
 #include <cerrno>
+#include <cstddef>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <ctime>
 
 #include "absl/strings/str_cat.h"
 
 namespace conet::internal {
-namespace {
-
-constexpr int kMaxEventsPerWait = 256;
-
-uint32_t ToPollEvents(uint32_t epoll_events) {
-  uint32_t events = 0;
-  if (epoll_events & (EPOLLIN | EPOLLRDHUP | EPOLLPRI)) events |= kReadable;
-  if (epoll_events & EPOLLOUT) events |= kWritable;
-  if (epoll_events & (EPOLLERR | EPOLLHUP)) events |= kError;
-  return events;
-}
-
-}  // namespace
+static_assert(sizeof(PollEvent) == sizeof(epoll_event));
+static_assert(offsetof(PollEvent, events) == offsetof(epoll_event, events));
+static_assert(offsetof(PollEvent, tag) == offsetof(epoll_event, data));
+static_assert(uint32_t{kReadable} == (EPOLLIN | EPOLLPRI | EPOLLRDHUP));
+static_assert(uint32_t{kWritable} == EPOLLOUT);
+static_assert(uint32_t{kError} == (EPOLLERR | EPOLLHUP));
 
 absl::StatusOr<Poller> Poller::Create() {
   const int fd = ::epoll_create1(EPOLL_CLOEXEC);
@@ -45,37 +42,39 @@ absl::Status Poller::Remove(int fd) {
   return absl::OkStatus();
 }
 
-absl::Status Poller::Wait(std::optional<int64_t> timeout_ns,
-                          std::vector<PollEvent>& out) {
-  epoll_event events[kMaxEventsPerWait];
+std::span<const PollEvent> Poller::Wait(int64_t timeout_ns) {
+  auto* events = reinterpret_cast<epoll_event*>(events_.data());
   int n;
   if (have_pwait2_) {
     timespec timeout{};
-    if (timeout_ns) {
-      timeout.tv_sec = *timeout_ns / 1'000'000'000;
-      timeout.tv_nsec = *timeout_ns % 1'000'000'000;
+    if (timeout_ns != kNoTimeout) {
+      timeout.tv_sec = timeout_ns / 1'000'000'000;
+      timeout.tv_nsec = timeout_ns % 1'000'000'000;
     }
     n = ::epoll_pwait2(epoll_fd_.Get(), events, kMaxEventsPerWait,
-                       timeout_ns ? &timeout : nullptr, nullptr);
+                       timeout_ns != kNoTimeout ? &timeout : nullptr, nullptr);
     if (n < 0 && errno == ENOSYS) {
       have_pwait2_ = false;  // kernel < 5.11: millisecond epoll_wait below
-      return Wait(timeout_ns, out);
+      return Wait(timeout_ns);
     }
   } else {
     // Round up, so a timer is never woken for before its deadline.
-    const int timeout_ms =
-        timeout_ns ? static_cast<int>((*timeout_ns + 999'999) / 1'000'000) : -1;
+    const int timeout_ms = timeout_ns != kNoTimeout
+                               ? static_cast<int>((timeout_ns + 999'999) / 1'000'000)
+                               : -1;
     n = ::epoll_wait(epoll_fd_.Get(), events, kMaxEventsPerWait, timeout_ms);
   }
-  out.clear();
-  if (n < 0) {
-    if (errno == EINTR) return absl::OkStatus();
-    return absl::ErrnoToStatus(errno, "epoll_pwait2");
+  if (n < 0) [[unlikely]] {
+    if (errno == EINTR) return {};
+    WaitFailed(errno);
   }
-  for (int i = 0; i < n; ++i) {
-    out.push_back({events[i].data.u64, ToPollEvents(events[i].events)});
-  }
-  return absl::OkStatus();
+  return std::span<const PollEvent>(events_.data(), static_cast<size_t>(n));
+}
+
+void Poller::WaitFailed(int error) const {
+  std::fprintf(stderr, "conet: fatal: epoll wait on fd %d: %s\n", epoll_fd_.Get(),
+               std::strerror(error));
+  std::abort();
 }
 
 }  // namespace conet::internal

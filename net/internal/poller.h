@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -16,16 +17,23 @@
 
 namespace conet::internal {
 
-// Readiness bits reported by Poller::Wait.
+// Readiness bits reported by Poller::Wait: masks over the epoll bits, which
+// PollEvent carries unconverted (poller.cc checks the values).
 enum PollEvents : uint32_t {
-  kReadable = 1u << 0,
-  kWritable = 1u << 1,
-  kError = 1u << 2,  // error or hang-up: wakes both directions
+  kReadable = 0x001 | 0x002 | 0x2000,  // EPOLLIN | EPOLLPRI | EPOLLRDHUP
+  kWritable = 0x004,                   // EPOLLOUT
+  kError = 0x008 | 0x010,  // EPOLLERR | EPOLLHUP: wakes both directions
 };
 
-struct PollEvent {
-  uint64_t tag;
+// Laid out exactly as struct epoll_event (packed on x86-64, as the kernel's
+// is), so the kernel fills an array of these directly.
+struct
+#if defined(__x86_64__)
+    __attribute__((packed))
+#endif
+    PollEvent {
   uint32_t events;  // PollEvents bits
+  uint64_t tag;
 };
 
 class Poller {
@@ -40,15 +48,23 @@ class Poller {
   absl::Status Add(int fd, uint64_t tag);
   // Stops watching `fd`.
   absl::Status Remove(int fd);
-  // Waits until an event or `timeout_ns` nanoseconds pass (nullopt: no limit,
-  // 0: do not block) and appends the events to `out` (cleared first).
-  absl::Status Wait(std::optional<int64_t> timeout_ns,
-                    std::vector<PollEvent>& out);
+  // Waits until an event or `timeout_ns` nanoseconds pass (kNoTimeout: no
+  // limit, 0: do not block) and returns the events (none if a signal
+  // interrupted the wait), valid until the next Wait. The wait itself cannot
+  // fail on a valid poller (EBADF, EFAULT, EINVAL are bugs): it aborts with
+  // a message if it does.
+  static constexpr int64_t kNoTimeout = -1;
+  std::span<const PollEvent> Wait(int64_t timeout_ns);
 
  private:
-  explicit Poller(UniqueFd epoll_fd) : epoll_fd_(std::move(epoll_fd)) {}
+  explicit Poller(UniqueFd epoll_fd)
+      : epoll_fd_(std::move(epoll_fd)), events_(kMaxEventsPerWait) {}
+
+  static constexpr int kMaxEventsPerWait = 256;
+  [[noreturn]] void WaitFailed(int error) const;
 
   UniqueFd epoll_fd_;
+  std::vector<PollEvent> events_;
   bool have_pwait2_ = true;
 };
 

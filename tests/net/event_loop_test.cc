@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <memory>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -132,6 +133,50 @@ TEST(EventLoopTest, SpawnedTaskThatNeverStartedIsDestroyedWithTheLoop) {
     EXPECT_EQ(holder.use_count(), 1);
   }
   EXPECT_EQ(live, 0);
+}
+
+// Each task yields a different number of times, so they finish in an order
+// unlike the one they started in (the loop's registry of detached frames
+// is reordered by every completion).
+Task<void> YieldThenCount(int yields, int* finished) {
+  for (int i = 0; i < yields; ++i) co_await Yield();
+  ++*finished;
+}
+
+Task<void> SpawnManyAndWait(int count, int* finished) {
+  EventLoop* loop = EventLoop::Current();
+  for (int i = 0; i < count; ++i) loop->SpawnDetached(YieldThenCount((i * 7) % 13, finished));
+  EXPECT_EQ(loop->DetachedCount(), static_cast<size_t>(count));
+  while (loop->DetachedCount() > 0) co_await Yield();
+}
+
+TEST(EventLoopTest, DetachedTasksFinishingInAnyOrderAreAllAccountedFor) {
+  int finished = 0;
+  int live = 0;
+  {
+    auto loop = NewLoop();
+    loop->BlockOn(SpawnManyAndWait(50, &finished));
+    EXPECT_EQ(finished, 50);
+    // The registry still works after all that reordering.
+    loop->BlockOn(SpawnSleepers(&live));
+    EXPECT_EQ(loop->DetachedCount(), 3u);
+  }
+  EXPECT_EQ(live, 0);
+}
+
+Task<void> Throw() {
+  co_await Yield();
+  throw std::runtime_error("lost");
+}
+
+Task<void> SpawnThrowerAndWait() {
+  EventLoop::Current()->SpawnDetached(Throw());
+  co_await Sleep(absl::Seconds(5));
+}
+
+TEST(EventLoopDeathTest, AnExceptionEscapingADetachedTaskTerminates) {
+  EXPECT_DEATH(NewLoop()->BlockOn(SpawnThrowerAndWait()),
+               "an exception escaped a detached task");
 }
 
 }  // namespace
