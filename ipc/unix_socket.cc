@@ -102,42 +102,42 @@ absl::StatusOr<UnixSocket> UnixSocket::Adopt(UniqueFd fd) {
 UnixSocket::SendAwaiter UnixSocket::SendMessage(std::span<const char> bytes,
                                                 std::span<const int> fds,
                                                 std::optional<SocketAddress> to,
-                                                Cancellation cancel) {
+                                                const Cancellation& cancel) {
   internal::AttachFdsCall call{fd_.Get(), bytes.data(), bytes.size(), fds,
                                std::move(to), type_ == SocketType::kStream};
   // Refused before any syscall: the call then fails without one.
   call.invalid = CheckSendFds(bytes.size(), fds.size());
-  return fd_.Perform(Direction::kWrite, "sendmsg", std::move(call), std::move(cancel));
+  return fd_.Perform(Direction::kWrite, "sendmsg", std::move(call), cancel);
 }
 
 UnixSocket::SendAwaiter UnixSocket::SendFds(std::span<const char> bytes,
                                             std::span<const int> fds,
-                                            Cancellation cancel) {
-  return SendMessage(bytes, fds, std::nullopt, std::move(cancel));
+                                            const Cancellation& cancel) {
+  return SendMessage(bytes, fds, std::nullopt, cancel);
 }
 
 UnixSocket::SendAwaiter UnixSocket::Send(std::span<const char> bytes,
-                                         Cancellation cancel) {
-  return SendMessage(bytes, {}, std::nullopt, std::move(cancel));
+                                         const Cancellation& cancel) {
+  return SendMessage(bytes, {}, std::nullopt, cancel);
 }
 
 UnixSocket::SendAwaiter UnixSocket::SendTo(std::span<const char> bytes,
                                            std::span<const int> fds,
                                            const SocketAddress& to,
-                                           Cancellation cancel) {
-  return SendMessage(bytes, fds, to, std::move(cancel));
+                                           const Cancellation& cancel) {
+  return SendMessage(bytes, fds, to, cancel);
 }
 
 UnixSocket::ReceiveAwaiter UnixSocket::ReceiveFds(std::span<char> buffer,
                                                   size_t max_fds,
-                                                  Cancellation cancel) {
+                                                  const Cancellation& cancel) {
   return fd_.Perform(
       Direction::kRead, "recvmsg",
       internal::DetachFdsCall{fd_.Get(), buffer.data(), buffer.size(),
                               std::min(max_fds, kMaxFdsPerMessage),
                               type_ != SocketType::kStream,
                               type_ == SocketType::kDatagram},
-      std::move(cancel));
+      cancel);
 }
 
 absl::Status UnixSocket::ShutdownWrite() {

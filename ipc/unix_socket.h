@@ -98,13 +98,13 @@ class UnixSocket {
   // InvalidArgumentError before any syscall. `bytes` and `fds` (the span
   // and the descriptors) must stay valid until the co_await completes.
   SendAwaiter SendFds(std::span<const char> bytes, std::span<const int> fds,
-                      Cancellation cancel = {});
+                      const Cancellation& cancel = kNoCancellation);
   // Sends `bytes` alone (a stream: all of them; otherwise one message).
-  SendAwaiter Send(std::span<const char> bytes, Cancellation cancel = {});
+  SendAwaiter Send(std::span<const char> bytes, const Cancellation& cancel = kNoCancellation);
   // Sends one datagram with descriptors to `to` (an unconnected datagram
   // socket).
   SendAwaiter SendTo(std::span<const char> bytes, std::span<const int> fds,
-                     const SocketAddress& to, Cancellation cancel = {});
+                     const SocketAddress& to, const Cancellation& cancel = kNoCancellation);
   // Receives into `buffer` (on a stream: what is available; otherwise one
   // message) with up to `max_fds` descriptors (at most 253). co_await
   // yields the ReceivedMessage: size, the descriptors that came with those
@@ -113,10 +113,10 @@ class UnixSocket {
   // after which the descriptors that arrived are closed. `buffer` must stay
   // valid until the co_await completes.
   ReceiveAwaiter ReceiveFds(std::span<char> buffer, size_t max_fds,
-                            Cancellation cancel = {});
+                            const Cancellation& cancel = kNoCancellation);
   // Receives bytes alone: a descriptor arriving is an error (and closed).
-  ReceiveAwaiter Receive(std::span<char> buffer, Cancellation cancel = {}) {
-    return ReceiveFds(buffer, 0, std::move(cancel));
+  ReceiveAwaiter Receive(std::span<char> buffer, const Cancellation& cancel = kNoCancellation) {
+    return ReceiveFds(buffer, 0, cancel);
   }
 
   // Returns the peer's pid, uid and gid (SO_PEERCRED), as of connect time.
@@ -144,7 +144,7 @@ class UnixSocket {
   friend class UnixListener;
   UnixSocket(AsyncFd fd, SocketType type) : fd_(std::move(fd)), type_(type) {}
   SendAwaiter SendMessage(std::span<const char> bytes, std::span<const int> fds,
-                          std::optional<SocketAddress> to, Cancellation cancel);
+                          std::optional<SocketAddress> to, const Cancellation& cancel);
 
   AsyncFd fd_;
   SocketType type_ = SocketType::kStream;

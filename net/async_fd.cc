@@ -41,12 +41,12 @@ UniqueFd AsyncFd::Release() noexcept {
   return std::move(fd_);
 }
 
-AsyncFd::ReadinessAwaiter AsyncFd::Readable(Cancellation cancel) {
-  return ReadinessAwaiter(this, Direction::kRead, std::move(cancel));
+AsyncFd::ReadinessAwaiter AsyncFd::Readable(const Cancellation& cancel) {
+  return ReadinessAwaiter(this, Direction::kRead, cancel);
 }
 
-AsyncFd::ReadinessAwaiter AsyncFd::Writable(Cancellation cancel) {
-  return ReadinessAwaiter(this, Direction::kWrite, std::move(cancel));
+AsyncFd::ReadinessAwaiter AsyncFd::Writable(const Cancellation& cancel) {
+  return ReadinessAwaiter(this, Direction::kWrite, cancel);
 }
 
 absl::Status AsyncFd::SlotAwaiter::Failure(ssize_t result, const char* what) {

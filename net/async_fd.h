@@ -72,14 +72,14 @@ class AsyncFd {
   // pending operation per direction.
   template <typename Syscall>
   PerformAwaiter<Syscall> Perform(Direction direction, const char* what,
-                                  Syscall syscall, Cancellation cancel = {}) {
+                                  Syscall syscall, const Cancellation& cancel = kNoCancellation) {
     return PerformAwaiter<Syscall>(this, direction, what, std::move(syscall),
-                                   std::move(cancel));
+                                   cancel);
   }
   // Awaits readability (co_await yields OK, or why the wait ended early).
-  ReadinessAwaiter Readable(Cancellation cancel = {});
+  ReadinessAwaiter Readable(const Cancellation& cancel = kNoCancellation);
   // Awaits writability.
-  ReadinessAwaiter Writable(Cancellation cancel = {});
+  ReadinessAwaiter Writable(const Cancellation& cancel = kNoCancellation);
 
  private:
   class SlotAwaiter;
@@ -112,8 +112,8 @@ class AsyncFd::SlotAwaiter : public internal::IoOperation {
   }
 
  protected:
-  SlotAwaiter(AsyncFd* fd, Direction direction, Cancellation cancel)
-      : IoOperation(std::move(cancel), fd->loop_), fd_(fd->Get()),
+  SlotAwaiter(AsyncFd* fd, Direction direction, const Cancellation& cancel)
+      : IoOperation(cancel, fd->loop_), fd_(fd->Get()),
         generation_(fd->generation_),
         for_write_(direction == Direction::kWrite) {}
   SlotAwaiter(SlotAwaiter&&) = default;
@@ -139,8 +139,8 @@ template <typename Syscall>
 class AsyncFd::PerformAwaiter final : public AsyncFd::SlotAwaiter {
  public:
   PerformAwaiter(AsyncFd* fd, Direction direction, const char* what,
-                 Syscall syscall, Cancellation cancel)
-      : SlotAwaiter(fd, direction, std::move(cancel)), what_(what),
+                 Syscall syscall, const Cancellation& cancel)
+      : SlotAwaiter(fd, direction, cancel), what_(what),
         syscall_(std::move(syscall)) {}
   PerformAwaiter(PerformAwaiter&&) = default;
   ~PerformAwaiter() { Abandon(); }
@@ -185,8 +185,8 @@ class AsyncFd::PerformAwaiter final : public AsyncFd::SlotAwaiter {
 
 class AsyncFd::ReadinessAwaiter final : public AsyncFd::SlotAwaiter {
  public:
-  ReadinessAwaiter(AsyncFd* fd, Direction direction, Cancellation cancel)
-      : SlotAwaiter(fd, direction, std::move(cancel)) {}
+  ReadinessAwaiter(AsyncFd* fd, Direction direction, const Cancellation& cancel)
+      : SlotAwaiter(fd, direction, cancel) {}
   ReadinessAwaiter(ReadinessAwaiter&&) = default;
   ~ReadinessAwaiter() { Abandon(); }
 

@@ -60,6 +60,13 @@ class Cancellation {
   int64_t deadline_ns_ = kNoDeadline;
 };
 
+// The Cancellation that never ends anything early. Calls that return an
+// awaiter (ReadSome, Sleep, ...) take their Cancellation by reference with
+// this as the default: a defaulted temporary would live in the frame of
+// every coroutine that awaits the call. (Calls that return a Task take it by
+// value: the task may outlive the caller's expression.)
+inline constinit const Cancellation kNoCancellation;
+
 // Returns a Cancellation whose deadline is `timeout` from now.
 inline Cancellation Within(absl::Duration timeout) {
   return Cancellation(absl::Now() + timeout);

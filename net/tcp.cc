@@ -104,28 +104,28 @@ absl::StatusOr<TcpStream> TcpStream::Adopt(UniqueFd fd) {
 }
 
 TcpStream::ReadvAwaiter TcpStream::ReadSomeV(std::span<const iovec> buffers,
-                                             Cancellation cancel) {
+                                             const Cancellation& cancel) {
   return fd_.Perform(
       Direction::kRead, "readv",
       internal::ReadvCall{fd_.Get(), buffers.data(), buffers.size()},
-      std::move(cancel));
+      cancel);
 }
 
 TcpStream::WritevAwaiter TcpStream::WriteSomeV(std::span<const iovec> buffers,
-                                               Cancellation cancel) {
+                                               const Cancellation& cancel) {
   return fd_.Perform(
       Direction::kWrite, "sendmsg",
       internal::SendmsgCall{fd_.Get(), buffers.data(), buffers.size()},
-      std::move(cancel));
+      cancel);
 }
 
 TcpStream::WritevAllAwaiter TcpStream::WriteAllV(std::span<const iovec> buffers,
-                                                 Cancellation cancel) {
+                                                 const Cancellation& cancel) {
   return fd_.Perform(
       Direction::kWrite, "sendmsg",
       internal::SendmsgAllCall{
           fd_.Get(), std::vector<iovec>(buffers.begin(), buffers.end())},
-      std::move(cancel));
+      cancel);
 }
 
 absl::Status TcpStream::ShutdownWrite() {

@@ -100,29 +100,29 @@ class TcpStream {
   // at least one byte is. co_await yields the count, 0 at end of stream (or
   // for an empty buffer), or the error. `buffer` must stay valid until the
   // co_await completes. At most one pending read.
-  ReadAwaiter ReadSome(std::span<char> buffer, Cancellation cancel = {});
+  ReadAwaiter ReadSome(std::span<char> buffer, const Cancellation& cancel = kNoCancellation);
   // Reads exactly `buffer.size()` bytes. co_await yields that count, or
   // OutOfRangeError if the stream ended first (the message says after how
   // many bytes; those bytes are in `buffer`). Cancelled midway, the bytes
   // already read are in `buffer` but their count is lost: treat the stream
   // as unusable.
-  ReadExactAwaiter ReadExact(std::span<char> buffer, Cancellation cancel = {});
+  ReadExactAwaiter ReadExact(std::span<char> buffer, const Cancellation& cancel = kNoCancellation);
   // Writes as much of `data` as the socket takes now, waiting until it takes
   // at least one byte. co_await yields the count written. `data` must stay
   // valid until the co_await completes. At most one pending write.
-  WriteAwaiter WriteSome(std::span<const char> data, Cancellation cancel = {});
+  WriteAwaiter WriteSome(std::span<const char> data, const Cancellation& cancel = kNoCancellation);
   // Writes all of `data`, waiting as often as needed. co_await yields
   // data.size(), or the error; cancelled or failed midway, an unknown prefix
   // was sent.
-  WriteAllAwaiter WriteAll(std::span<const char> data, Cancellation cancel = {});
+  WriteAllAwaiter WriteAll(std::span<const char> data, const Cancellation& cancel = kNoCancellation);
   // Scatter read (readv): fills `buffers` in order, like ReadSome. The
   // iovecs and the memory they point to must stay valid until completion.
-  ReadvAwaiter ReadSomeV(std::span<const iovec> buffers, Cancellation cancel = {});
+  ReadvAwaiter ReadSomeV(std::span<const iovec> buffers, const Cancellation& cancel = kNoCancellation);
   // Gather write (sendmsg with MSG_NOSIGNAL): like WriteSome.
-  WritevAwaiter WriteSomeV(std::span<const iovec> buffers, Cancellation cancel = {});
+  WritevAwaiter WriteSomeV(std::span<const iovec> buffers, const Cancellation& cancel = kNoCancellation);
   // Gather write of everything in `buffers` (the iovec array is copied;
   // the memory it points to must stay valid). co_await yields the total.
-  WritevAllAwaiter WriteAllV(std::span<const iovec> buffers, Cancellation cancel = {});
+  WritevAllAwaiter WriteAllV(std::span<const iovec> buffers, const Cancellation& cancel = kNoCancellation);
 
   // Half-closes: the peer reads end of stream; reading here goes on.
   absl::Status ShutdownWrite();
@@ -304,31 +304,31 @@ struct SendmsgAllCall {
 // The four plain transfers are defined here so that the awaiting coroutine
 // builds the awaiter in place, without a call.
 inline TcpStream::ReadAwaiter TcpStream::ReadSome(std::span<char> buffer,
-                                                  Cancellation cancel) {
+                                                  const Cancellation& cancel) {
   return fd_.Perform(Direction::kRead, "read",
                      internal::ReadCall{fd_.Get(), buffer.data(), buffer.size()},
-                     std::move(cancel));
+                     cancel);
 }
 
 inline TcpStream::ReadExactAwaiter TcpStream::ReadExact(std::span<char> buffer,
-                                                        Cancellation cancel) {
+                                                        const Cancellation& cancel) {
   return fd_.Perform(Direction::kRead, "read",
                      internal::ReadExactCall{fd_.Get(), buffer.data(), buffer.size()},
-                     std::move(cancel));
+                     cancel);
 }
 
 inline TcpStream::WriteAwaiter TcpStream::WriteSome(std::span<const char> data,
-                                                    Cancellation cancel) {
+                                                    const Cancellation& cancel) {
   return fd_.Perform(Direction::kWrite, "send",
                      internal::SendCall{fd_.Get(), data.data(), data.size()},
-                     std::move(cancel));
+                     cancel);
 }
 
 inline TcpStream::WriteAllAwaiter TcpStream::WriteAll(std::span<const char> data,
-                                                      Cancellation cancel) {
+                                                      const Cancellation& cancel) {
   return fd_.Perform(Direction::kWrite, "send",
                      internal::SendAllCall{fd_.Get(), data.data(), data.size()},
-                     std::move(cancel));
+                     cancel);
 }
 
 }  // namespace conet

@@ -4,16 +4,16 @@
 
 namespace conet {
 
-SleepAwaiter Sleep(absl::Duration duration, Cancellation cancel) {
+SleepAwaiter Sleep(absl::Duration duration, const Cancellation& cancel) {
   const int64_t now = internal::MonotonicNowNs();
   const int64_t wake = duration >= absl::Hours(24 * 365 * 100)
                            ? std::numeric_limits<int64_t>::max()
                            : now + absl::ToInt64Nanoseconds(duration);
-  return SleepAwaiter(wake, std::move(cancel));
+  return SleepAwaiter(wake, cancel);
 }
 
-SleepAwaiter SleepUntil(absl::Time when, Cancellation cancel) {
-  return Sleep(when - absl::Now(), std::move(cancel));
+SleepAwaiter SleepUntil(absl::Time when, const Cancellation& cancel) {
+  return Sleep(when - absl::Now(), cancel);
 }
 
 bool SleepAwaiter::await_ready() noexcept {

@@ -27,9 +27,9 @@ namespace conet {
 class SleepAwaiter;
 
 // Suspends for `duration` (zero or negative: completes at once).
-SleepAwaiter Sleep(absl::Duration duration, Cancellation cancel = {});
+SleepAwaiter Sleep(absl::Duration duration, const Cancellation& cancel = kNoCancellation);
 // Suspends until the wall-clock time `when`.
-SleepAwaiter SleepUntil(absl::Time when, Cancellation cancel = {});
+SleepAwaiter SleepUntil(absl::Time when, const Cancellation& cancel = kNoCancellation);
 
 // Suspends until the loop has run every coroutine that was ready before.
 class Yield {
@@ -50,8 +50,8 @@ class Yield {
 
 class SleepAwaiter final : public internal::Operation {
  public:
-  SleepAwaiter(int64_t wake_ns, Cancellation cancel)
-      : Operation(std::move(cancel)) {
+  SleepAwaiter(int64_t wake_ns, const Cancellation& cancel)
+      : Operation(cancel) {
     timer_.deadline_ns = wake_ns;
   }
   SleepAwaiter(SleepAwaiter&&) = default;

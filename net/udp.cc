@@ -79,27 +79,27 @@ absl::StatusOr<UdpSocket> UdpSocket::Connect(const SocketAddress& peer) {
 
 UdpSocket::SendAwaiter UdpSocket::SendTo(std::span<const char> data,
                                          const SocketAddress& to,
-                                         Cancellation cancel) {
+                                         const Cancellation& cancel) {
   return fd_.Perform(
       Direction::kWrite, "sendto",
       internal::SendToCall{fd_.Get(), data.data(), data.size(), to, false},
-      std::move(cancel));
+      cancel);
 }
 
 UdpSocket::SendAwaiter UdpSocket::Send(std::span<const char> data,
-                                       Cancellation cancel) {
+                                       const Cancellation& cancel) {
   return fd_.Perform(Direction::kWrite, "send",
                      internal::SendToCall{fd_.Get(), data.data(), data.size(),
                                           SocketAddress::Ipv4(0, 0), true},
-                     std::move(cancel));
+                     cancel);
 }
 
 UdpSocket::ReceiveAwaiter UdpSocket::ReceiveFrom(std::span<char> buffer,
-                                                 Cancellation cancel) {
+                                                 const Cancellation& cancel) {
   return fd_.Perform(
       Direction::kRead, "recvfrom",
       internal::ReceiveFromCall{fd_.Get(), buffer.data(), buffer.size()},
-      std::move(cancel));
+      cancel);
 }
 
 absl::StatusOr<SocketAddress> UdpSocket::LocalAddress() const {

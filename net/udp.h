@@ -75,14 +75,14 @@ class UdpSocket {
   // the error (EMSGSIZE for a datagram too long). `data` must stay valid
   // until the co_await completes.
   SendAwaiter SendTo(std::span<const char> data, const SocketAddress& to,
-                     Cancellation cancel = {});
+                     const Cancellation& cancel = kNoCancellation);
   // Sends `data` as one datagram to the connected peer.
-  SendAwaiter Send(std::span<const char> data, Cancellation cancel = {});
+  SendAwaiter Send(std::span<const char> data, const Cancellation& cancel = kNoCancellation);
   // Receives one datagram into `buffer`. co_await yields its Datagram (size,
   // truncation, sender), or the error; on a connected socket, an earlier
   // datagram refused by the peer surfaces here as ECONNREFUSED. `buffer`
   // must stay valid until the co_await completes.
-  ReceiveAwaiter ReceiveFrom(std::span<char> buffer, Cancellation cancel = {});
+  ReceiveAwaiter ReceiveFrom(std::span<char> buffer, const Cancellation& cancel = kNoCancellation);
 
   // Returns the address bound (getsockname).
   absl::StatusOr<SocketAddress> LocalAddress() const;

@@ -31,8 +31,8 @@ namespace conet::internal {
 
 class Offload final : public Operation {
  public:
-  Offload(absl::AnyInvocable<void() &&> job, Cancellation cancel = {})
-      : Operation(std::move(cancel)), job_(std::move(job)) {}
+  Offload(absl::AnyInvocable<void() &&> job, const Cancellation& cancel = kNoCancellation)
+      : Operation(cancel), job_(std::move(job)) {}
   Offload(Offload&&) = default;
   ~Offload() { Abandon(); }
 

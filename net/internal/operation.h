@@ -71,17 +71,16 @@ class Operation {
   }
   // Ends the wait with CancelledError; called on the loop's thread.
   void CancelFromLoop() { Wake(absl::CancelledError("operation cancelled"), false); }
-  // Set (under the loop's remote lock) while queued for a cross-thread cancel.
-  bool remote_queued = false;
   // In the loop's ready queue while a wake is deferred; its handle is the
   // waiting coroutine from Suspend on.
   ReadyNode ready_node;
 
  protected:
-  explicit Operation(Cancellation cancellation, EventLoop* loop = nullptr) noexcept
-      : cancellation_(std::move(cancellation)), loop_(loop),
-        may_end_early_(cancellation_.token().stop_possible() ||
-                       cancellation_.has_deadline()) {}
+  // Awaitable-returning calls default their Cancellation to
+  // kNoCancellation; recognising it by address lets the compiler see, in
+  // the common case, that nothing can end the wait early.
+  explicit Operation(const Cancellation& cancellation, EventLoop* loop = nullptr) noexcept
+      : Operation(&cancellation == &kNoCancellation ? nullptr : &cancellation, loop) {}
   ~Operation() = default;
 
   // Returns the error to complete with at once if a token is already stopped
@@ -117,6 +116,11 @@ class Operation {
   // callbacks); allocated only for such waits, so that the common one (no
   // deadline, no stoppable token) keeps awaiters small.
   struct Guards;
+  Operation(const Cancellation* cancellation, EventLoop* loop) noexcept
+      : cancellation_(cancellation != nullptr ? *cancellation : Cancellation()),
+        loop_(loop),
+        may_end_early_(cancellation != nullptr && (cancellation->token().stop_possible() ||
+                                                   cancellation->has_deadline())) {}
   absl::Status CheckStopped() const;
   void ArmGuards();
   void DisarmDeadline() noexcept;
@@ -136,6 +140,11 @@ class Operation {
   // Whether Abandon has anything to undo: set by Suspend, cleared when the
   // operation's own event completes a wait that had no guards.
   bool armed_ = false;
+
+ public:
+  // Set (under the loop's remote lock) while queued for a cross-thread
+  // cancel. (Declared last, beside the other flags, to keep awaiters small.)
+  bool remote_queued = false;
 };
 
 // An operation waiting for readiness on a registered descriptor.
