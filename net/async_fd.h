@@ -23,6 +23,7 @@
 #include <cerrno>
 #include <coroutine>
 #include <cstddef>
+#include <type_traits>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -75,6 +76,15 @@ class AsyncFd {
                                   Syscall syscall, const Cancellation& cancel = kNoCancellation) {
     return PerformAwaiter<Syscall>(this, direction, what, std::move(syscall),
                                    cancel);
+  }
+  // The same for a syscall type that names itself with a static member
+  // `static constexpr const char* kWhat`: the awaiter then keeps no name of
+  // its own (8 bytes less in every frame that awaits it).
+  template <typename Syscall>
+    requires requires { Syscall::kWhat; }
+  PerformAwaiter<Syscall> Perform(Direction direction, Syscall syscall,
+                                  const Cancellation& cancel = kNoCancellation) {
+    return PerformAwaiter<Syscall>(this, direction, Syscall::kWhat, std::move(syscall), cancel);
   }
   // Awaits readability (co_await yields OK, or why the wait ended early).
   ReadinessAwaiter Readable(const Cancellation& cancel = kNoCancellation);
@@ -140,8 +150,9 @@ class AsyncFd::PerformAwaiter final : public AsyncFd::SlotAwaiter {
  public:
   PerformAwaiter(AsyncFd* fd, Direction direction, const char* what,
                  Syscall syscall, const Cancellation& cancel)
-      : SlotAwaiter(fd, direction, cancel), what_(what),
-        syscall_(std::move(syscall)) {}
+      : SlotAwaiter(fd, direction, cancel), syscall_(std::move(syscall)) {
+    if constexpr (!kNamed) what_ = what;
+  }
   PerformAwaiter(PerformAwaiter&&) = default;
   ~PerformAwaiter() { Abandon(); }
 
@@ -175,10 +186,16 @@ class AsyncFd::PerformAwaiter final : public AsyncFd::SlotAwaiter {
  private:
   absl::StatusOr<size_t> Result() {
     if (status().ok() && result_ >= 0) [[likely]] return static_cast<size_t>(result_);
-    return Failure(result_, what_);
+    if constexpr (kNamed) {
+      return Failure(result_, Syscall::kWhat);
+    } else {
+      return Failure(result_, what_);
+    }
   }
 
-  const char* what_;
+  static constexpr bool kNamed = requires { Syscall::kWhat; };
+  struct NoName {};
+  [[no_unique_address]] std::conditional_t<kNamed, NoName, const char*> what_{};
   Syscall syscall_;
   ssize_t result_ = -1;  // the count, or minus the errno
 };

@@ -227,6 +227,7 @@ class TcpListener {
 namespace internal {
 
 struct ReadCall {
+  static constexpr const char* kWhat = "read";
   int fd;
   char* data;
   size_t size;
@@ -234,6 +235,7 @@ struct ReadCall {
 };
 
 struct ReadExactCall {
+  static constexpr const char* kWhat = "read";
   int fd;
   char* data;
   size_t size;
@@ -256,6 +258,7 @@ struct ReadExactCall {
 };
 
 struct SendCall {
+  static constexpr const char* kWhat = "send";
   int fd;
   const char* data;
   size_t size;
@@ -263,6 +266,7 @@ struct SendCall {
 };
 
 struct SendAllCall {
+  static constexpr const char* kWhat = "send";
   int fd;
   const char* data;
   size_t size;
@@ -305,28 +309,28 @@ struct SendmsgAllCall {
 // builds the awaiter in place, without a call.
 inline TcpStream::ReadAwaiter TcpStream::ReadSome(std::span<char> buffer,
                                                   const Cancellation& cancel) {
-  return fd_.Perform(Direction::kRead, "read",
+  return fd_.Perform(Direction::kRead,
                      internal::ReadCall{fd_.Get(), buffer.data(), buffer.size()},
                      cancel);
 }
 
 inline TcpStream::ReadExactAwaiter TcpStream::ReadExact(std::span<char> buffer,
                                                         const Cancellation& cancel) {
-  return fd_.Perform(Direction::kRead, "read",
+  return fd_.Perform(Direction::kRead,
                      internal::ReadExactCall{fd_.Get(), buffer.data(), buffer.size()},
                      cancel);
 }
 
 inline TcpStream::WriteAwaiter TcpStream::WriteSome(std::span<const char> data,
                                                     const Cancellation& cancel) {
-  return fd_.Perform(Direction::kWrite, "send",
+  return fd_.Perform(Direction::kWrite,
                      internal::SendCall{fd_.Get(), data.data(), data.size()},
                      cancel);
 }
 
 inline TcpStream::WriteAllAwaiter TcpStream::WriteAll(std::span<const char> data,
                                                       const Cancellation& cancel) {
-  return fd_.Perform(Direction::kWrite, "send",
+  return fd_.Perform(Direction::kWrite,
                      internal::SendAllCall{fd_.Get(), data.data(), data.size()},
                      cancel);
 }
