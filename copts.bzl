@@ -11,6 +11,14 @@ CONET_COPTS = [
     "-Wno-missing-field-initializers",
 ]
 
+# Plain C targets (the benchmark baselines): CONET_COPTS has C++-only flags.
+CONET_C_COPTS = [
+    "-O2",
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+]
+
 CONET_TEST_COPTS = CONET_COPTS + [
     # gtest's TYPED_TEST and friends trip this one.
     "-Wno-unused-parameter",

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Counts user-space instructions (callgrind) and system calls (strace) per
 # echo round trip for the three single-threaded ping-pong programs:
-# pingpong_conet, pingpong_epoll (the plain loop) and pingpong_asio.
+# pingpong_conet, pingpong_epoll (the plain loop) and pingpong_asio, over a
+# UNIX socketpair (DESIGN.md's measure) and over loopback TCP.
 #
 #   ./tools/bazel build -c opt //bench:pingpong_conet //bench:pingpong_epoll \
 #       //bench:pingpong_asio
@@ -50,12 +51,13 @@ done
 work=$(mktemp -d /tmp/count_per_round_trip.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
-# Prints the total Ir of one callgrind run of `$1` with N=`$2`.
+# Prints the total Ir of one callgrind run of `$1` with N=`$2` over
+# transport `$3`.
 instructions() {
-  local bin=$1 n=$2 out
+  local bin=$1 n=$2 transport=$3 out
   rm -f "$work"/cg.*
   valgrind --tool=callgrind --callgrind-out-file="$work/cg.%p" \
-    "$bin" --round-trips="$n" >/dev/null 2>"$work/valgrind.log" || {
+    "$bin" --round-trips="$n" --transport="$transport" >/dev/null 2>"$work/valgrind.log" || {
     echo "count_per_round_trip: $bin --round-trips=$n failed under callgrind:" >&2
     cat "$work/valgrind.log" >&2
     exit 1
@@ -65,10 +67,11 @@ instructions() {
   awk '/^(summary|totals):/ { print $2; exit }' "$out"
 }
 
-# Runs `$1` with N=`$2` under strace -c; leaves the table in `$3`.
+# Runs `$1` with N=`$2` over transport `$3` under strace -c; leaves the
+# table in `$4`.
 syscall_table() {
-  local bin=$1 n=$2 table=$3
-  strace -f -c -o "$table" "$bin" --round-trips="$n" >/dev/null || {
+  local bin=$1 n=$2 transport=$3 table=$4
+  strace -f -c -o "$table" "$bin" --round-trips="$n" --transport="$transport" >/dev/null || {
     echo "count_per_round_trip: $bin --round-trips=$n failed under strace" >&2
     exit 1
   }
@@ -84,44 +87,55 @@ syscall_counts() {
   ' "$1"
 }
 
+transports=(socketpair tcp)
 declare -A ir_per_rt sys_per_rt breakdown
-for i in "${!names[@]}"; do
-  name=${names[$i]}
-  bin=${bins[$i]}
-  ir_small=$(instructions "$bin" "$small")
-  ir_large=$(instructions "$bin" "$large")
-  ir_per_rt[$name]=$(awk -v a="$ir_small" -v b="$ir_large" -v d="$delta" \
-    'BEGIN { printf "%.1f", (b - a) / d }')
+for transport in "${transports[@]}"; do
+  for i in "${!names[@]}"; do
+    name=${names[$i]}
+    bin=${bins[$i]}
+    key=$name/$transport
+    ir_small=$(instructions "$bin" "$small" "$transport")
+    ir_large=$(instructions "$bin" "$large" "$transport")
+    ir_per_rt[$key]=$(awk -v a="$ir_small" -v b="$ir_large" -v d="$delta" \
+      'BEGIN { printf "%.1f", (b - a) / d }')
 
-  syscall_table "$bin" "$small" "$work/strace_small.txt"
-  syscall_table "$bin" "$large" "$work/strace_large.txt"
-  syscall_counts "$work/strace_small.txt" >"$work/counts_small"
-  syscall_counts "$work/strace_large.txt" >"$work/counts_large"
-  sys_per_rt[$name]=$(awk -v d="$delta" '
-    FNR == NR { small[$1] = $2; next }
-    $1 == "total" { printf "%.2f", ($2 - small["total"]) / d }
-  ' "$work/counts_small" "$work/counts_large")
-  # Per-syscall calls per round trip at N=40000 (start-up included); calls
-  # made only at start-up (under 0.005 per round trip) are listed by name.
-  breakdown[$name]=$(awk -v n="$large" '
-    $1 == "total" { next }
-    $2 / n >= 0.005 { printf "  %-16s %6.2f\n", $1, $2 / n; next }
-    { rest = rest " " $1 }
-    END { if (rest != "") printf "  (start-up only:%s)\n", rest }
-  ' "$work/counts_large" | sort -s -k2,2nr)
+    syscall_table "$bin" "$small" "$transport" "$work/strace_small.txt"
+    syscall_table "$bin" "$large" "$transport" "$work/strace_large.txt"
+    syscall_counts "$work/strace_small.txt" >"$work/counts_small"
+    syscall_counts "$work/strace_large.txt" >"$work/counts_large"
+    sys_per_rt[$key]=$(awk -v d="$delta" '
+      FNR == NR { small[$1] = $2; next }
+      $1 == "total" { printf "%.2f", ($2 - small["total"]) / d }
+    ' "$work/counts_small" "$work/counts_large")
+    # Per-syscall calls per round trip at N=40000 (start-up included); calls
+    # made only at start-up (under 0.005 per round trip) are listed by name.
+    breakdown[$key]=$(awk -v n="$large" '
+      $1 == "total" { next }
+      $2 / n >= 0.005 { printf "  %-16s %6.2f\n", $1, $2 / n; next }
+      { rest = rest " " $1 }
+      END { if (rest != "") printf "  (start-up only:%s)\n", rest }
+    ' "$work/counts_large" | sort -s -k2,2nr)
+  done
 done
 
-epoll_ir=${ir_per_rt[epoll]}
 echo
-printf '%-15s %22s %15s %20s\n' implementation "instructions/round trip" "ratio to epoll" "syscalls/round trip"
-for name in "${names[@]}"; do
-  ratio=$(awk -v a="${ir_per_rt[$name]}" -v b="$epoll_ir" 'BEGIN { printf "%.2fx", a / b }')
-  printf '%-15s %22s %15s %20s\n' "$name" "${ir_per_rt[$name]}" "$ratio" "${sys_per_rt[$name]}"
+printf '%-15s %-11s %22s %15s %20s\n' implementation transport "instructions/round trip" \
+  "ratio to epoll" "syscalls/round trip"
+for transport in "${transports[@]}"; do
+  epoll_ir=${ir_per_rt[epoll/$transport]}
+  for name in "${names[@]}"; do
+    key=$name/$transport
+    ratio=$(awk -v a="${ir_per_rt[$key]}" -v b="$epoll_ir" 'BEGIN { printf "%.2fx", a / b }')
+    printf '%-15s %-11s %22s %15s %20s\n' "$name" "$transport" "${ir_per_rt[$key]}" "$ratio" \
+      "${sys_per_rt[$key]}"
+  done
 done
 echo
 echo "targets (DESIGN.md): conet <= 3x epoll instructions, <= 6 syscalls per round trip"
-for name in "${names[@]}"; do
-  echo
-  echo "$name: system calls per round trip (--round-trips=$large, calls / $large):"
-  echo "${breakdown[$name]}"
+for transport in "${transports[@]}"; do
+  for name in "${names[@]}"; do
+    echo
+    echo "$name over $transport: system calls per round trip (--round-trips=$large, calls / $large):"
+    echo "${breakdown[$name/$transport]}"
+  done
 done

@@ -1,35 +1,41 @@
 // Boost.Asio's cost per echo round trip, the third point beside
 // pingpong_conet.cc and pingpong_epoll.c: the same 64-byte echo over a
-// SOCK_STREAM socketpair (asio::local::connect_pair), one process, one
-// thread, one io_context. The server end is echoed by a co_spawned C++20
+// SOCK_STREAM socketpair (or, with --transport=tcp, a TCP connection over
+// 127.0.0.1), one process, one thread, one io_context. The server end is echoed by a co_spawned C++20
 // coroutine (async_read_some into 16 KiB, async_write back); the client
 // coroutine does async_write of 64 bytes and async_read of exactly 64.
 //
 //   ./tools/bazel build -c opt //bench:pingpong_asio
-//   bazel-bin/bench/pingpong_asio --round-trips=100000
+//   bazel-bin/bench/pingpong_asio --round-trips=100000 [--transport=tcp]
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <string>
 
 #include "boost/asio/awaitable.hpp"
 #include "boost/asio/buffer.hpp"
 #include "boost/asio/co_spawn.hpp"
 #include "boost/asio/detached.hpp"
 #include "boost/asio/io_context.hpp"
-#include "boost/asio/local/connect_pair.hpp"
-#include "boost/asio/local/stream_protocol.hpp"
+#include "boost/asio/generic/stream_protocol.hpp"
 #include "boost/asio/read.hpp"
 #include "boost/asio/redirect_error.hpp"
 #include "boost/asio/use_awaitable.hpp"
 #include "boost/asio/write.hpp"
+#include "bench/stream_pair.h"
 #include "tools/internal/command_line.h"
 
 namespace {
 
 namespace asio = boost::asio;
-using Socket = asio::local::stream_protocol::socket;
+// One socket type for both transports; the descriptors come from
+// make_stream_pair and are handed to Asio with assign().
+using Socket = asio::generic::stream_protocol::socket;
 
 constexpr size_t kMessageSize = 64;
 
@@ -69,31 +75,46 @@ asio::awaitable<void> Client(Socket socket, long round_trips, long* done) {
   socket.close(error);
 }
 
-// Returns N from --round-trips=N (default 100000); exits 2 on a bad argument.
-long RoundTrips(int argc, char** argv) {
+struct Flags {
+  long round_trips;
+  std::string transport;
+};
+
+// Returns --round-trips=N (default 100000) and --transport=socketpair|tcp;
+// exits 2 on a bad argument.
+Flags ParseFlags(int argc, char** argv) {
   conet::tools::CommandLine args(argc, argv);
-  const long round_trips = static_cast<long>(
+  Flags flags;
+  flags.round_trips = static_cast<long>(
       args.Int("round-trips", 100000, 0, std::numeric_limits<long>::max()));
+  flags.transport = args.String("transport", "socketpair");
   if (absl::Status ok = args.Finish(); !ok.ok() || args.help()) {
-    std::fprintf(stderr, "usage: %s [--round-trips=N]%s%s\n", argv[0], ok.ok() ? "" : ": ",
-                 std::string(ok.message()).c_str());
+    std::fprintf(stderr, "usage: %s [--round-trips=N] [--transport=socketpair|tcp]%s%s\n",
+                 argv[0], ok.ok() ? "" : ": ", std::string(ok.message()).c_str());
     std::exit(2);
   }
-  return round_trips;
+  return flags;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  const long round_trips = RoundTrips(argc, argv);
+  const Flags flags = ParseFlags(argc, argv);
+  const long round_trips = flags.round_trips;
+  int pair[2];
+  if (make_stream_pair(flags.transport.c_str(), pair) != 0) return 1;
+  const asio::generic::stream_protocol protocol =
+      flags.transport == "tcp" ? asio::generic::stream_protocol(AF_INET, IPPROTO_TCP)
+                               : asio::generic::stream_protocol(AF_UNIX, 0);
   // Concurrency hint 1: one thread runs this context (Asio's own advice for
   // a single-threaded program).
   asio::io_context context(1);
   Socket client(context);
   Socket server(context);
-  // Throws on failure. Asio makes the descriptors non-blocking itself, once,
-  // on their first asynchronous operation.
-  asio::local::connect_pair(client, server);
+  // Throws on failure. The descriptors are non-blocking already, as Asio
+  // would make them on their first asynchronous operation.
+  client.assign(protocol, pair[0]);
+  server.assign(protocol, pair[1]);
   long done = 0;
   asio::co_spawn(context, Echo(std::move(server)), asio::detached);
   asio::co_spawn(context, Client(std::move(client), round_trips, &done), asio::detached);

@@ -1,13 +1,13 @@
 // conet's cost per echo round trip: one process, one thread, one EventLoop.
-// A 64-byte message goes back and forth over a SOCK_STREAM socketpair; the
-// server end is echoed by a detached coroutine shaped like
+// A 64-byte message goes back and forth over a SOCK_STREAM socketpair (or,
+// with --transport=tcp, a TCP connection over 127.0.0.1); the server end is echoed by a detached coroutine shaped like
 // examples/echo_session.cc, the client end is driven by the task BlockOn
 // runs. Compare with pingpong_epoll.c (plain edge-triggered epoll) and
 // pingpong_asio.cc (Boost.Asio coroutines) using
 // bench/count_per_round_trip.sh (callgrind instructions, strace syscalls).
 //
 //   ./tools/bazel build -c opt //bench:pingpong_conet
-//   bazel-bin/bench/pingpong_conet --round-trips=100000
+//   bazel-bin/bench/pingpong_conet --round-trips=100000 [--transport=tcp]
 #include <sys/socket.h>
 
 #include <array>
@@ -17,8 +17,10 @@
 #include <limits>
 #include <memory>
 #include <span>
+#include <string>
 
 #include "absl/status/statusor.h"
+#include "bench/stream_pair.h"
 #include "examples/echo_session.h"
 #include "net/event_loop.h"
 #include "net/task.h"
@@ -50,28 +52,34 @@ conet::Task<long> Client(conet::TcpStream stream, long round_trips) {
   co_return done;
 }
 
-// Returns N from --round-trips=N (default 100000); exits 2 on a bad argument.
-long RoundTrips(int argc, char** argv) {
+struct Flags {
+  long round_trips;
+  std::string transport;
+};
+
+// Returns --round-trips=N (default 100000) and --transport=socketpair|tcp;
+// exits 2 on a bad argument.
+Flags ParseFlags(int argc, char** argv) {
   conet::tools::CommandLine args(argc, argv);
-  const long round_trips = static_cast<long>(
+  Flags flags;
+  flags.round_trips = static_cast<long>(
       args.Int("round-trips", 100000, 0, std::numeric_limits<long>::max()));
+  flags.transport = args.String("transport", "socketpair");
   if (absl::Status ok = args.Finish(); !ok.ok() || args.help()) {
-    std::fprintf(stderr, "usage: %s [--round-trips=N]%s%s\n", argv[0], ok.ok() ? "" : ": ",
-                 std::string(ok.message()).c_str());
+    std::fprintf(stderr, "usage: %s [--round-trips=N] [--transport=socketpair|tcp]%s%s\n",
+                 argv[0], ok.ok() ? "" : ": ", std::string(ok.message()).c_str());
     std::exit(2);
   }
-  return round_trips;
+  return flags;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  const long round_trips = RoundTrips(argc, argv);
+  const Flags flags = ParseFlags(argc, argv);
+  const long round_trips = flags.round_trips;
   int pair[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) != 0) {
-    std::perror("socketpair");
-    return 1;
-  }
+  if (make_stream_pair(flags.transport.c_str(), pair) != 0) return 1;
   conet::UniqueFd client_fd(pair[0]);
   conet::UniqueFd server_fd(pair[1]);
   absl::StatusOr<std::unique_ptr<conet::EventLoop>> loop = conet::EventLoop::Create();

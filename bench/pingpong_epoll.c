@@ -10,7 +10,9 @@
  * re-armed, and no handler runs without its event.
  *
  *   ./tools/bazel build -c opt //bench:pingpong_epoll
- *   bazel-bin/bench/pingpong_epoll --round-trips=100000
+ *   bazel-bin/bench/pingpong_epoll --round-trips=100000 [--transport=tcp]
+ *
+ * With --transport=tcp the pair is a TCP connection over 127.0.0.1 instead.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -21,6 +23,8 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <unistd.h>
+
+#include "bench/stream_pair.h"
 
 enum { kMessageSize = 64, kBufferSize = 16384 };
 
@@ -105,23 +109,29 @@ static enum run_result server_run(struct server* s) {
   }
 }
 
-/* Returns N from --round-trips=N, or the default; exits on a bad argument. */
-static long parse_round_trips(int argc, char** argv) {
-  static const char kFlag[] = "--round-trips=";
-  long round_trips = 100000;
+/* Reads --round-trips=N (default 100000) and --transport=socketpair|tcp
+ * (default socketpair); exits 2 on a bad argument. */
+static void parse_flags(int argc, char** argv, long* round_trips, const char** transport) {
+  static const char kRoundTrips[] = "--round-trips=";
+  static const char kTransport[] = "--transport=";
+  *round_trips = 100000;
+  *transport = "socketpair";
   for (int i = 1; i < argc; ++i) {
     char* end = NULL;
-    if (strncmp(argv[i], kFlag, sizeof(kFlag) - 1) != 0) {
-      fprintf(stderr, "usage: %s [--round-trips=N]\n", argv[0]);
+    if (strncmp(argv[i], kTransport, sizeof(kTransport) - 1) == 0) {
+      *transport = argv[i] + sizeof(kTransport) - 1;
+      continue;
+    }
+    if (strncmp(argv[i], kRoundTrips, sizeof(kRoundTrips) - 1) != 0) {
+      fprintf(stderr, "usage: %s [--round-trips=N] [--transport=socketpair|tcp]\n", argv[0]);
       exit(2);
     }
-    round_trips = strtol(argv[i] + sizeof(kFlag) - 1, &end, 10);
-    if (*end != '\0' || round_trips < 0) {
+    *round_trips = strtol(argv[i] + sizeof(kRoundTrips) - 1, &end, 10);
+    if (*end != '\0' || *round_trips < 0) {
       fprintf(stderr, "bad %s\n", argv[i]);
       exit(2);
     }
   }
-  return round_trips;
 }
 
 /* Registers `fd` once for both directions, edge-triggered. */
@@ -136,12 +146,11 @@ static int register_fd(int epoll_fd, int fd) {
 int main(int argc, char** argv) {
   static struct client client;
   static struct server server;
-  const long round_trips = parse_round_trips(argc, argv);
+  long round_trips;
+  const char* transport;
+  parse_flags(argc, argv, &round_trips, &transport);
   int pair[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) != 0) {
-    perror("socketpair");
-    return 1;
-  }
+  if (make_stream_pair(transport, pair) != 0) return 1;
   const int epoll_fd = epoll_create1(EPOLL_CLOEXEC);
   if (epoll_fd < 0 || register_fd(epoll_fd, pair[0]) != 0 ||
       register_fd(epoll_fd, pair[1]) != 0) {

@@ -21,7 +21,8 @@ absl::StatusOr<AsyncFd> AsyncFd::Create(UniqueFd fd) {
 AsyncFd::AsyncFd(AsyncFd&& other) noexcept
     : fd_(std::move(other.fd_)),
       loop_(std::exchange(other.loop_, nullptr)),
-      generation_(other.generation_) {}
+      generation_(other.generation_),
+      short_read_drains_(other.short_read_drains_) {}
 
 AsyncFd& AsyncFd::operator=(AsyncFd&& other) noexcept {
   if (this != &other) {
@@ -29,6 +30,7 @@ AsyncFd& AsyncFd::operator=(AsyncFd&& other) noexcept {
     fd_ = std::move(other.fd_);
     loop_ = std::exchange(other.loop_, nullptr);
     generation_ = other.generation_;
+    short_read_drains_ = other.short_read_drains_;
   }
   return *this;
 }
@@ -38,6 +40,7 @@ void AsyncFd::Close() noexcept { Release().Reset(); }
 UniqueFd AsyncFd::Release() noexcept {
   if (loop_ != nullptr && fd_.Valid()) loop_->Unregister(fd_.Get(), generation_);
   loop_ = nullptr;
+  short_read_drains_ = false;
   return std::move(fd_);
 }
 

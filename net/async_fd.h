@@ -59,6 +59,17 @@ class AsyncFd {
   void Close() noexcept;
   // Unregisters the descriptor and hands it back, still open.
   [[nodiscard]] UniqueFd Release() noexcept;
+  // Declares that a read returning fewer bytes than asked has emptied the
+  // descriptor (true of TCP sockets; not of UNIX streams, whose reads stop
+  // at a message carrying descriptors or other credentials). A read syscall that says so (kShortReadDrains)
+  // then waits for the next readiness edge after a short read instead of
+  // trying first and failing with EAGAIN: one system call less per message
+  // for a request/response server.
+  void SetShortReadDrains() noexcept {
+    if (loop_ == nullptr) return;
+    loop_->SetShortReadDrains(fd_.Get(), generation_);
+    short_read_drains_ = true;
+  }
 
   template <typename Syscall>
   class PerformAwaiter;
@@ -99,6 +110,8 @@ class AsyncFd {
   UniqueFd fd_;
   EventLoop* loop_ = nullptr;
   uint32_t generation_ = 0;
+  // A copy of the loop's flag, for awaiters; set only while registered.
+  bool short_read_drains_ = false;
 };
 
 // Implementation details follow.
@@ -125,10 +138,18 @@ class AsyncFd::SlotAwaiter : public internal::IoOperation {
   SlotAwaiter(AsyncFd* fd, Direction direction, const Cancellation& cancel)
       : IoOperation(cancel, fd->loop_), fd_(fd->Get()),
         generation_(fd->generation_),
-        for_write_(direction == Direction::kWrite) {}
+        for_write_(direction == Direction::kWrite),
+        short_read_drains_(fd->short_read_drains_) {}
   SlotAwaiter(SlotAwaiter&&) = default;
   ~SlotAwaiter() = default;
   int fd() const { return fd_; }
+  // Read hints (see SetShortReadDrains); free for descriptors without them.
+  bool KnownDrained() const {
+    return short_read_drains_ && loop()->KnownDrained(fd_, generation_);
+  }
+  void NoteShortRead() {
+    if (short_read_drains_) loop()->NoteShortRead(fd_, generation_);
+  }
   // The error an operation ends with: its early-completion status, or else
   // the errno in `result` (negated) naming `what` and the fd. Kept out of
   // line so that the success path needs no stack frame.
@@ -143,6 +164,7 @@ class AsyncFd::SlotAwaiter : public internal::IoOperation {
   int fd_;
   uint32_t generation_;
   bool for_write_;
+  bool short_read_drains_;
 };
 
 template <typename Syscall>
@@ -161,6 +183,10 @@ class AsyncFd::PerformAwaiter final : public AsyncFd::SlotAwaiter {
       status() = std::move(stop);
       return true;
     }
+    // Known to fail with EAGAIN: suspend (await_suspend) without trying.
+    if constexpr (kShortReadDrains) {
+      if (KnownDrained()) return false;
+    }
     return Attempt();
   }
   // Yields the count or error; a Syscall with a Finish(StatusOr<size_t>)
@@ -175,7 +201,12 @@ class AsyncFd::PerformAwaiter final : public AsyncFd::SlotAwaiter {
   bool Attempt() noexcept override {
     while (true) {
       result_ = syscall_();
-      if (result_ >= 0) return true;
+      if (result_ >= 0) {
+        if constexpr (kShortReadDrains) {
+          if (result_ > 0 && static_cast<size_t>(result_) < syscall_.size) NoteShortRead();
+        }
+        return true;
+      }
       const int error = errno;
       if (error == EINTR) continue;
       result_ = -error;
@@ -194,6 +225,8 @@ class AsyncFd::PerformAwaiter final : public AsyncFd::SlotAwaiter {
   }
 
   static constexpr bool kNamed = requires { Syscall::kWhat; };
+  // A read into `size` bytes whose short result may mean "drained".
+  static constexpr bool kShortReadDrains = requires { requires Syscall::kShortReadDrains; };
   struct NoName {};
   [[no_unique_address]] std::conditional_t<kNamed, NoName, const char*> what_{};
   Syscall syscall_;

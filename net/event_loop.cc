@@ -228,6 +228,7 @@ absl::StatusOr<uint32_t> EventLoop::Register(int fd) {
   }
   const uint32_t generation = slot.generation + 1;
   if (absl::Status s = poller_.Add(fd, MakeTag(fd, generation)); !s.ok()) return s;
+  slot = IoSlot{};
   slot.generation = generation;
   return generation;
 }
@@ -293,12 +294,16 @@ void EventLoop::Dispatch(const internal::PollEvent& event) {
   const int fd = static_cast<int>(event.tag & 0xffffffffu);
   const uint32_t generation = static_cast<uint32_t>(event.tag >> 32);
   const uint32_t events = event.events;
-  internal::IoOperation** reader = Slot(fd, generation, /*for_write=*/false);
-  if (reader == nullptr) return;  // a stale event: the fd was closed
+  IoSlot* slot = LiveSlot(fd, generation);
+  if (slot == nullptr) return;  // a stale event: the fd was closed
+  if (events & (internal::kReadable | internal::kError)) {
+    slot->drained = false;
+    if (events & internal::kReadHangup) slot->read_hangup = true;
+  }
   // Edge-triggered epoll reports every ready bit, so most events carry both
   // directions while only one operation waits: check the slots first.
-  if ((events & (internal::kReadable | internal::kError)) && *reader != nullptr) {
-    CompleteIfDone(reader);
+  if ((events & (internal::kReadable | internal::kError)) && slot->reader != nullptr) {
+    CompleteIfDone(&slot->reader);
     // Resuming the reader may have closed the fd or grown slots_.
     if (Slot(fd, generation, false) == nullptr) return;
   }

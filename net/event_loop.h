@@ -81,11 +81,30 @@ class EventLoop {
   // Returns the reader (`for_write` false) or writer slot of a registration,
   // or null if the generation is stale.
   internal::IoOperation** Slot(int fd, uint32_t generation, bool for_write) {
-    if (static_cast<size_t>(fd) >= slots_.size()) return nullptr;  // also fd < 0
-    IoSlot& slot = slots_[fd];
-    // Only a registered slot has the (odd) generation of a live tag.
-    if (slot.generation != generation) return nullptr;
-    return for_write ? &slot.writer : &slot.reader;
+    IoSlot* slot = LiveSlot(fd, generation);
+    if (slot == nullptr) return nullptr;
+    return for_write ? &slot->writer : &slot->reader;
+  }
+
+  // Read hints. A registration marked ShortReadDrains (TCP: a read that
+  // returns fewer bytes than asked has emptied the receive queue) lets a
+  // read skip its first attempt after a short read, waiting for the next
+  // edge instead of trying and failing with EAGAIN. Any readable event
+  // clears the hint; hang-up, error and urgent data turn it off for good.
+  void SetShortReadDrains(int fd, uint32_t generation) {
+    if (IoSlot* slot = LiveSlot(fd, generation)) slot->short_read_drains = true;
+  }
+  // Whether a read on the registration is known to fail with EAGAIN now.
+  bool KnownDrained(int fd, uint32_t generation) const {
+    const IoSlot* slot = LiveSlot(fd, generation);
+    return slot != nullptr && slot->drained;
+  }
+  // Records a read that returned fewer bytes than asked (but more than 0).
+  void NoteShortRead(int fd, uint32_t generation) {
+    IoSlot* slot = LiveSlot(fd, generation);
+    if (slot != nullptr && slot->short_read_drains && !slot->read_hangup) {
+      slot->drained = true;
+    }
   }
   // Queues `node->handle` to be resumed from the loop; the node lives in the
   // waiting object, which unschedules it if it is destroyed first.
@@ -107,8 +126,20 @@ class EventLoop {
     // stale tag (an event fetched before the fd was closed and reused)
     // never matches.
     uint32_t generation = 0;
+    bool short_read_drains = false;  // see SetShortReadDrains
+    bool drained = false;            // a short read since the last event
+    bool read_hangup = false;        // hang-up, error or urgent data seen
     bool registered() const { return (generation & 1) != 0; }
   };
+  IoSlot* LiveSlot(int fd, uint32_t generation) {
+    if (static_cast<size_t>(fd) >= slots_.size()) return nullptr;  // also fd < 0
+    IoSlot& slot = slots_[fd];
+    // Only a registered slot has the (odd) generation of a live tag.
+    return slot.generation == generation ? &slot : nullptr;
+  }
+  const IoSlot* LiveSlot(int fd, uint32_t generation) const {
+    return const_cast<EventLoop*>(this)->LiveSlot(fd, generation);
+  }
   EventLoop(internal::Poller poller, UniqueFd wake_fd);
   void RunOnce(bool may_block);
   void RunReady();

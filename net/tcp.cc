@@ -68,7 +68,7 @@ Task<absl::StatusOr<TcpStream>> TcpStream::Connect(SocketAddress address,
   absl::StatusOr<AsyncFd> fd = co_await internal::ConnectSocket(
       address, SOCK_STREAM, std::move(what), std::move(cancel));
   if (!fd.ok()) co_return fd.status();
-  co_return TcpStream(std::move(*fd));
+  co_return TcpStream(std::move(*fd), address.family());
 }
 
 Task<absl::StatusOr<TcpStream>> TcpStream::Connect(std::string target,
@@ -92,9 +92,22 @@ Task<absl::StatusOr<TcpStream>> TcpStream::Connect(std::string target,
 }
 
 absl::StatusOr<TcpStream> TcpStream::Adopt(UniqueFd fd, EventLoop& loop) {
+  // Not a socket (a pipe, say): no family, and no read hint.
+  absl::StatusOr<int> family =
+      internal::GetIntOption(fd.Get(), SOL_SOCKET, SO_DOMAIN, "SO_DOMAIN");
+  return Adopt(std::move(fd), loop, family.ok() ? *family : AF_UNSPEC);
+}
+
+absl::StatusOr<TcpStream> TcpStream::Adopt(UniqueFd fd, EventLoop& loop, int family) {
   absl::StatusOr<AsyncFd> async = AsyncFd::Create(std::move(fd), loop);
   if (!async.ok()) return async.status();
-  return TcpStream(std::move(*async));
+  return TcpStream(std::move(*async), family);
+}
+
+TcpStream::TcpStream(AsyncFd fd, int family) : fd_(std::move(fd)) {
+  // On TCP a short read means the receive queue is empty; on a UNIX stream
+  // it may only mean a message boundary (see AsyncFd::SetShortReadDrains).
+  if (family == AF_INET || family == AF_INET6) fd_.SetShortReadDrains();
 }
 
 absl::StatusOr<TcpStream> TcpStream::Adopt(UniqueFd fd) {
@@ -219,7 +232,8 @@ absl::StatusOr<TcpListener> TcpListener::Adopt(UniqueFd fd, EventLoop& loop) {
 Task<absl::StatusOr<TcpStream>> TcpListener::Accept(Cancellation cancel) {
   absl::StatusOr<UniqueFd> conn = co_await acceptor_.Accept(std::move(cancel));
   if (!conn.ok()) co_return conn.status();
-  co_return TcpStream::Adopt(std::move(*conn), *acceptor_.loop());
+  co_return TcpStream::Adopt(std::move(*conn), *acceptor_.loop(),
+                             acceptor_.address().family());
 }
 
 }  // namespace conet

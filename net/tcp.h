@@ -149,7 +149,10 @@ class TcpStream {
   [[nodiscard]] UniqueFd Release() noexcept { return fd_.Release(); }
 
  private:
-  explicit TcpStream(AsyncFd fd) : fd_(std::move(fd)) {}
+  friend class TcpListener;
+  // `family` is the socket's address family (AF_UNSPEC if unknown).
+  TcpStream(AsyncFd fd, int family);
+  static absl::StatusOr<TcpStream> Adopt(UniqueFd fd, EventLoop& loop, int family);
   absl::Status RequireTcp(const char* what) const;
 
   AsyncFd fd_;
@@ -228,6 +231,8 @@ namespace internal {
 
 struct ReadCall {
   static constexpr const char* kWhat = "read";
+  // A short read leaves nothing behind on a descriptor marked so (TCP).
+  static constexpr bool kShortReadDrains = true;
   int fd;
   char* data;
   size_t size;

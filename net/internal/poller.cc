@@ -18,6 +18,7 @@ static_assert(offsetof(PollEvent, tag) == offsetof(epoll_event, data));
 static_assert(uint32_t{kReadable} == (EPOLLIN | EPOLLPRI | EPOLLRDHUP));
 static_assert(uint32_t{kWritable} == EPOLLOUT);
 static_assert(uint32_t{kError} == (EPOLLERR | EPOLLHUP));
+static_assert(uint32_t{kReadHangup} == (EPOLLPRI | EPOLLRDHUP | EPOLLERR | EPOLLHUP));
 
 absl::StatusOr<Poller> Poller::Create() {
   const int fd = ::epoll_create1(EPOLL_CLOEXEC);
@@ -27,7 +28,8 @@ absl::StatusOr<Poller> Poller::Create() {
 
 absl::Status Poller::Add(int fd, uint64_t tag) {
   epoll_event event{};
-  event.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  // EPOLLPRI too: urgent data makes a TCP read stop short (see kReadHangup).
+  event.events = EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLRDHUP | EPOLLET;
   event.data.u64 = tag;
   if (::epoll_ctl(epoll_fd_.Get(), EPOLL_CTL_ADD, fd, &event) != 0) {
     return absl::ErrnoToStatus(errno, absl::StrCat("epoll_ctl ADD fd ", fd));

@@ -23,6 +23,9 @@ enum PollEvents : uint32_t {
   kReadable = 0x001 | 0x002 | 0x2000,  // EPOLLIN | EPOLLPRI | EPOLLRDHUP
   kWritable = 0x004,                   // EPOLLOUT
   kError = 0x008 | 0x010,  // EPOLLERR | EPOLLHUP: wakes both directions
+  // Reading may never block again, or stops short of what is queued:
+  // EPOLLPRI | EPOLLRDHUP | EPOLLERR | EPOLLHUP.
+  kReadHangup = 0x002 | 0x2000 | 0x008 | 0x010,
 };
 
 // Laid out exactly as struct epoll_event (packed on x86-64, as the kernel's

@@ -11,7 +11,9 @@
 
 #include <cerrno>
 #include <csignal>
+#include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <stop_token>
 #include <string>
 #include <utility>
@@ -433,6 +435,117 @@ Task<void> SecondPendingRead() {
   EXPECT_TRUE(absl::IsDeadlineExceeded(first.status())) << first.status();
   EXPECT_TRUE(absl::IsFailedPrecondition(second.status())) << second.status();
   EXPECT_THAT(second.status().message(), HasSubstr("already has a pending read"));
+}
+
+// The read hint (AsyncFd::SetShortReadDrains): on TCP a short read means the
+// receive queue is empty, so the next read waits for an edge instead of
+// trying. These are the cases where a short read leaves something behind
+// and the next read must still see it at once.
+
+// Reads with ReadSome into 64-byte pieces until `want` bytes, end of
+// stream or an error, each read bounded by a deadline; yields what was
+// read, or the error.
+Task<absl::StatusOr<std::string>> ReadPieces(TcpStream* stream, size_t want) {
+  std::string all;
+  char piece[64];
+  while (all.size() < want) {
+    absl::StatusOr<size_t> n = co_await stream->ReadSome(piece, Within(absl::Seconds(5)));
+    if (!n.ok()) co_return n.status();
+    if (*n == 0) co_return all;
+    all.append(piece, *n);
+  }
+  co_return all;
+}
+
+// Sends, once the reader is waiting, everything at once so that one event
+// carries it all; `send_all` uses plain syscalls on `fd`, with no yield.
+// Reads until `want` bytes or the end.
+template <typename SendAll>
+Task<absl::StatusOr<std::string>> ReadWhatArrivesAtOnce(TcpStream* reader, size_t want,
+                                                       SendAll send_all) {
+  auto [got, sent] = co_await WhenAll(
+      ReadPieces(reader, want), [](SendAll send) -> Task<bool> {
+        co_await Yield();  // the reader's first ReadSome is pending now
+        co_return send();
+      }(std::move(send_all)));
+  EXPECT_TRUE(sent);
+  co_return got;
+}
+
+Task<absl::StatusOr<std::string>> DataThenEnd() {
+  absl::StatusOr<Connection> c = co_await Connect(MustParse("127.0.0.1:0"));
+  if (!c.ok()) co_return c.status();
+  const int fd = c->client.fd();
+  // The event that wakes the reader has both the data and the end (FIN):
+  // the short read of "hello" must not hide the end that follows it.
+  auto send = [fd] {
+    return ::send(fd, "hello", 5, MSG_NOSIGNAL) == 5 && ::shutdown(fd, SHUT_WR) == 0;
+  };
+  co_return co_await ReadWhatArrivesAtOnce(&c->server, SIZE_MAX, send);
+}
+
+TEST(TcpTest, AShortReadBeforeTheEndDoesNotHideTheEnd) {
+  FdLeakCheck leaks;
+  absl::StatusOr<std::string> got = RunTask(DataThenEnd());
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, "hello");
+}
+
+Task<absl::StatusOr<std::string>> DataAroundUrgentByte() {
+  absl::StatusOr<Connection> c = co_await Connect(MustParse("127.0.0.1:0"));
+  if (!c.ok()) co_return c.status();
+  const int fd = c->client.fd();
+  // A read stops short at the urgent mark; "de" is still queued behind it.
+  auto send = [fd] {
+    return ::send(fd, "ab", 2, MSG_NOSIGNAL) == 2 &&
+           ::send(fd, "c", 1, MSG_OOB | MSG_NOSIGNAL) == 1 &&
+           ::send(fd, "de", 2, MSG_NOSIGNAL) == 2;
+  };
+  co_return co_await ReadWhatArrivesAtOnce(&c->server, 4, send);
+}
+
+TEST(TcpTest, AShortReadAtTheUrgentMarkDoesNotStallTheRest) {
+  FdLeakCheck leaks;
+  absl::StatusOr<std::string> got = RunTask(DataAroundUrgentByte());
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, "abde");  // the urgent byte is out of band
+}
+
+Task<absl::StatusOr<std::string>> UnixDataBehindADescriptor(std::string name) {
+  absl::StatusOr<Connection> c = co_await Connect(MustParse(name));
+  if (!c.ok()) co_return c.status();
+  const int fd = c->client.fd();
+  // A UNIX stream read stops after a message that carried descriptors, so
+  // on UNIX a short read proves nothing: "cd" must still arrive.
+  auto send = [fd] {
+    int passed = ::dup(0);
+    char data[] = "ab";
+    iovec iov{data, 2};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+    cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(cmsg), &passed, sizeof(int));
+    const bool ok = ::sendmsg(fd, &msg, MSG_NOSIGNAL) == 2 &&
+                    ::send(fd, "cd", 2, MSG_NOSIGNAL) == 2;
+    ::close(passed);
+    return ok;
+  };
+  co_return co_await ReadWhatArrivesAtOnce(&c->server, 4, send);
+}
+
+TEST(TcpTest, AShortReadOnAUnixStreamIsNotTakenAsDrained) {
+  FdLeakCheck leaks;
+  const std::string name = absl::StrCat("unix:@conet-tcp-hint-", ::getpid());
+  absl::StatusOr<std::string> got = RunTask(UnixDataBehindADescriptor(name));
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, "abcd");
 }
 
 TEST(TcpTest, ASecondPendingReadIsRefused) {
