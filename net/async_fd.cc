@@ -57,13 +57,26 @@ absl::Status AsyncFd::SlotAwaiter::Failure(ssize_t result, const char* what) {
   return absl::ErrnoToStatus(static_cast<int>(-result), absl::StrCat(what, " on fd ", fd_));
 }
 
-absl::Status AsyncFd::SlotAwaiter::SlotError(bool closed) const {
-  if (closed) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("fd ", fd_, " is closed or not registered"));
+internal::IoOperation** AsyncFd::SlotAwaiter::PrepareSlot() {
+  internal::IoOperation** slot = nullptr;
+  if (loop() != nullptr) {
+    if (absl::Status watched = loop()->Watch(fd_, generation_); !watched.ok()) {
+      status() = std::move(watched);
+      return nullptr;
+    }
+    slot = loop()->WaitSlot(fd_, generation_, for_write_);
   }
-  return absl::FailedPreconditionError(absl::StrCat(
-      "fd ", fd_, " already has a pending ", for_write_ ? "write" : "read"));
+  if (slot == nullptr) {
+    status() = absl::FailedPreconditionError(
+        absl::StrCat("fd ", fd_, " is closed or not registered"));
+    return nullptr;
+  }
+  if (*slot != nullptr) {
+    status() = absl::FailedPreconditionError(absl::StrCat(
+        "fd ", fd_, " already has a pending ", for_write_ ? "write" : "read"));
+    return nullptr;
+  }
+  return slot;
 }
 
 void AsyncFd::SlotAwaiter::Unlink() noexcept {

@@ -124,10 +124,10 @@ class AsyncFd::SlotAwaiter : public internal::IoOperation {
   // operation waits there.
   bool await_suspend(std::coroutine_handle<> handle) noexcept {
     internal::IoOperation** slot =
-        loop() != nullptr ? loop()->Slot(fd_, generation_, for_write_) : nullptr;
-    if (slot == nullptr || *slot != nullptr) {
-      status() = SlotError(slot == nullptr);
-      return false;
+        loop() != nullptr ? loop()->WaitSlot(fd_, generation_, for_write_) : nullptr;
+    if (slot == nullptr || *slot != nullptr) [[unlikely]] {
+      slot = PrepareSlot();
+      if (slot == nullptr) return false;
     }
     *slot = this;
     Suspend(*loop(), handle);
@@ -156,9 +156,10 @@ class AsyncFd::SlotAwaiter : public internal::IoOperation {
   absl::Status Failure(ssize_t result, const char* what);
 
  private:
-  // Why the slot cannot be taken: the fd is closed (`closed`), or another
-  // operation waits there.
-  absl::Status SlotError(bool closed) const;
+  // The slow path of await_suspend: adds the descriptor to the epoll set on
+  // its first wait and returns the free slot, or sets status() to why there
+  // is none (epoll refused, the fd is closed, another operation waits).
+  internal::IoOperation** PrepareSlot();
   void Unlink() noexcept override;
 
   int fd_;

@@ -227,16 +227,23 @@ absl::StatusOr<uint32_t> EventLoop::Register(int fd) {
     return absl::AlreadyExistsError(absl::StrCat("fd ", fd, " is already registered"));
   }
   const uint32_t generation = slot.generation + 1;
-  if (absl::Status s = poller_.Add(fd, MakeTag(fd, generation)); !s.ok()) return s;
   slot = IoSlot{};
   slot.generation = generation;
   return generation;
 }
 
+absl::Status EventLoop::Watch(int fd, uint32_t generation) {
+  IoSlot* slot = LiveSlot(fd, generation);
+  if (slot == nullptr || slot->watched) return absl::OkStatus();
+  if (absl::Status s = poller_.Add(fd, MakeTag(fd, generation)); !s.ok()) return s;
+  slot->watched = true;
+  return absl::OkStatus();
+}
+
 void EventLoop::Unregister(int fd, uint32_t generation) noexcept {
   if (fd < 0 || static_cast<size_t>(fd) >= slots_.size()) return;
   if (!slots_[fd].registered() || slots_[fd].generation != generation) return;
-  (void)poller_.Remove(fd);
+  if (slots_[fd].watched) (void)poller_.Remove(fd);
   const absl::Status closed = absl::CancelledError(
       absl::StrCat("fd ", fd, " was closed while an operation was pending"));
   // Each Wake unlinks its operation from the slot before the slot goes.

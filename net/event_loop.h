@@ -74,10 +74,24 @@ class EventLoop {
   // --- Used by conet's awaitables; not part of the application API. ---
 
   // Registers `fd` for both directions; returns its generation (the key that
-  // makes stale events for a reused descriptor number harmless).
+  // makes stale events for a reused descriptor number harmless). The
+  // descriptor joins the epoll set only when an operation first has to wait
+  // on it (WaitSlot): one that never waits costs no epoll_ctl and no kernel
+  // wake-up callbacks. Adding it then is race-free: epoll reports a
+  // descriptor that is already ready when it is added.
   absl::StatusOr<uint32_t> Register(int fd);
   // Forgets `fd`: pending operations on it complete with CancelledError.
   void Unregister(int fd, uint32_t generation) noexcept;
+  // Returns the slot to wait in; null if the generation is stale or the
+  // descriptor is not in the epoll set yet (see Watch).
+  internal::IoOperation** WaitSlot(int fd, uint32_t generation, bool for_write) {
+    IoSlot* slot = LiveSlot(fd, generation);
+    if (slot == nullptr || !slot->watched) return nullptr;
+    return for_write ? &slot->writer : &slot->reader;
+  }
+  // Adds a registered descriptor to the epoll set, before its first wait;
+  // fails with epoll's error. A stale generation is left alone (OK).
+  absl::Status Watch(int fd, uint32_t generation);
   // Returns the reader (`for_write` false) or writer slot of a registration,
   // or null if the generation is stale.
   internal::IoOperation** Slot(int fd, uint32_t generation, bool for_write) {
@@ -129,6 +143,7 @@ class EventLoop {
     bool short_read_drains = false;  // see SetShortReadDrains
     bool drained = false;            // a short read since the last event
     bool read_hangup = false;        // hang-up, error or urgent data seen
+    bool watched = false;            // in the epoll set
     bool registered() const { return (generation & 1) != 0; }
   };
   IoSlot* LiveSlot(int fd, uint32_t generation) {

@@ -1,11 +1,16 @@
 #include "net/async_fd.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
+#include <fstream>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "gtest/gtest.h"
@@ -173,6 +178,68 @@ TEST(AsyncFdTest, ErrorsNameTheOperationAndDescriptor) {
   absl::Status status = RunTask(task(StreamPair()));
   EXPECT_FALSE(status.ok());
   EXPECT_NE(status.message().find("send on fd"), std::string::npos) << status;
+}
+
+// Returns the descriptors the process's epoll instances watch, from
+// /proc/self/fdinfo ("tfd:" lines).
+std::vector<int> WatchedDescriptors() {
+  std::vector<int> watched;
+  DIR* dir = ::opendir("/proc/self/fd");
+  if (dir == nullptr) return watched;
+  while (dirent* entry = ::readdir(dir)) {
+    char target[64] = {};
+    const std::string link = std::string("/proc/self/fd/") + entry->d_name;
+    if (::readlink(link.c_str(), target, sizeof(target) - 1) <= 0) continue;
+    if (std::string(target) != "anon_inode:[eventpoll]") continue;
+    std::ifstream info(std::string("/proc/self/fdinfo/") + entry->d_name);
+    std::string word;
+    while (info >> word) {
+      if (word == "tfd:" && info >> word) watched.push_back(std::stoi(word));
+    }
+  }
+  ::closedir(dir);
+  return watched;
+}
+
+bool IsWatched(int fd) {
+  const std::vector<int> watched = WatchedDescriptors();
+  return std::find(watched.begin(), watched.end(), fd) != watched.end();
+}
+
+Task<void> WatchedOnlyOnceItWaits(std::pair<UniqueFd, UniqueFd> pair) {
+  absl::StatusOr<AsyncFd> a = AsyncFd::Create(std::move(pair.first));
+  absl::StatusOr<AsyncFd> b = AsyncFd::Create(std::move(pair.second));
+  const int fd = a->Get();
+  // Data is there already: the read never waits, so epoll never hears of fd.
+  EXPECT_EQ(::write(b->Get(), "x", 1), 1);
+  EXPECT_EQ(co_await ReadSomeString(&*a), "x");
+  EXPECT_FALSE(IsWatched(fd));
+  // Nothing there: the read waits, and the descriptor joins the epoll set.
+  auto [text, done] = co_await WhenAll(ReadSomeString(&*a), WriteLater(&*b, "y"));
+  EXPECT_EQ(text, "y");
+  EXPECT_TRUE(IsWatched(fd));
+  a->Close();
+  EXPECT_FALSE(IsWatched(fd));
+}
+
+TEST(AsyncFdTest, ADescriptorJoinsEpollOnlyWhenAnOperationWaits) {
+  FdLeakCheck no_leaks;
+  RunTask(WatchedOnlyOnceItWaits(StreamPair()));
+}
+
+Task<absl::Status> WaitOnARegularFile(UniqueFd file) {
+  absl::StatusOr<AsyncFd> fd = AsyncFd::Create(std::move(file));
+  if (!fd.ok()) co_return fd.status();
+  co_return co_await fd->Readable();
+}
+
+TEST(AsyncFdTest, WaitingOnADescriptorEpollRefusesIsAnError) {
+  FdLeakCheck no_leaks;
+  UniqueFd file(::open("/proc/self/exe", O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+  ASSERT_TRUE(file.Valid());
+  const absl::Status status = RunTask(WaitOnARegularFile(std::move(file)));
+  EXPECT_EQ(status.code(), absl::StatusCode::kPermissionDenied) << status;
+  EXPECT_NE(status.message().find("epoll_ctl ADD fd"), std::string::npos) << status;
 }
 
 TEST(AsyncFdTest, CreateWithoutARunningLoopFails) {
