@@ -2,8 +2,9 @@
 //
 // AsyncFd is a descriptor registered with an EventLoop: the readiness
 // primitive that conet's sockets (net/, ipc/) are built from. It owns the
-// descriptor, registers it once (edge-triggered, both directions) and offers
-// one waiting reader and one waiting writer at a time (full duplex).
+// descriptor, registers it with the loop (it joins the epoll set, once,
+// edge-triggered, both directions, when an operation first has to wait) and
+// offers one waiting reader and one waiting writer at a time (full duplex).
 //
 // Perform() runs a non-blocking syscall optimistically and suspends only on
 // EAGAIN, retrying when the descriptor becomes ready:
@@ -79,7 +80,9 @@ class AsyncFd {
   // each time the descriptor is ready while it fails with EAGAIN.
   // co_await yields the count, or the errno as a status naming `what` and
   // the descriptor; if `syscall` has a member Finish(absl::StatusOr<size_t>),
-  // co_await yields what Finish returns instead. `syscall` and what it
+  // co_await yields what Finish returns instead. A read that declares
+  // `static constexpr bool kShortReadDrains = true` and a `size` member (the
+  // bytes asked for) takes part in the read hint (see SetShortReadDrains). `syscall` and what it
   // refers to must stay valid until the co_await completes. At most one
   // pending operation per direction.
   template <typename Syscall>
