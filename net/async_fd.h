@@ -61,11 +61,13 @@ class AsyncFd {
   // Unregisters the descriptor and hands it back, still open.
   [[nodiscard]] UniqueFd Release() noexcept;
   // Declares that a read returning fewer bytes than asked has emptied the
-  // descriptor (true of TCP sockets; not of UNIX streams, whose reads stop
-  // at a message carrying descriptors or other credentials). A read syscall that says so (kShortReadDrains)
-  // then waits for the next readiness edge after a short read instead of
-  // trying first and failing with EAGAIN: one system call less per message
-  // for a request/response server.
+  // descriptor (true of TCP sockets; of UNIX streams only when the read cut
+  // no control message, since their reads stop at a message carrying
+  // descriptors or credentials: TcpStream reads them with recvmsg to know).
+  // A read syscall that says so (kShortReadDrains) then waits for the next
+  // readiness edge after a short read instead of trying first and failing
+  // with EAGAIN: one system call less per message for a request/response
+  // server.
   void SetShortReadDrains() noexcept {
     if (loop_ == nullptr) return;
     loop_->SetShortReadDrains(fd_.Get(), generation_);
@@ -82,7 +84,8 @@ class AsyncFd {
   // the descriptor; if `syscall` has a member Finish(absl::StatusOr<size_t>),
   // co_await yields what Finish returns instead. A read that declares
   // `static constexpr bool kShortReadDrains = true` and a `size` member (the
-  // bytes asked for) takes part in the read hint (see SetShortReadDrains). `syscall` and what it
+  // bytes asked for) takes part in the read hint (see SetShortReadDrains);
+  // one with a `control_cut` member can veto it for a given read. `syscall` and what it
   // refers to must stay valid until the co_await completes. At most one
   // pending operation per direction.
   template <typename Syscall>
@@ -207,7 +210,10 @@ class AsyncFd::PerformAwaiter final : public AsyncFd::SlotAwaiter {
       result_ = syscall_();
       if (result_ >= 0) {
         if constexpr (kShortReadDrains) {
-          if (result_ > 0 && static_cast<size_t>(result_) < syscall_.size) NoteShortRead();
+          if (result_ > 0 && static_cast<size_t>(result_) < syscall_.size &&
+              !ControlCut()) {
+            NoteShortRead();
+          }
         }
         return true;
       }
@@ -225,6 +231,16 @@ class AsyncFd::PerformAwaiter final : public AsyncFd::SlotAwaiter {
       return Failure(result_, Syscall::kWhat);
     } else {
       return Failure(result_, what_);
+    }
+  }
+
+  // Whether the read stopped at a control message it had no room for (a
+  // syscall that can tell has a `control_cut` member).
+  bool ControlCut() const {
+    if constexpr (requires { syscall_.control_cut; }) {
+      return syscall_.control_cut;
+    } else {
+      return false;
     }
   }
 

@@ -219,9 +219,7 @@ void EventLoop::ForgetRemoteCancel(internal::Operation* op) {
 
 absl::StatusOr<uint32_t> EventLoop::Register(int fd) {
   if (fd < 0) return absl::InvalidArgumentError("cannot register fd -1");
-  if (static_cast<size_t>(fd) >= slots_.size()) {
-    slots_.resize(std::max<size_t>(fd + 1, slots_.size() * 2));
-  }
+  if (static_cast<size_t>(fd) >= slot_count_) GrowSlots(static_cast<size_t>(fd) + 1);
   IoSlot& slot = slots_[fd];
   if (slot.registered()) {
     return absl::AlreadyExistsError(absl::StrCat("fd ", fd, " is already registered"));
@@ -230,6 +228,14 @@ absl::StatusOr<uint32_t> EventLoop::Register(int fd) {
   slot = IoSlot{};
   slot.generation = generation;
   return generation;
+}
+
+void EventLoop::GrowSlots(size_t at_least) {
+  const size_t count = std::max(at_least, slot_count_ * 2);
+  auto grown = std::make_unique<IoSlot[]>(count);
+  std::copy(slots_.get(), slots_.get() + slot_count_, grown.get());
+  slots_ = std::move(grown);
+  slot_count_ = count;
 }
 
 absl::Status EventLoop::Watch(int fd, uint32_t generation) {
@@ -241,7 +247,7 @@ absl::Status EventLoop::Watch(int fd, uint32_t generation) {
 }
 
 void EventLoop::Unregister(int fd, uint32_t generation) noexcept {
-  if (fd < 0 || static_cast<size_t>(fd) >= slots_.size()) return;
+  if (fd < 0 || static_cast<size_t>(fd) >= slot_count_) return;
   if (!slots_[fd].registered() || slots_[fd].generation != generation) return;
   if (slots_[fd].watched) (void)poller_.Remove(fd);
   const absl::Status closed = absl::CancelledError(

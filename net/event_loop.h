@@ -147,7 +147,7 @@ class EventLoop {
     bool registered() const { return (generation & 1) != 0; }
   };
   IoSlot* LiveSlot(int fd, uint32_t generation) {
-    if (static_cast<size_t>(fd) >= slots_.size()) return nullptr;  // also fd < 0
+    if (static_cast<size_t>(fd) >= slot_count_) return nullptr;  // also fd < 0
     IoSlot& slot = slots_[fd];
     // Only a registered slot has the (odd) generation of a live tag.
     return slot.generation == generation ? &slot : nullptr;
@@ -156,6 +156,7 @@ class EventLoop {
     return const_cast<EventLoop*>(this)->LiveSlot(fd, generation);
   }
   EventLoop(internal::Poller poller, UniqueFd wake_fd);
+  void GrowSlots(size_t at_least);
   void RunOnce(bool may_block);
   void RunReady();
   void StartDetached();
@@ -170,7 +171,10 @@ class EventLoop {
 
   internal::Poller poller_;
   UniqueFd wake_fd_;
-  std::vector<IoSlot> slots_;
+  // Indexed by descriptor; a bare array and its length rather than a
+  // vector, so that the hot lookups compare against a count (no division).
+  std::unique_ptr<IoSlot[]> slots_;
+  size_t slot_count_ = 0;
   internal::TimerHeap timers_;
   internal::IntrusiveList ready_;
   // Every detached frame still running; each promise knows its index.

@@ -20,6 +20,16 @@
 namespace conet {
 namespace internal {
 
+ssize_t ReadCall::ReadUnix() {
+  iovec iov{data, size};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  const ssize_t n = ::recvmsg(fd, &msg, 0);
+  control_cut = n >= 0 && (msg.msg_flags & MSG_CTRUNC) != 0;
+  return n;
+}
+
 absl::Status ReadExactCall::EndedEarly(size_t got) const {
   return absl::OutOfRangeError(absl::StrCat("read on fd ", fd, ": end of stream after ", got,
                                             " of ", size, " bytes"));
@@ -104,10 +114,15 @@ absl::StatusOr<TcpStream> TcpStream::Adopt(UniqueFd fd, EventLoop& loop, int fam
   return TcpStream(std::move(*async), family);
 }
 
-TcpStream::TcpStream(AsyncFd fd, int family) : fd_(std::move(fd)) {
-  // On TCP a short read means the receive queue is empty; on a UNIX stream
-  // it may only mean a message boundary (see AsyncFd::SetShortReadDrains).
-  if (family == AF_INET || family == AF_INET6) fd_.SetShortReadDrains();
+TcpStream::TcpStream(AsyncFd fd, int family)
+    : fd_(std::move(fd)), unix_stream_(family == AF_UNIX) {
+  // On TCP a short read means the receive queue is empty. On a UNIX stream
+  // it does too, unless the read stopped at a message that carried
+  // descriptors or credentials, which recvmsg reports as a cut control
+  // message (ReadCall::control_cut).
+  if (family == AF_INET || family == AF_INET6 || family == AF_UNIX) {
+    fd_.SetShortReadDrains();
+  }
 }
 
 absl::StatusOr<TcpStream> TcpStream::Adopt(UniqueFd fd) {

@@ -156,6 +156,7 @@ class TcpStream {
   absl::Status RequireTcp(const char* what) const;
 
   AsyncFd fd_;
+  bool unix_stream_ = false;  // AF_UNIX: reads go through recvmsg (ReadCall)
 };
 
 // How TcpListener::Bind sets up the socket. Build it as a named variable (or
@@ -231,12 +232,22 @@ namespace internal {
 
 struct ReadCall {
   static constexpr const char* kWhat = "read";
-  // A short read leaves nothing behind on a descriptor marked so (TCP).
+  // A short read leaves nothing behind on a descriptor marked so (see
+  // AsyncFd::SetShortReadDrains), unless `control_cut` says otherwise.
   static constexpr bool kShortReadDrains = true;
   int fd;
+  bool unix_stream;  // read with recvmsg, to learn of a cut control message
   char* data;
   size_t size;
-  ssize_t operator()() const { return ::read(fd, data, size); }
+  // Set when the read skipped a control message (descriptors or
+  // credentials) it had no room for: a UNIX stream read stops short there,
+  // with more data queued behind it.
+  bool control_cut = false;
+  ssize_t operator()() {
+    if (!unix_stream) return ::read(fd, data, size);
+    return ReadUnix();
+  }
+  ssize_t ReadUnix();
 };
 
 struct ReadExactCall {
@@ -314,9 +325,9 @@ struct SendmsgAllCall {
 // builds the awaiter in place, without a call.
 inline TcpStream::ReadAwaiter TcpStream::ReadSome(std::span<char> buffer,
                                                   const Cancellation& cancel) {
-  return fd_.Perform(Direction::kRead,
-                     internal::ReadCall{fd_.Get(), buffer.data(), buffer.size()},
-                     cancel);
+  return fd_.Perform(
+      Direction::kRead,
+      internal::ReadCall{fd_.Get(), unix_stream_, buffer.data(), buffer.size()}, cancel);
 }
 
 inline TcpStream::ReadExactAwaiter TcpStream::ReadExact(std::span<char> buffer,
