@@ -22,7 +22,7 @@ AsyncFd::AsyncFd(AsyncFd&& other) noexcept
     : fd_(std::move(other.fd_)),
       loop_(std::exchange(other.loop_, nullptr)),
       generation_(other.generation_),
-      short_read_drains_(other.short_read_drains_) {}
+      short_read_drains_(std::exchange(other.short_read_drains_, false)) {}
 
 AsyncFd& AsyncFd::operator=(AsyncFd&& other) noexcept {
   if (this != &other) {
@@ -30,7 +30,7 @@ AsyncFd& AsyncFd::operator=(AsyncFd&& other) noexcept {
     fd_ = std::move(other.fd_);
     loop_ = std::exchange(other.loop_, nullptr);
     generation_ = other.generation_;
-    short_read_drains_ = other.short_read_drains_;
+    short_read_drains_ = std::exchange(other.short_read_drains_, false);
   }
   return *this;
 }

@@ -191,8 +191,9 @@ class AsyncFd::PerformAwaiter final : public AsyncFd::SlotAwaiter {
       return true;
     }
     // Known to fail with EAGAIN: suspend (await_suspend) without trying.
-    if constexpr (kShortReadDrains) {
-      if (KnownDrained()) return false;
+    if constexpr (kUsesReadHint) {
+      // An empty buffer completes at once (with 0) whatever is queued.
+      if (syscall_.size != 0 && KnownDrained()) return false;
     }
     return Attempt();
   }
@@ -214,6 +215,9 @@ class AsyncFd::PerformAwaiter final : public AsyncFd::SlotAwaiter {
               !ControlCut()) {
             NoteShortRead();
           }
+        }
+        if constexpr (kReportsDrained) {
+          if (syscall_.drained) NoteShortRead();
         }
         return true;
       }
@@ -247,6 +251,9 @@ class AsyncFd::PerformAwaiter final : public AsyncFd::SlotAwaiter {
   static constexpr bool kNamed = requires { Syscall::kWhat; };
   // A read into `size` bytes whose short result may mean "drained".
   static constexpr bool kShortReadDrains = requires { requires Syscall::kShortReadDrains; };
+  // A read that can tell it emptied the queue (the kernel's "bytes left").
+  static constexpr bool kReportsDrained = requires(Syscall& call) { call.drained; };
+  static constexpr bool kUsesReadHint = kShortReadDrains || kReportsDrained;
   struct NoName {};
   [[no_unique_address]] std::conditional_t<kNamed, NoName, const char*> what_{};
   Syscall syscall_;

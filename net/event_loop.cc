@@ -295,6 +295,13 @@ void EventLoop::FireTimers() {
   }
 }
 
+inline void EventLoop::CompleteIfDone(internal::IoOperation** slot) {
+  internal::IoOperation* op = *slot;
+  if (!op->Attempt()) return;
+  *slot = nullptr;
+  op->CompleteUnlinked();
+}
+
 void EventLoop::Dispatch(const internal::PollEvent& event) {
   if (event.tag == kWakeTag) {
     // One read takes (and zeroes) the whole counter of a non-semaphore
@@ -326,13 +333,6 @@ void EventLoop::Dispatch(const internal::PollEvent& event) {
   }
 }
 
-void EventLoop::CompleteIfDone(internal::IoOperation** slot) {
-  internal::IoOperation* op = *slot;
-  if (!op->Attempt()) return;
-  *slot = nullptr;
-  op->CompleteUnlinked();
-}
-
 void EventLoop::DrainRemote() {
   std::vector<absl::AnyInvocable<void() &&>> posted;
   std::vector<internal::Operation*> cancels;
@@ -353,6 +353,7 @@ void EventLoop::DrainRemote() {
 // --- Detached tasks ------------------------------------------------------
 
 void EventLoop::SpawnDetached(Task<void> task) {
+  if (!task.Valid()) return;  // an empty Task: nothing to run
   std::coroutine_handle<internal::Promise<void>> frame = task.Release();
   frame.promise().set_detached(static_cast<uint32_t>(detached_.size()));
   detached_.push_back(frame);
@@ -363,7 +364,10 @@ void EventLoop::StartDetached() {
   // Only those spawned so far; a task spawned by one of them starts on the
   // next pass. Each resume may append to starting_, so index, not iterate.
   const size_t count = starting_.size();
-  for (size_t i = 0; i < count; ++i) starting_[i].resume();
+  for (size_t i = 0; i < count; ++i) {
+    const std::coroutine_handle<> frame = starting_[i];  // resume may grow starting_
+    frame.resume();
+  }
   starting_.erase(starting_.begin(), starting_.begin() + static_cast<ptrdiff_t>(count));
 }
 

@@ -61,7 +61,7 @@ class EventLoop {
   // its exception). Stop() does not end BlockOn.
   template <typename T>
   T BlockOn(Task<T> task);
-  // Starts `task` on this loop (from the ready queue); the loop owns it until
+  // Starts `task` on this loop (on its next pass, not inline); the loop owns it until
   // it completes. An exception escaping it terminates the process, as with
   // std::thread. Call on the loop's thread, or through Post().
   void SpawnDetached(Task<void> task);
@@ -76,7 +76,7 @@ class EventLoop {
   // Registers `fd` for both directions; returns its generation (the key that
   // makes stale events for a reused descriptor number harmless). The
   // descriptor joins the epoll set only when an operation first has to wait
-  // on it (WaitSlot): one that never waits costs no epoll_ctl and no kernel
+  // on it (Watch, called by the awaiter): one that never waits costs no epoll_ctl and no kernel
   // wake-up callbacks. Adding it then is race-free: epoll reports a
   // descriptor that is already ready when it is added.
   absl::StatusOr<uint32_t> Register(int fd);
@@ -179,7 +179,7 @@ class EventLoop {
   internal::IntrusiveList ready_;
   // Every detached frame still running; each promise knows its index.
   std::vector<std::coroutine_handle<internal::Promise<void>>> detached_;
-  // Detached frames not yet started (they start from RunReady).
+  // Detached frames not yet started (StartDetached runs them on the next pass).
   std::vector<std::coroutine_handle<>> starting_;
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> wake_pending_{false};

@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
+#include <cstring>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -27,6 +29,54 @@ ssize_t ReadCall::ReadUnix() {
   msg.msg_iovlen = 1;
   const ssize_t n = ::recvmsg(fd, &msg, 0);
   control_cut = n >= 0 && (msg.msg_flags & MSG_CTRUNC) != 0;
+  return n;
+}
+
+namespace {
+
+// Closes the descriptors an SCM_RIGHTS control message carries.
+void CloseReceived(const cmsghdr* c) {
+  const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+  for (size_t i = 0; i < count; ++i) {
+    int fd;
+    std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+    ::close(fd);
+  }
+}
+
+}  // namespace
+
+ssize_t ReadExactCall::ReadNotingInq() {
+  // Room for exactly one control message with one int: the "bytes left"
+  // report, or (UNIX) a message's single descriptor instead. Words rather
+  // than a char array, which would cost a stack canary per call.
+  uint64_t control[CMSG_SPACE(sizeof(int)) / sizeof(uint64_t)];
+  static_assert(sizeof(control) == CMSG_SPACE(sizeof(int)));
+  iovec iov{data + done, size - done};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  const ssize_t n = ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+  drained = false;
+  if (n <= 0) return n;
+  const cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  if (c == nullptr) return n;
+  if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+    // A stream read wants bytes only: close what came, as read() would
+    // have. The read stopped there, so it says nothing about what is left.
+    CloseReceived(c);
+    return n;
+  }
+  // A cut control message: the read stopped at descriptors or credentials.
+  if (msg.msg_flags & MSG_CTRUNC) return n;
+  const int type = inq_level == IPPROTO_TCP ? TCP_CM_INQ : kScmInq;
+  if (c->cmsg_level == inq_level && c->cmsg_type == type) {
+    int left;
+    std::memcpy(&left, CMSG_DATA(c), sizeof(left));
+    drained = left == 0;
+  }
   return n;
 }
 
@@ -68,6 +118,16 @@ ssize_t SendmsgAllCall::operator()() {
   return static_cast<ssize_t>(total);
 }
 
+StreamKind StreamKindOf(int fd) {
+  absl::StatusOr<int> domain = GetIntOption(fd, SOL_SOCKET, SO_DOMAIN, "SO_DOMAIN");
+  absl::StatusOr<int> type = GetIntOption(fd, SOL_SOCKET, SO_TYPE, "SO_TYPE");
+  if (!domain.ok() || !type.ok() || *type != SOCK_STREAM) return StreamKind::kOther;
+  if (*domain == AF_UNIX) return StreamKind::kUnix;
+  if (*domain != AF_INET && *domain != AF_INET6) return StreamKind::kOther;
+  absl::StatusOr<int> protocol = GetIntOption(fd, SOL_SOCKET, SO_PROTOCOL, "SO_PROTOCOL");
+  return protocol.ok() && *protocol == IPPROTO_TCP ? StreamKind::kTcp : StreamKind::kOther;
+}
+
 }  // namespace internal
 
 // --- TcpStream -------------------------------------------------------------
@@ -78,7 +138,8 @@ Task<absl::StatusOr<TcpStream>> TcpStream::Connect(SocketAddress address,
   absl::StatusOr<AsyncFd> fd = co_await internal::ConnectSocket(
       address, SOCK_STREAM, std::move(what), std::move(cancel));
   if (!fd.ok()) co_return fd.status();
-  co_return TcpStream(std::move(*fd), address.family());
+  co_return TcpStream(std::move(*fd), address.is_unix() ? internal::StreamKind::kUnix
+                                                        : internal::StreamKind::kTcp);
 }
 
 Task<absl::StatusOr<TcpStream>> TcpStream::Connect(std::string target,
@@ -102,27 +163,36 @@ Task<absl::StatusOr<TcpStream>> TcpStream::Connect(std::string target,
 }
 
 absl::StatusOr<TcpStream> TcpStream::Adopt(UniqueFd fd, EventLoop& loop) {
-  // Not a socket (a pipe, say): no family, and no read hint.
-  absl::StatusOr<int> family =
-      internal::GetIntOption(fd.Get(), SOL_SOCKET, SO_DOMAIN, "SO_DOMAIN");
-  return Adopt(std::move(fd), loop, family.ok() ? *family : AF_UNSPEC);
+  const internal::StreamKind kind = internal::StreamKindOf(fd.Get());
+  return Adopt(std::move(fd), loop, kind);
 }
 
-absl::StatusOr<TcpStream> TcpStream::Adopt(UniqueFd fd, EventLoop& loop, int family) {
+absl::StatusOr<TcpStream> TcpStream::Adopt(UniqueFd fd, EventLoop& loop,
+                                           internal::StreamKind kind) {
   absl::StatusOr<AsyncFd> async = AsyncFd::Create(std::move(fd), loop);
   if (!async.ok()) return async.status();
-  return TcpStream(std::move(*async), family);
+  return TcpStream(std::move(*async), kind);
 }
 
-TcpStream::TcpStream(AsyncFd fd, int family)
-    : fd_(std::move(fd)), unix_stream_(family == AF_UNIX) {
+void TcpStream::EnableInq() {
+  inq_tried_ = true;
+  const int on = 1;
+  if (kind_ == internal::StreamKind::kTcp) {
+    inq_enabled_ = ::setsockopt(fd_.Get(), IPPROTO_TCP, TCP_INQ, &on, sizeof(on)) == 0;
+  } else if (kind_ == internal::StreamKind::kUnix) {
+    // Linux >= 6.17; older kernels refuse it and ReadExact reads as before.
+    inq_enabled_ = ::setsockopt(fd_.Get(), SOL_SOCKET, internal::kSoInq, &on, sizeof(on)) == 0;
+  }
+}
+
+TcpStream::TcpStream(AsyncFd fd, internal::StreamKind kind)
+    : fd_(std::move(fd)), kind_(kind) {
   // On TCP a short read means the receive queue is empty. On a UNIX stream
   // it does too, unless the read stopped at a message that carried
   // descriptors or credentials, which recvmsg reports as a cut control
-  // message (ReadCall::control_cut).
-  if (family == AF_INET || family == AF_INET6 || family == AF_UNIX) {
-    fd_.SetShortReadDrains();
-  }
+  // message (ReadCall::control_cut). A record socket or SCTP promises
+  // nothing: each read returns one record.
+  if (kind != internal::StreamKind::kOther) fd_.SetShortReadDrains();
 }
 
 absl::StatusOr<TcpStream> TcpStream::Adopt(UniqueFd fd) {
@@ -226,7 +296,8 @@ absl::StatusOr<TcpListener> TcpListener::Bind(const SocketAddress& address,
   absl::StatusOr<internal::Acceptor> acceptor =
       internal::Acceptor::Bind(address, acceptor_options, loop);
   if (!acceptor.ok()) return acceptor.status();
-  return TcpListener(std::move(*acceptor));
+  return TcpListener(std::move(*acceptor), address.is_unix() ? internal::StreamKind::kUnix
+                                                             : internal::StreamKind::kTcp);
 }
 
 absl::StatusOr<TcpListener> TcpListener::Bind(const SocketAddress& address,
@@ -238,17 +309,18 @@ absl::StatusOr<TcpListener> TcpListener::Bind(const SocketAddress& address,
 }
 
 absl::StatusOr<TcpListener> TcpListener::Adopt(UniqueFd fd, EventLoop& loop) {
+  // Accepted sockets share the listener's domain, type and protocol.
+  const internal::StreamKind kind = internal::StreamKindOf(fd.Get());
   absl::StatusOr<internal::Acceptor> acceptor =
       internal::Acceptor::Adopt(std::move(fd), loop);
   if (!acceptor.ok()) return acceptor.status();
-  return TcpListener(std::move(*acceptor));
+  return TcpListener(std::move(*acceptor), kind);
 }
 
 Task<absl::StatusOr<TcpStream>> TcpListener::Accept(Cancellation cancel) {
   absl::StatusOr<UniqueFd> conn = co_await acceptor_.Accept(std::move(cancel));
   if (!conn.ok()) co_return conn.status();
-  co_return TcpStream::Adopt(std::move(*conn), *acceptor_.loop(),
-                             acceptor_.address().family());
+  co_return TcpStream::Adopt(std::move(*conn), *acceptor_.loop(), kind_);
 }
 
 }  // namespace conet

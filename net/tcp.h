@@ -29,6 +29,7 @@
 #ifndef CONET_NET_TCP_H_
 #define CONET_NET_TCP_H_
 
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -61,6 +62,15 @@ struct SendAllCall;
 struct ReadvCall;
 struct SendmsgCall;
 struct SendmsgAllCall;
+
+// What a connected socket's reads can promise (see
+// AsyncFd::SetShortReadDrains): a TCP stream's short read empties it, a UNIX
+// stream's too unless a control message was cut; other sockets adopted as
+// streams (SCTP, or a record socket) promise nothing.
+enum class StreamKind : uint8_t { kOther, kTcp, kUnix };
+// Finds the kind from SO_DOMAIN, SO_TYPE and SO_PROTOCOL (kOther if any
+// fails: not a socket).
+StreamKind StreamKindOf(int fd);
 }  // namespace internal
 
 // A connected stream socket: TCP (IPv4, IPv6) or UNIX stream.
@@ -150,13 +160,28 @@ class TcpStream {
 
  private:
   friend class TcpListener;
-  // `family` is the socket's address family (AF_UNSPEC if unknown).
-  TcpStream(AsyncFd fd, int family);
-  static absl::StatusOr<TcpStream> Adopt(UniqueFd fd, EventLoop& loop, int family);
+  TcpStream(AsyncFd fd, internal::StreamKind kind);
+  static absl::StatusOr<TcpStream> Adopt(UniqueFd fd, EventLoop& loop,
+                                         internal::StreamKind kind);
   absl::Status RequireTcp(const char* what) const;
 
   AsyncFd fd_;
-  bool unix_stream_ = false;  // AF_UNIX: reads go through recvmsg (ReadCall)
+  // Asks the kernel to report, with each ReadExact, how many bytes are
+  // left queued (TCP_INQ, or SO_INQ on UNIX streams where the kernel has
+  // it), so that a read that empties the queue lets the next one wait for
+  // the edge instead of failing with EAGAIN. Tried once, on the first
+  // ReadExact.
+  void EnableInq();
+  // The control message level of the "bytes left" report (0: none).
+  int InqLevel() const {
+    if (!inq_enabled_) return 0;
+    return kind_ == internal::StreamKind::kUnix ? SOL_SOCKET : IPPROTO_TCP;
+  }
+
+  // kUnix: reads go through recvmsg (ReadCall).
+  internal::StreamKind kind_ = internal::StreamKind::kOther;
+  bool inq_tried_ = false;
+  bool inq_enabled_ = false;
 };
 
 // How TcpListener::Bind sets up the socket. Build it as a named variable (or
@@ -222,13 +247,20 @@ class TcpListener {
   void Close() noexcept { acceptor_.Close(); }
 
  private:
-  explicit TcpListener(internal::Acceptor acceptor) : acceptor_(std::move(acceptor)) {}
+  TcpListener(internal::Acceptor acceptor, internal::StreamKind kind)
+      : acceptor_(std::move(acceptor)), kind_(kind) {}
 
   internal::Acceptor acceptor_;
+  internal::StreamKind kind_ = internal::StreamKind::kOther;  // of accepted streams
 };
 
 // Implementation details follow.
 namespace internal {
+
+// SO_INQ / SCM_INQ for UNIX sockets (Linux 6.17), which libc's headers may
+// not name yet.
+inline constexpr int kSoInq = 84;
+inline constexpr int kScmInq = kSoInq;
 
 struct ReadCall {
   static constexpr const char* kWhat = "read";
@@ -253,12 +285,17 @@ struct ReadCall {
 struct ReadExactCall {
   static constexpr const char* kWhat = "read";
   int fd;
+  // The level of the kernel's "bytes left" control message (IPPROTO_TCP
+  // for TCP_INQ, SOL_SOCKET for SO_INQ), or 0 to read with plain read().
+  int inq_level;
   char* data;
   size_t size;
   size_t done = 0;
+  // Set when the last read left nothing queued (as the kernel reported).
+  bool drained = false;
   ssize_t operator()() {
     while (done < size) {
-      const ssize_t n = ::read(fd, data + done, size - done);
+      const ssize_t n = inq_level == 0 ? ::read(fd, data + done, size - done) : ReadNotingInq();
       if (n < 0) return -1;
       if (n == 0) break;  // end of stream: Finish reports the shortfall
       done += static_cast<size_t>(n);
@@ -271,6 +308,9 @@ struct ReadExactCall {
   }
   // OutOfRangeError: the stream ended after `got` bytes.
   absl::Status EndedEarly(size_t got) const;
+  // One recvmsg into data[done, size) that also reads the "bytes left"
+  // report and sets `drained`.
+  ssize_t ReadNotingInq();
 };
 
 struct SendCall {
@@ -327,14 +367,17 @@ inline TcpStream::ReadAwaiter TcpStream::ReadSome(std::span<char> buffer,
                                                   const Cancellation& cancel) {
   return fd_.Perform(
       Direction::kRead,
-      internal::ReadCall{fd_.Get(), unix_stream_, buffer.data(), buffer.size()}, cancel);
+      internal::ReadCall{fd_.Get(), kind_ == internal::StreamKind::kUnix, buffer.data(),
+                         buffer.size()},
+      cancel);
 }
 
 inline TcpStream::ReadExactAwaiter TcpStream::ReadExact(std::span<char> buffer,
                                                         const Cancellation& cancel) {
-  return fd_.Perform(Direction::kRead,
-                     internal::ReadExactCall{fd_.Get(), buffer.data(), buffer.size()},
-                     cancel);
+  if (!inq_tried_) [[unlikely]] EnableInq();
+  return fd_.Perform(
+      Direction::kRead,
+      internal::ReadExactCall{fd_.Get(), InqLevel(), buffer.data(), buffer.size()}, cancel);
 }
 
 inline TcpStream::WriteAwaiter TcpStream::WriteSome(std::span<const char> data,

@@ -437,6 +437,26 @@ Task<void> SecondPendingRead() {
   EXPECT_THAT(second.status().message(), HasSubstr("already has a pending read"));
 }
 
+// Sends `text` on the UNIX socket `fd` with one descriptor attached (a
+// duplicate of `fd`, closed here once sent); returns whether it all went.
+bool SendWithADescriptor(int fd, const std::string& text) {
+  UniqueFd passed(::dup(fd));
+  iovec iov{const_cast<char*>(text.data()), text.size()};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+  cmsg->cmsg_level = SOL_SOCKET;
+  cmsg->cmsg_type = SCM_RIGHTS;
+  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+  const int raw = passed.Get();
+  std::memcpy(CMSG_DATA(cmsg), &raw, sizeof(int));
+  return ::sendmsg(fd, &msg, MSG_NOSIGNAL) == static_cast<ssize_t>(text.size());
+}
+
 // The read hint (AsyncFd::SetShortReadDrains): on TCP a short read means the
 // receive queue is empty, so the next read waits for an edge instead of
 // trying. These are the cases where a short read leaves something behind
@@ -518,23 +538,8 @@ Task<absl::StatusOr<std::string>> UnixDataBehindADescriptor(std::string name) {
   // A UNIX stream read stops after a message that carried descriptors, so
   // on UNIX a short read proves nothing: "cd" must still arrive.
   auto send = [fd] {
-    int passed = ::dup(0);
-    char data[] = "ab";
-    iovec iov{data, 2};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof(control);
-    cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
-    cmsg->cmsg_level = SOL_SOCKET;
-    cmsg->cmsg_type = SCM_RIGHTS;
-    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(cmsg), &passed, sizeof(int));
-    const bool ok = ::sendmsg(fd, &msg, MSG_NOSIGNAL) == 2 &&
+    const bool ok = SendWithADescriptor(fd, "ab") &&
                     ::send(fd, "cd", 2, MSG_NOSIGNAL) == 2;
-    ::close(passed);
     return ok;
   };
   co_return co_await ReadWhatArrivesAtOnce(&c->server, 4, send);
@@ -546,6 +551,167 @@ TEST(TcpTest, AShortReadOnAUnixStreamIsNotTakenAsDrained) {
   absl::StatusOr<std::string> got = RunTask(UnixDataBehindADescriptor(name));
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(*got, "abcd");
+}
+
+// ReadExact asks the kernel how much is left after each read (TCP_INQ, or
+// SO_INQ on UNIX streams): a read that leaves nothing lets the next one wait
+// for the edge. Each case below must still see everything, and the end.
+
+// Reads exactly `want` bytes, then expects the end of the stream; yields
+// the bytes, or the error.
+Task<absl::StatusOr<std::string>> ReadExactThenEnd(TcpStream* stream, size_t want) {
+  std::string bytes(want, '\0');
+  absl::StatusOr<size_t> got = co_await stream->ReadExact(bytes, Within(absl::Seconds(5)));
+  if (!got.ok()) co_return got.status();
+  char more[8];
+  absl::StatusOr<size_t> end = co_await stream->ReadSome(more, Within(absl::Seconds(5)));
+  if (!end.ok()) co_return end.status();
+  if (*end != 0) co_return absl::InternalError("data after the expected end");
+  co_return bytes;
+}
+
+template <typename SendAll>
+Task<absl::StatusOr<std::string>> ReadExactOf(TcpStream* reader, size_t want, SendAll send_all) {
+  auto [got, sent] = co_await WhenAll(
+      ReadExactThenEnd(reader, want), [](SendAll send) -> Task<bool> {
+        co_await Yield();  // the reader is waiting now
+        co_return send();
+      }(std::move(send_all)));
+  EXPECT_TRUE(sent);
+  co_return got;
+}
+
+// Sends `first`, then `second` after a wait (each its own edge), then ends.
+Task<absl::StatusOr<std::string>> ExactInTwoParts(std::string address) {
+  absl::StatusOr<Connection> c = co_await Connect(MustParse(address));
+  if (!c.ok()) co_return c.status();
+  const int fd = c->client.fd();
+  auto later = [](int to) -> Task<void> {
+    co_await Sleep(absl::Milliseconds(20));
+    EXPECT_EQ(::send(to, "cdef", 4, MSG_NOSIGNAL), 4);
+    EXPECT_EQ(::shutdown(to, SHUT_WR), 0);
+  };
+  EXPECT_EQ(::send(fd, "ab", 2, MSG_NOSIGNAL), 2);
+  std::string head(2, '\0');
+  // All that is queued: the kernel reports nothing left.
+  absl::StatusOr<size_t> got = co_await c->server.ReadExact(head, Within(absl::Seconds(5)));
+  if (!got.ok()) co_return got.status();
+  auto [rest, done] = co_await WhenAll(ReadExactThenEnd(&c->server, 4), later(fd));
+  if (!rest.ok()) co_return rest.status();
+  co_return head + *rest;
+}
+
+TEST(TcpTest, ReadExactThatEmptiesTheQueueStillSeesWhatComesNext) {
+  FdLeakCheck leaks;
+  for (const std::string& address :
+       {std::string("127.0.0.1:0"), absl::StrCat("unix:@conet-tcp-inq-", ::getpid())}) {
+    absl::StatusOr<std::string> got = RunTask(ExactInTwoParts(address));
+    ASSERT_TRUE(got.ok()) << address << ": " << got.status();
+    EXPECT_EQ(*got, "abcdef") << address;
+  }
+}
+
+// The reader waits for one byte; "abcdef" arrives in one event; the byte
+// read leaves five queued, which the next ReadExact must take at once.
+Task<absl::StatusOr<std::string>> ExactLeavingBytesQueued(std::string address) {
+  absl::StatusOr<Connection> c = co_await Connect(MustParse(address));
+  if (!c.ok()) co_return c.status();
+  auto reader = [](TcpStream* stream) -> Task<absl::StatusOr<std::string>> {
+    std::string all(6, '\0');
+    std::span<char> first(all.data(), 1);
+    std::span<char> rest(all.data() + 1, 5);
+    absl::StatusOr<size_t> got = co_await stream->ReadExact(first, Within(absl::Seconds(5)));
+    if (!got.ok()) co_return got.status();
+    got = co_await stream->ReadExact(rest, Within(absl::Seconds(5)));
+    if (!got.ok()) co_return got.status();
+    co_return all;
+  };
+  auto sender = [](int fd) -> Task<bool> {
+    co_await Yield();  // the reader is waiting now
+    co_return ::send(fd, "abcdef", 6, MSG_NOSIGNAL) == 6;
+  };
+  auto [got, sent] = co_await WhenAll(reader(&c->server), sender(c->client.fd()));
+  EXPECT_TRUE(sent);
+  co_return got;
+}
+
+TEST(TcpTest, ReadExactLeavingBytesQueuedTakesThemAtOnce) {
+  FdLeakCheck leaks;
+  for (const std::string& address :
+       {std::string("127.0.0.1:0"), absl::StrCat("unix:@conet-tcp-left-", ::getpid())}) {
+    absl::StatusOr<std::string> got = RunTask(ExactLeavingBytesQueued(address));
+    ASSERT_TRUE(got.ok()) << address << ": " << got.status();
+    EXPECT_EQ(*got, "abcdef") << address;
+  }
+}
+
+Task<absl::StatusOr<std::string>> UnixExactAcrossADescriptor(std::string name) {
+  absl::StatusOr<Connection> c = co_await Connect(MustParse(name));
+  if (!c.ok()) co_return c.status();
+  const int fd = c->client.fd();
+  // "ab" carries a descriptor: the read stops after it, the descriptor is
+  // closed (a stream read takes bytes only), and "cd" follows.
+  auto send = [fd] {
+    const bool ok = SendWithADescriptor(fd, "ab") &&
+                    ::send(fd, "cd", 2, MSG_NOSIGNAL) == 2 && ::shutdown(fd, SHUT_WR) == 0;
+    return ok;
+  };
+  co_return co_await ReadExactOf(&c->server, 4, send);
+}
+
+TEST(TcpTest, ReadExactOnAUnixStreamClosesPassedDescriptorsAndReadsOn) {
+  FdLeakCheck leaks;  // the passed descriptor must not stay open here
+  const std::string name = absl::StrCat("unix:@conet-tcp-exact-", ::getpid());
+  absl::StatusOr<std::string> got = RunTask(UnixExactAcrossADescriptor(name));
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, "abcd");
+}
+
+Task<void> ReadsOnMovedAndEmpty() {
+  absl::StatusOr<Connection> c = co_await Connect(MustParse("127.0.0.1:0"));
+  EXPECT_TRUE(c.ok());
+  EXPECT_EQ(::send(c->client.fd(), "hi", 2, MSG_NOSIGNAL), 2);
+  char buffer[16];
+  // A short read: the next read on this stream would wait for an edge...
+  absl::StatusOr<size_t> n = co_await c->server.ReadSome(buffer, Within(absl::Seconds(5)));
+  EXPECT_TRUE(n.ok() && *n == 2) << n.status();
+  // ...except one into an empty buffer, which yields 0 at once.
+  n = co_await c->server.ReadSome(std::span<char>(), Within(absl::Seconds(5)));
+  EXPECT_TRUE(n.ok() && *n == 0) << n.status();
+  n = co_await c->server.ReadExact(std::span<char>(), Within(absl::Seconds(5)));
+  EXPECT_TRUE(n.ok() && *n == 0) << n.status();
+  // A stream moved from has nothing to read: an error, not a crash.
+  TcpStream moved = std::move(c->server);
+  n = co_await c->server.ReadSome(buffer);  // NOLINT(bugprone-use-after-move)
+  EXPECT_FALSE(n.ok());
+  EXPECT_TRUE(moved.is_open());
+}
+
+TEST(TcpTest, EmptyAndMovedFromReadsEndAtOnce) {
+  FdLeakCheck leaks;
+  RunTask(ReadsOnMovedAndEmpty());
+}
+
+// A record socket adopted as a stream: each read returns one record, so a
+// short read proves nothing and the second record must still be read.
+Task<absl::StatusOr<std::string>> TwoRecords(std::pair<UniqueFd, UniqueFd> pair) {
+  const int sender = pair.first.Get();
+  absl::StatusOr<TcpStream> stream = TcpStream::Adopt(std::move(pair.second));
+  if (!stream.ok()) co_return stream.status();
+  auto send = [sender] {
+    return ::send(sender, "one", 3, MSG_NOSIGNAL) == 3 && ::send(sender, "two", 3, MSG_NOSIGNAL) == 3;
+  };
+  co_return co_await ReadWhatArrivesAtOnce(&*stream, 6, send);
+}
+
+TEST(TcpTest, ARecordSocketAdoptedAsAStreamReadsEveryRecord) {
+  FdLeakCheck leaks;
+  int fds[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
+  absl::StatusOr<std::string> got =
+      RunTask(TwoRecords({UniqueFd(fds[0]), UniqueFd(fds[1])}));
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, "onetwo");
 }
 
 TEST(TcpTest, ASecondPendingReadIsRefused) {
