@@ -132,6 +132,10 @@ StreamKind StreamKindOf(int fd) {
 
 // --- TcpStream -------------------------------------------------------------
 
+// A stream is held in every connection's coroutine frame: its flags must
+// not cost it a word.
+static_assert(sizeof(TcpStream) == sizeof(AsyncFd));
+
 Task<absl::StatusOr<TcpStream>> TcpStream::Connect(SocketAddress address,
                                                    Cancellation cancel) {
   std::string what = absl::StrCat("connect to ", address.ToString());

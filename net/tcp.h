@@ -165,7 +165,8 @@ class TcpStream {
                                          internal::StreamKind kind);
   absl::Status RequireTcp(const char* what) const;
 
-  AsyncFd fd_;
+  // no_unique_address lets the flags below sit in its tail padding.
+  [[no_unique_address]] AsyncFd fd_;
   // Asks the kernel to report, with each ReadExact, how many bytes are
   // left queued (TCP_INQ, or SO_INQ on UNIX streams where the kernel has
   // it), so that a read that empties the queue lets the next one wait for
@@ -269,12 +270,12 @@ struct ReadCall {
   static constexpr bool kShortReadDrains = true;
   int fd;
   bool unix_stream;  // read with recvmsg, to learn of a cut control message
-  char* data;
-  size_t size;
   // Set when the read skipped a control message (descriptors or
   // credentials) it had no room for: a UNIX stream read stops short there,
-  // with more data queued behind it.
+  // with more data queued behind it. (Beside the other flag: no padding.)
   bool control_cut = false;
+  char* data;
+  size_t size;
   ssize_t operator()() {
     if (!unix_stream) return ::read(fd, data, size);
     return ReadUnix();
@@ -367,8 +368,10 @@ inline TcpStream::ReadAwaiter TcpStream::ReadSome(std::span<char> buffer,
                                                   const Cancellation& cancel) {
   return fd_.Perform(
       Direction::kRead,
-      internal::ReadCall{fd_.Get(), kind_ == internal::StreamKind::kUnix, buffer.data(),
-                         buffer.size()},
+      internal::ReadCall{.fd = fd_.Get(),
+                         .unix_stream = kind_ == internal::StreamKind::kUnix,
+                         .data = buffer.data(),
+                         .size = buffer.size()},
       cancel);
 }
 
