@@ -214,7 +214,19 @@ void SocketpairRoundTripTcpStream(benchmark::State& state) {
   loop->BlockOn(TcpStreamRoundTrips(&state));
 }
 
-// The baseline: blocking send / recv on a plain socketpair.
+// Reads with recv(2), or with recvmsg(2) and no control buffer (what
+// TcpStream does on a UNIX stream), to show what the kernel charges for it.
+ssize_t ReceiveWithRecv(int fd, char* data, size_t size) { return ::recv(fd, data, size, 0); }
+ssize_t ReceiveWithRecvmsg(int fd, char* data, size_t size) {
+  iovec iov{data, size};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  return ::recvmsg(fd, &msg, 0);
+}
+
+// The baseline: blocking send / receive on a plain socketpair.
+template <ssize_t (*Receive)(int, char*, size_t)>
 void PlainSocketpairRoundTrip(benchmark::State& state) {
   int pair[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) std::abort();
@@ -228,7 +240,7 @@ void PlainSocketpairRoundTrip(benchmark::State& state) {
     }
     size_t got = 0;
     while (got < kMessageSize) {
-      const ssize_t n = ::recv(pair[1], in.data() + got, kMessageSize - got, 0);
+      const ssize_t n = Receive(pair[1], in.data() + got, kMessageSize - got);
       if (n <= 0) std::abort();
       got += static_cast<size_t>(n);
     }
@@ -245,7 +257,9 @@ BENCHMARK(PostFromAnotherThread)->ArgName("posts")->Arg(10000)->UseRealTime();
 BENCHMARK(TimerInsertCancel)->ArgName("others")->Arg(0)->Arg(1000);
 BENCHMARK(SocketpairRoundTrip);
 BENCHMARK(SocketpairRoundTripTcpStream);
-BENCHMARK(PlainSocketpairRoundTrip);
+BENCHMARK_TEMPLATE(PlainSocketpairRoundTrip, ReceiveWithRecv)->Name("PlainSocketpairRoundTrip");
+BENCHMARK_TEMPLATE(PlainSocketpairRoundTrip, ReceiveWithRecvmsg)
+    ->Name("PlainSocketpairRoundTripRecvmsg");
 
 }  // namespace
 
