@@ -14,7 +14,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <limits>
 #include <string>
 
 #include "boost/asio/awaitable.hpp"
@@ -27,8 +26,8 @@
 #include "boost/asio/redirect_error.hpp"
 #include "boost/asio/use_awaitable.hpp"
 #include "boost/asio/write.hpp"
+#include "bench/pingpong_flags.h"
 #include "bench/stream_pair.h"
-#include "tools/internal/command_line.h"
 
 namespace {
 
@@ -75,31 +74,10 @@ asio::awaitable<void> Client(Socket socket, long round_trips, long* done) {
   socket.close(error);
 }
 
-struct Flags {
-  long round_trips;
-  std::string transport;
-};
-
-// Returns --round-trips=N (default 100000) and --transport=socketpair|tcp;
-// exits 2 on a bad argument.
-Flags ParseFlags(int argc, char** argv) {
-  conet::tools::CommandLine args(argc, argv);
-  Flags flags;
-  flags.round_trips = static_cast<long>(
-      args.Int("round-trips", 100000, 0, std::numeric_limits<long>::max()));
-  flags.transport = args.String("transport", "socketpair");
-  if (absl::Status ok = args.Finish(); !ok.ok() || args.help()) {
-    std::fprintf(stderr, "usage: %s [--round-trips=N] [--transport=socketpair|tcp]%s%s\n",
-                 argv[0], ok.ok() ? "" : ": ", std::string(ok.message()).c_str());
-    std::exit(2);
-  }
-  return flags;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  const Flags flags = ParseFlags(argc, argv);
+  const conet::bench::PingPongFlags flags = conet::bench::ParsePingPongFlags(argc, argv);
   const long round_trips = flags.round_trips;
   int pair[2];
   if (make_stream_pair(flags.transport.c_str(), pair) != 0) return 1;
