@@ -477,19 +477,25 @@ Task<absl::StatusOr<std::string>> ReadPieces(TcpStream* stream, size_t want) {
   co_return all;
 }
 
-// Sends, once the reader is waiting, everything at once so that one event
-// carries it all; `send_all` uses plain syscalls on `fd`, with no yield.
-// Reads until `want` bytes or the end.
+// Runs `read`, and once it is waiting sends everything at once so that one
+// event carries it all (`send_all` uses plain syscalls, with no yield).
+// Yields what `read` yields.
+template <typename SendAll>
+Task<absl::StatusOr<std::string>> ReadWhileSending(Task<absl::StatusOr<std::string>> read,
+                                                  SendAll send_all) {
+  auto [got, sent] = co_await WhenAll(std::move(read), [](SendAll send) -> Task<bool> {
+    co_await Yield();  // the read is waiting now
+    co_return send();
+  }(std::move(send_all)));
+  EXPECT_TRUE(sent);
+  co_return got;
+}
+
+// Reads pieces (ReadPieces) until `want` bytes or the end, while sending.
 template <typename SendAll>
 Task<absl::StatusOr<std::string>> ReadWhatArrivesAtOnce(TcpStream* reader, size_t want,
                                                        SendAll send_all) {
-  auto [got, sent] = co_await WhenAll(
-      ReadPieces(reader, want), [](SendAll send) -> Task<bool> {
-        co_await Yield();  // the reader's first ReadSome is pending now
-        co_return send();
-      }(std::move(send_all)));
-  EXPECT_TRUE(sent);
-  co_return got;
+  co_return co_await ReadWhileSending(ReadPieces(reader, want), std::move(send_all));
 }
 
 Task<absl::StatusOr<std::string>> DataThenEnd() {
@@ -572,13 +578,7 @@ Task<absl::StatusOr<std::string>> ReadExactThenEnd(TcpStream* stream, size_t wan
 
 template <typename SendAll>
 Task<absl::StatusOr<std::string>> ReadExactOf(TcpStream* reader, size_t want, SendAll send_all) {
-  auto [got, sent] = co_await WhenAll(
-      ReadExactThenEnd(reader, want), [](SendAll send) -> Task<bool> {
-        co_await Yield();  // the reader is waiting now
-        co_return send();
-      }(std::move(send_all)));
-  EXPECT_TRUE(sent);
-  co_return got;
+  co_return co_await ReadWhileSending(ReadExactThenEnd(reader, want), std::move(send_all));
 }
 
 // Sends `first`, then `second` after a wait (each its own edge), then ends.
@@ -626,13 +626,9 @@ Task<absl::StatusOr<std::string>> ExactLeavingBytesQueued(std::string address) {
     if (!got.ok()) co_return got.status();
     co_return all;
   };
-  auto sender = [](int fd) -> Task<bool> {
-    co_await Yield();  // the reader is waiting now
-    co_return ::send(fd, "abcdef", 6, MSG_NOSIGNAL) == 6;
-  };
-  auto [got, sent] = co_await WhenAll(reader(&c->server), sender(c->client.fd()));
-  EXPECT_TRUE(sent);
-  co_return got;
+  const int fd = c->client.fd();
+  auto send = [fd] { return ::send(fd, "abcdef", 6, MSG_NOSIGNAL) == 6; };
+  co_return co_await ReadWhileSending(reader(&c->server), send);
 }
 
 TEST(TcpTest, ReadExactLeavingBytesQueuedTakesThemAtOnce) {
