@@ -170,13 +170,6 @@ EventLoop::~EventLoop() {
 
 EventLoop* EventLoop::Current() noexcept { return current_loop; }
 
-void EventLoop::Run() {
-  internal::CurrentLoopScope scope(this);
-  while (!stop_requested_.exchange(false, std::memory_order_acq_rel)) {
-    RunOnce(/*may_block=*/true);
-  }
-}
-
 void EventLoop::Stop() noexcept {
   stop_requested_.store(true, std::memory_order_release);
   WakeUp();
@@ -258,11 +251,60 @@ void EventLoop::Unregister(int fd, uint32_t generation) noexcept {
   ++slots_[fd].generation;  // even: unregistered; fetched events are stale
 }
 
-void EventLoop::RunOnce(bool may_block) {
+inline void EventLoop::CompleteIfDone(internal::IoOperation** slot) {
+  internal::IoOperation* op = *slot;
+  if (!op->Attempt()) return;
+  *slot = nullptr;
+  op->CompleteUnlinked();
+}
+
+void EventLoop::DrainWakeFd() noexcept {
+  // One read takes (and zeroes) the whole counter of a non-semaphore
+  // eventfd; a second would only fail with EAGAIN.
+  uint64_t count;
+  [[maybe_unused]] ssize_t n = ::read(wake_fd_.Get(), &count, sizeof(count));
+  wake_pending_.store(false, std::memory_order_release);
+}
+
+// Inlined into RunOnce's loop over the events: it runs once per event.
+[[gnu::always_inline]] inline void EventLoop::Dispatch(const internal::PollEvent& event) {
+  if (event.tag == kWakeTag) [[unlikely]] {
+    DrainWakeFd();
+    return;
+  }
+  const int fd = static_cast<int>(event.tag & 0xffffffffu);
+  const uint32_t generation = static_cast<uint32_t>(event.tag >> 32);
+  const uint32_t events = event.events;
+  IoSlot* slot = LiveSlot(fd, generation);
+  if (slot == nullptr) return;  // a stale event: the fd was closed
+  if (events & (internal::kReadable | internal::kError)) {
+    slot->drained = false;
+    if (events & internal::kReadHangup) slot->read_hangup = true;
+  }
+  // Edge-triggered epoll reports every ready bit, so most events carry both
+  // directions while only one operation waits: check the slots first. A
+  // writer that the reader's resumption starts has tried its syscall after
+  // this event was fetched, so the event is not for it: only a writer that
+  // waits already is retried.
+  const bool retry_writer =
+      (events & (internal::kWritable | internal::kError)) && slot->writer != nullptr;
+  if ((events & (internal::kReadable | internal::kError)) && slot->reader != nullptr) {
+    CompleteIfDone(&slot->reader);
+  }
+  if (retry_writer) {
+    // Resuming the reader may have closed the fd or grown slots_.
+    internal::IoOperation** writer = Slot(fd, generation, /*for_write=*/true);
+    if (writer != nullptr && *writer != nullptr) CompleteIfDone(writer);
+  }
+}
+
+// Inlined into the two loops that call it (Run, RunUntilDone), which saves a
+// call per pass.
+[[gnu::always_inline]] inline void EventLoop::RunOnce() {
   // Poll first and run the ready queue last, so that the caller's condition
   // (BlockOn's task done, Stop()) is checked before the next blocking wait.
   int64_t timeout = internal::Poller::kNoTimeout;
-  if (!may_block || !ready_.Empty() || !starting_.empty() ||
+  if (!ready_.Empty() || !starting_.empty() ||
       stop_requested_.load(std::memory_order_acquire)) {
     timeout = 0;
   } else if (const internal::TimerNode* next = timers_.Top()) {
@@ -276,6 +318,17 @@ void EventLoop::RunOnce(bool may_block) {
   if (remote_work_.load(std::memory_order_acquire)) DrainRemote();
   if (!starting_.empty()) StartDetached();
   if (!ready_.Empty()) RunReady();
+}
+
+void EventLoop::Run() {
+  internal::CurrentLoopScope scope(this);
+  while (!stop_requested_.exchange(false, std::memory_order_acq_rel)) {
+    RunOnce();
+  }
+}
+
+void EventLoop::RunUntilDone(const bool* done) {
+  while (!*done) RunOnce();
 }
 
 void EventLoop::RunReady() {
@@ -292,44 +345,6 @@ void EventLoop::FireTimers() {
   const int64_t now = internal::MonotonicNowNs();
   while (internal::TimerNode* node = timers_.PopExpired(now)) {
     node->on_expire(node);
-  }
-}
-
-inline void EventLoop::CompleteIfDone(internal::IoOperation** slot) {
-  internal::IoOperation* op = *slot;
-  if (!op->Attempt()) return;
-  *slot = nullptr;
-  op->CompleteUnlinked();
-}
-
-void EventLoop::Dispatch(const internal::PollEvent& event) {
-  if (event.tag == kWakeTag) {
-    // One read takes (and zeroes) the whole counter of a non-semaphore
-    // eventfd; a second would only fail with EAGAIN.
-    uint64_t count;
-    [[maybe_unused]] ssize_t n = ::read(wake_fd_.Get(), &count, sizeof(count));
-    wake_pending_.store(false, std::memory_order_release);
-    return;
-  }
-  const int fd = static_cast<int>(event.tag & 0xffffffffu);
-  const uint32_t generation = static_cast<uint32_t>(event.tag >> 32);
-  const uint32_t events = event.events;
-  IoSlot* slot = LiveSlot(fd, generation);
-  if (slot == nullptr) return;  // a stale event: the fd was closed
-  if (events & (internal::kReadable | internal::kError)) {
-    slot->drained = false;
-    if (events & internal::kReadHangup) slot->read_hangup = true;
-  }
-  // Edge-triggered epoll reports every ready bit, so most events carry both
-  // directions while only one operation waits: check the slots first.
-  if ((events & (internal::kReadable | internal::kError)) && slot->reader != nullptr) {
-    CompleteIfDone(&slot->reader);
-    // Resuming the reader may have closed the fd or grown slots_.
-    if (Slot(fd, generation, false) == nullptr) return;
-  }
-  if (events & (internal::kWritable | internal::kError)) {
-    internal::IoOperation** writer = Slot(fd, generation, /*for_write=*/true);
-    if (*writer != nullptr) CompleteIfDone(writer);
   }
 }
 

@@ -157,11 +157,14 @@ class EventLoop {
   }
   EventLoop(internal::Poller poller, UniqueFd wake_fd);
   void GrowSlots(size_t at_least);
-  void RunOnce(bool may_block);
+  void RunOnce();
+  // Runs passes until `*done` (set by a task the loop runs) is true.
+  void RunUntilDone(const bool* done);
   void RunReady();
   void StartDetached();
   void FireTimers();
   void Dispatch(const internal::PollEvent& event);
+  void DrainWakeFd() noexcept;
   // Retries the operation waiting in `slot` and resumes it if it finished.
   void CompleteIfDone(internal::IoOperation** slot);
   void DrainRemote();
@@ -233,7 +236,7 @@ T EventLoop::BlockOn(Task<T> task) {
   internal::ReadyNode start;
   start.handle = signal.handle();
   Schedule(&start);
-  while (!done) RunOnce(/*may_block=*/true);
+  RunUntilDone(&done);
   return task.handle().promise().TakeResult();
 }
 

@@ -44,33 +44,14 @@ absl::Status Poller::Remove(int fd) {
   return absl::OkStatus();
 }
 
-std::span<const PollEvent> Poller::Wait(int64_t timeout_ns) {
-  auto* events = reinterpret_cast<epoll_event*>(events_.data());
-  int n;
-  if (have_pwait2_) {
-    timespec timeout{};
-    if (timeout_ns != kNoTimeout) {
-      timeout.tv_sec = timeout_ns / 1'000'000'000;
-      timeout.tv_nsec = timeout_ns % 1'000'000'000;
-    }
-    n = ::epoll_pwait2(epoll_fd_.Get(), events, kMaxEventsPerWait,
-                       timeout_ns != kNoTimeout ? &timeout : nullptr, nullptr);
-    if (n < 0 && errno == ENOSYS) {
-      have_pwait2_ = false;  // kernel < 5.11: millisecond epoll_wait below
-      return Wait(timeout_ns);
-    }
-  } else {
-    // Round up, so a timer is never woken for before its deadline.
-    const int timeout_ms = timeout_ns != kNoTimeout
-                               ? static_cast<int>((timeout_ns + 999'999) / 1'000'000)
-                               : -1;
-    n = ::epoll_wait(epoll_fd_.Get(), events, kMaxEventsPerWait, timeout_ms);
+int Poller::WaitAgain(int64_t timeout_ns, int error) {
+  if (error == ENOSYS && have_pwait2_) {
+    have_pwait2_ = false;  // kernel < 5.11: millisecond epoll_wait from now on
+    const std::span<const PollEvent> events = Wait(timeout_ns);
+    return static_cast<int>(events.size());
   }
-  if (n < 0) [[unlikely]] {
-    if (errno == EINTR) return {};
-    WaitFailed(errno);
-  }
-  return std::span<const PollEvent>(events_.data(), static_cast<size_t>(n));
+  if (error == EINTR) return 0;
+  WaitFailed(error);
 }
 
 void Poller::WaitFailed(int error) const {

@@ -1,12 +1,17 @@
 // File: net/internal/poller.h
 //
 // Poller is the one seam between conet and the OS readiness API (epoll). It
-// is the only code that includes <sys/epoll.h>; another backend would be one
-// new file implementing this class.
+// is the only code that calls epoll; another backend would be one new file
+// implementing this class. (Wait is defined here, inline, because the loop
+// calls it on every pass.)
 #ifndef CONET_NET_INTERNAL_POLLER_H_
 #define CONET_NET_INTERNAL_POLLER_H_
 
+#include <sys/epoll.h>
+
+#include <cerrno>
 #include <cstdint>
+#include <ctime>
 #include <optional>
 #include <span>
 #include <vector>
@@ -64,12 +69,37 @@ class Poller {
       : epoll_fd_(std::move(epoll_fd)), events_(kMaxEventsPerWait) {}
 
   static constexpr int kMaxEventsPerWait = 256;
+  // Wait's rare paths: a kernel without epoll_pwait2 (retries with
+  // epoll_wait) and a failed wait. Returns the event count.
+  int WaitAgain(int64_t timeout_ns, int error);
   [[noreturn]] void WaitFailed(int error) const;
 
   UniqueFd epoll_fd_;
   std::vector<PollEvent> events_;
   bool have_pwait2_ = true;
 };
+
+inline std::span<const PollEvent> Poller::Wait(int64_t timeout_ns) {
+  auto* events = reinterpret_cast<epoll_event*>(events_.data());
+  int n;
+  if (have_pwait2_) [[likely]] {
+    timespec timeout{};
+    if (timeout_ns != kNoTimeout) {
+      timeout.tv_sec = timeout_ns / 1'000'000'000;
+      timeout.tv_nsec = timeout_ns % 1'000'000'000;
+    }
+    n = ::epoll_pwait2(epoll_fd_.Get(), events, kMaxEventsPerWait,
+                       timeout_ns != kNoTimeout ? &timeout : nullptr, nullptr);
+  } else {
+    // Round up, so a timer is never woken for before its deadline.
+    const int timeout_ms = timeout_ns != kNoTimeout
+                               ? static_cast<int>((timeout_ns + 999'999) / 1'000'000)
+                               : -1;
+    n = ::epoll_wait(epoll_fd_.Get(), events, kMaxEventsPerWait, timeout_ms);
+  }
+  if (n < 0) [[unlikely]] n = WaitAgain(timeout_ns, errno);
+  return std::span<const PollEvent>(events_.data(), static_cast<size_t>(n));
+}
 
 }  // namespace conet::internal
 
