@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <string>
 #include <utility>
@@ -154,6 +156,71 @@ TEST(AsyncFdTest, ClosingWakesThePendingOperation) {
   FdLeakCheck no_leaks;
   absl::Status status = RunTask(CloseWhileReading(StreamPair()));
   EXPECT_TRUE(absl::IsCancelled(status)) << status;
+}
+
+// What the reader does when it resumes from an event that also makes the
+// descriptor writable.
+enum class ReaderThen { kClosesTheDescriptor, kGrowsTheLoopsSlotTable };
+
+struct DuplexOutcome {
+  absl::Status read;
+  absl::Status write;
+};
+
+// A writer waits on a full socket and a reader on an empty one; then the
+// peer drains the socket and writes a byte in the same pass, so one event
+// wakes both directions. The reader resumes first and either closes the
+// descriptor or registers one numbered past the loop's slot table (which
+// moves the table); the writer must then end cleanly, not be lost.
+Task<DuplexOutcome> ReaderActsOnADuplexEvent(std::pair<UniqueFd, UniqueFd> pair,
+                                             ReaderThen then) {
+  absl::StatusOr<AsyncFd> a = AsyncFd::Create(std::move(pair.first));
+  const int peer = pair.second.Get();
+  std::vector<char> chunk(64 * 1024, 'x');
+  while (::write(a->Get(), chunk.data(), chunk.size()) > 0) {
+  }
+  DuplexOutcome outcome;
+  auto reader = [](AsyncFd* fd, ReaderThen action, absl::Status* out) -> Task<void> {
+    char byte;
+    *out = (co_await ReadInto(*fd, &byte, 1)).status();
+    if (action == ReaderThen::kClosesTheDescriptor) {
+      fd->Close();
+    } else {
+      UniqueFd far(::fcntl(fd->Get(), F_DUPFD_CLOEXEC, 1000));
+      EXPECT_TRUE(far.Valid()) << "F_DUPFD to 1000: " << std::strerror(errno);
+      absl::StatusOr<AsyncFd> registered = AsyncFd::Create(std::move(far));
+      EXPECT_TRUE(registered.ok()) << registered.status();
+    }
+  };
+  auto writer = [](AsyncFd* fd, const std::vector<char>* data,
+                   absl::Status* out) -> Task<void> {
+    *out = (co_await WriteFrom(*fd, data->data(), data->size())).status();
+  };
+  TaskGroup group;
+  group.Spawn(reader(&*a, then, &outcome.read));
+  group.Spawn(writer(&*a, &chunk, &outcome.write));
+  co_await Yield();
+  while (::read(peer, chunk.data(), chunk.size()) > 0) {
+  }
+  EXPECT_EQ(::write(peer, "!", 1), 1);
+  EXPECT_TRUE((co_await group.Join()).ok());
+  co_return outcome;
+}
+
+TEST(AsyncFdTest, AReaderClosingOnADuplexEventCancelsTheWaitingWriter) {
+  FdLeakCheck no_leaks;
+  DuplexOutcome outcome = RunTask(
+      ReaderActsOnADuplexEvent(StreamPair(), ReaderThen::kClosesTheDescriptor));
+  EXPECT_TRUE(outcome.read.ok()) << outcome.read;
+  EXPECT_TRUE(absl::IsCancelled(outcome.write)) << outcome.write;
+}
+
+TEST(AsyncFdTest, AReaderGrowingTheSlotTableOnADuplexEventStillWakesTheWriter) {
+  FdLeakCheck no_leaks;
+  DuplexOutcome outcome = RunTask(
+      ReaderActsOnADuplexEvent(StreamPair(), ReaderThen::kGrowsTheLoopsSlotTable));
+  EXPECT_TRUE(outcome.read.ok()) << outcome.read;
+  EXPECT_TRUE(outcome.write.ok()) << outcome.write;
 }
 
 Task<absl::Status> ReadWithDeadline(std::pair<UniqueFd, UniqueFd> pair) {
