@@ -27,6 +27,7 @@ ticks=$(getconf CLK_TCK)
 busy_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 coproc SERVER { exec taskset -c 0 "$bin_dir/$server" --listen=127.0.0.1:0; }
+# shellcheck disable=SC2153  # SERVER_PID is set by coproc
 server_pid=$SERVER_PID
 trap 'kill "$server_pid" 2>/dev/null || true' EXIT
 read -r line <&"${SERVER[0]}"
