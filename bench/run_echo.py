@@ -10,7 +10,11 @@ prints the median messages/s and latency with conet's ratios.
   python3 bench/run_echo.py [--runs=3] [--duration=3s] [--csv=FILE]
 
 Each run starts a fresh server pinned with taskset, waits for its
-`listening on` line, and drives it with netbench pinned likewise.
+`listening on` line, and drives it with netbench pinned likewise. It also
+records how busy each side was while netbench measured (CPU time over wall
+time, from /proc/PID/stat) and the server's CPU time per message, printed
+after the main table: a side near 1.00 is the bottleneck, and the time per
+message is the server's own cost whatever the load generator does.
 """
 import argparse
 import os
@@ -21,6 +25,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SERVERS = [("epoll", "bench/epoll_echo"), ("conet", "examples/echo_server"),
@@ -39,6 +44,41 @@ def build(copy_to):
         shutil.copy(os.path.join(out, path), copy_to)
 
 
+WARMUP_S = 1
+SAMPLE_MARGIN_S = 0.2  # keeps the CPU samples inside netbench's measured time
+
+
+def seconds(duration):
+    """Seconds in a netbench duration such as 3s or 500ms."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s)", duration)
+    if not match:
+        sys.exit(f"--duration: expected e.g. 3s or 500ms, got {duration!r}")
+    value = float(match.group(1))
+    return value / 1000 if match.group(2) == "ms" else value
+
+
+def busy_seconds(pid):
+    """User plus system CPU time that process `pid` has used so far."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    # utime and stime are fields 14 and 15; the split starts at field 3.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class BusyMeter:
+    """How busy two processes are from now on: CPU time over wall time."""
+
+    def __init__(self, *pids):
+        self.pids = pids
+        self.start = time.monotonic()
+        self.before = [busy_seconds(pid) for pid in pids]
+
+    def read(self):
+        wall = time.monotonic() - self.start
+        return [(busy_seconds(pid) - before) / wall
+                for pid, before in zip(self.pids, self.before)]
+
+
 def run_once(bin_dir, server, size, connections, server_cpu, client_cpu, duration):
     proc = subprocess.Popen(["taskset", "-c", server_cpu,
                              os.path.join(bin_dir, os.path.basename(server)),
@@ -49,15 +89,26 @@ def run_once(bin_dir, server, size, connections, server_cpu, client_cpu, duratio
         match = re.match(r"listening on (\S+)", line)
         if not match:
             sys.exit(f"{server}: no listening line: {line!r}")
-        result = subprocess.run(
+        client = subprocess.Popen(
             ["taskset", "-c", client_cpu, os.path.join(bin_dir, "netbench"),
              f"--target={match.group(1)}", f"--connections={connections}",
-             f"--size={size}", f"--duration={duration}", "--warmup=1s"],
-            capture_output=True, text=True, timeout=120)
-        fields = dict(kv.split("=") for kv in result.stdout.split()[-6:])
-        if result.returncode != 0 or fields.get("errors") != "0":
-            sys.exit(f"{server}: netbench failed: {result.stdout} {result.stderr}")
-        return {k: float(v) for k, v in fields.items()}
+             f"--size={size}", f"--duration={duration}", f"--warmup={WARMUP_S}s"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # taskset execs netbench, so client.pid is netbench. Both sides'
+        # CPU time is sampled over the measured part of the run only (after
+        # the warm-up, which also holds the connection set-up).
+        time.sleep(WARMUP_S + SAMPLE_MARGIN_S)
+        busy = BusyMeter(proc.pid, client.pid)
+        time.sleep(seconds(duration) - 2 * SAMPLE_MARGIN_S)
+        server_busy, client_busy = busy.read()
+        stdout, stderr = client.communicate(timeout=120)
+        fields = dict(kv.split("=") for kv in stdout.split()[-6:])
+        if client.returncode != 0 or fields.get("errors") != "0":
+            sys.exit(f"{server}: netbench failed: {stdout} {stderr}")
+        measured = {k: float(v) for k, v in fields.items()}
+        measured.update(server_busy=server_busy, client_busy=client_busy,
+                        server_us_per_msg=server_busy * 1e6 / measured["msgs_per_sec"])
+        return measured
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)
@@ -85,10 +136,12 @@ def main():
                     samples[name].append(run_once(bin_dir, server, size, connections,
                                                   server_cpu, client_cpu, args.duration))
             median = {name: {k: statistics.median(s[k] for s in runs)
-                             for k in ("msgs_per_sec", "p50_us", "p99_us")}
+                             for k in ("msgs_per_sec", "p50_us", "p99_us",
+                                       "server_busy", "client_busy", "server_us_per_msg")}
                       for name, runs in samples.items()}
             rows.append((placement, size, connections, median))
             print_row(rows[-1])
+    print_busy(rows)
     if args.csv:
         with open(args.csv, "w") as out:
             out.write("placement,size,connections,server,msgs_per_sec,p50_us,p99_us\n")
@@ -113,6 +166,21 @@ def print_row(row):
           f"| {c['msgs_per_sec'] / a['msgs_per_sec']:.2f} "
           f"| {e['p50_us']:.0f} / {c['p50_us']:.0f} / {a['p50_us']:.0f} "
           f"| {e['p99_us']:.0f} / {c['p99_us']:.0f} / {a['p99_us']:.0f} |", flush=True)
+
+
+def print_busy(rows):
+    print("\nHow busy each core was (CPU time / wall time: server / netbench) and the"
+          "\nserver's CPU time per message, medians:\n")
+    print("| placement | size | conns | epoll | conet | asio "
+          "| server cost asio/conet | epoll/conet |")
+    print("|---|---:|---:|---|---|---|---:|---:|")
+    for placement, size, connections, m in rows:
+        cells = " | ".join(f"{m[name]['server_busy']:.2f} / {m[name]['client_busy']:.2f}, "
+                           f"{m[name]['server_us_per_msg']:.2f} us"
+                           for name, _ in SERVERS)
+        cost = {name: m[name]["server_us_per_msg"] for name, _ in SERVERS}
+        print(f"| {placement} | {size} | {connections} | {cells} "
+              f"| {cost['asio'] / cost['conet']:.2f} | {cost['epoll'] / cost['conet']:.2f} |")
 
 
 if __name__ == "__main__":
