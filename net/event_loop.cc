@@ -282,19 +282,17 @@ void EventLoop::DrainWakeFd() noexcept {
     if (events & internal::kReadHangup) slot->read_hangup = true;
   }
   // Edge-triggered epoll reports every ready bit, so most events carry both
-  // directions while only one operation waits: check the slots first. A
-  // writer that the reader's resumption starts has tried its syscall after
-  // this event was fetched, so the event is not for it: only a writer that
-  // waits already is retried.
-  const bool retry_writer =
-      (events & (internal::kWritable | internal::kError)) && slot->writer != nullptr;
+  // directions while only one operation waits: check the slots first.
   if ((events & (internal::kReadable | internal::kError)) && slot->reader != nullptr) {
     CompleteIfDone(&slot->reader);
+    // Resuming the reader may have closed the fd or grown slots_. It may
+    // also have started a writer that waits for this very edge (a
+    // Writable() after an earlier EAGAIN): so look again, whoever waited.
+    slot = LiveSlot(fd, generation);
+    if (slot == nullptr) return;
   }
-  if (retry_writer) {
-    // Resuming the reader may have closed the fd or grown slots_.
-    internal::IoOperation** writer = Slot(fd, generation, /*for_write=*/true);
-    if (writer != nullptr && *writer != nullptr) CompleteIfDone(writer);
+  if ((events & (internal::kWritable | internal::kError)) && slot->writer != nullptr) {
+    CompleteIfDone(&slot->writer);
   }
 }
 

@@ -186,8 +186,8 @@ Task<DuplexOutcome> ReaderActsOnADuplexEvent(std::pair<UniqueFd, UniqueFd> pair,
     if (action == ReaderThen::kClosesTheDescriptor) {
       fd->Close();
     } else {
-      UniqueFd far(::fcntl(fd->Get(), F_DUPFD_CLOEXEC, 1000));
-      EXPECT_TRUE(far.Valid()) << "F_DUPFD to 1000: " << std::strerror(errno);
+      UniqueFd far(::fcntl(fd->Get(), F_DUPFD_CLOEXEC, 512));
+      EXPECT_TRUE(far.Valid()) << "F_DUPFD to 512: " << std::strerror(errno);
       absl::StatusOr<AsyncFd> registered = AsyncFd::Create(std::move(far));
       EXPECT_TRUE(registered.ok()) << registered.status();
     }
@@ -221,6 +221,39 @@ TEST(AsyncFdTest, AReaderGrowingTheSlotTableOnADuplexEventStillWakesTheWriter) {
       ReaderActsOnADuplexEvent(StreamPair(), ReaderThen::kGrowsTheLoopsSlotTable));
   EXPECT_TRUE(outcome.read.ok()) << outcome.read;
   EXPECT_TRUE(outcome.write.ok()) << outcome.write;
+}
+
+// A task whose write met EAGAIN waits for a read first; the event that ends
+// the read also says the socket is writable again, and the task's
+// Writable() that follows must see that edge: no later one is coming.
+Task<absl::Status> WritableAfterAReadOnTheSameEvent(std::pair<UniqueFd, UniqueFd> pair) {
+  absl::StatusOr<AsyncFd> a = AsyncFd::Create(std::move(pair.first));
+  const int peer = pair.second.Get();
+  std::vector<char> chunk(64 * 1024, 'x');
+  while (::write(a->Get(), chunk.data(), chunk.size()) > 0) {
+  }
+  EXPECT_EQ(errno, EAGAIN);
+  absl::Status writable;
+  auto read_then_await_writable = [](AsyncFd* fd, absl::Status* out) -> Task<void> {
+    char byte;
+    absl::StatusOr<size_t> n = co_await ReadInto(*fd, &byte, 1);
+    EXPECT_TRUE(n.ok()) << n.status();
+    *out = co_await fd->Writable(Within(absl::Seconds(5)));
+  };
+  TaskGroup group;
+  group.Spawn(read_then_await_writable(&*a, &writable));
+  co_await Yield();
+  while (::read(peer, chunk.data(), chunk.size()) > 0) {
+  }
+  EXPECT_EQ(::write(peer, "!", 1), 1);
+  EXPECT_TRUE((co_await group.Join()).ok());
+  co_return writable;
+}
+
+TEST(AsyncFdTest, WritableAfterAReadSeesTheEdgeThatEndedTheRead) {
+  FdLeakCheck no_leaks;
+  absl::Status status = RunTask(WritableAfterAReadOnTheSameEvent(StreamPair()));
+  EXPECT_TRUE(status.ok()) << status;
 }
 
 Task<absl::Status> ReadWithDeadline(std::pair<UniqueFd, UniqueFd> pair) {
