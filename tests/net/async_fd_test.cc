@@ -158,6 +158,24 @@ TEST(AsyncFdTest, ClosingWakesThePendingOperation) {
   EXPECT_TRUE(absl::IsCancelled(status)) << status;
 }
 
+// Writes to `fd` until its send buffer is full (EAGAIN).
+void FillSendBuffer(int fd) {
+  std::vector<char> chunk(64 * 1024, 'x');
+  while (::write(fd, chunk.data(), chunk.size()) > 0) {
+  }
+  EXPECT_EQ(errno, EAGAIN);
+}
+
+// Reads everything queued on `peer`, then writes one byte to it: the other end
+// becomes writable and readable before the loop polls again, so one event
+// reports both.
+void DrainThenWriteOneByte(int peer) {
+  std::vector<char> chunk(64 * 1024);
+  while (::read(peer, chunk.data(), chunk.size()) > 0) {
+  }
+  EXPECT_EQ(::write(peer, "!", 1), 1);
+}
+
 // What the reader does when it resumes from an event that also makes the
 // descriptor writable.
 enum class ReaderThen { kClosesTheDescriptor, kGrowsTheLoopsSlotTable };
@@ -175,10 +193,8 @@ struct DuplexOutcome {
 Task<DuplexOutcome> ReaderActsOnADuplexEvent(std::pair<UniqueFd, UniqueFd> pair,
                                              ReaderThen then) {
   absl::StatusOr<AsyncFd> a = AsyncFd::Create(std::move(pair.first));
-  const int peer = pair.second.Get();
-  std::vector<char> chunk(64 * 1024, 'x');
-  while (::write(a->Get(), chunk.data(), chunk.size()) > 0) {
-  }
+  FillSendBuffer(a->Get());
+  const std::vector<char> chunk(64 * 1024, 'x');
   DuplexOutcome outcome;
   auto reader = [](AsyncFd* fd, ReaderThen action, absl::Status* out) -> Task<void> {
     char byte;
@@ -200,9 +216,7 @@ Task<DuplexOutcome> ReaderActsOnADuplexEvent(std::pair<UniqueFd, UniqueFd> pair,
   group.Spawn(reader(&*a, then, &outcome.read));
   group.Spawn(writer(&*a, &chunk, &outcome.write));
   co_await Yield();
-  while (::read(peer, chunk.data(), chunk.size()) > 0) {
-  }
-  EXPECT_EQ(::write(peer, "!", 1), 1);
+  DrainThenWriteOneByte(pair.second.Get());
   EXPECT_TRUE((co_await group.Join()).ok());
   co_return outcome;
 }
@@ -228,11 +242,7 @@ TEST(AsyncFdTest, AReaderGrowingTheSlotTableOnADuplexEventStillWakesTheWriter) {
 // Writable() that follows must see that edge: no later one is coming.
 Task<absl::Status> WritableAfterAReadOnTheSameEvent(std::pair<UniqueFd, UniqueFd> pair) {
   absl::StatusOr<AsyncFd> a = AsyncFd::Create(std::move(pair.first));
-  const int peer = pair.second.Get();
-  std::vector<char> chunk(64 * 1024, 'x');
-  while (::write(a->Get(), chunk.data(), chunk.size()) > 0) {
-  }
-  EXPECT_EQ(errno, EAGAIN);
+  FillSendBuffer(a->Get());
   absl::Status writable;
   auto read_then_await_writable = [](AsyncFd* fd, absl::Status* out) -> Task<void> {
     char byte;
@@ -243,9 +253,7 @@ Task<absl::Status> WritableAfterAReadOnTheSameEvent(std::pair<UniqueFd, UniqueFd
   TaskGroup group;
   group.Spawn(read_then_await_writable(&*a, &writable));
   co_await Yield();
-  while (::read(peer, chunk.data(), chunk.size()) > 0) {
-  }
-  EXPECT_EQ(::write(peer, "!", 1), 1);
+  DrainThenWriteOneByte(pair.second.Get());
   EXPECT_TRUE((co_await group.Join()).ok());
   co_return writable;
 }
