@@ -45,16 +45,21 @@ def build(copy_to):
 
 
 WARMUP_S = 1
-SAMPLE_MARGIN_S = 0.2  # keeps the CPU samples inside netbench's measured time
+# netbench starts its warm-up once every connection is up; the CPU samples
+# start this long after the warm-up would end if connecting took no time,
+# and stop this long before the measurement would, so that process start-up
+# and connecting stay outside the window unless they take longer than this.
+SAMPLE_MARGIN_MAX_S = 0.5
+
+UNITS_S = {"ms": 1e-3, "s": 1, "m": 60, "h": 3600}
 
 
 def seconds(duration):
-    """Seconds in a netbench duration such as 3s or 500ms."""
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s)", duration)
+    """Seconds in a netbench duration such as 3s, 500ms or 1m."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m|h)", duration)
     if not match:
-        sys.exit(f"--duration: expected e.g. 3s or 500ms, got {duration!r}")
-    value = float(match.group(1))
-    return value / 1000 if match.group(2) == "ms" else value
+        sys.exit(f"--duration: expected e.g. 3s, 500ms or 1m, got {duration!r}")
+    return float(match.group(1)) * UNITS_S[match.group(2)]
 
 
 def busy_seconds(pid):
@@ -63,6 +68,15 @@ def busy_seconds(pid):
         fields = stat.read().rsplit(")", 1)[1].split()
     # utime and stime are fields 14 and 15; the split starts at field 3.
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def sample_busy(server_pid, client_pid, duration_s):
+    """How busy both processes are inside netbench's measured time."""
+    margin = min(SAMPLE_MARGIN_MAX_S, duration_s / 4)
+    time.sleep(WARMUP_S + margin)
+    busy = BusyMeter(server_pid, client_pid)
+    time.sleep(duration_s - 2 * margin)
+    return busy.read()
 
 
 class BusyMeter:
@@ -94,14 +108,13 @@ def run_once(bin_dir, server, size, connections, server_cpu, client_cpu, duratio
              f"--target={match.group(1)}", f"--connections={connections}",
              f"--size={size}", f"--duration={duration}", f"--warmup={WARMUP_S}s"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        # taskset execs netbench, so client.pid is netbench. Both sides'
-        # CPU time is sampled over the measured part of the run only (after
-        # the warm-up, which also holds the connection set-up).
-        time.sleep(WARMUP_S + SAMPLE_MARGIN_S)
-        busy = BusyMeter(proc.pid, client.pid)
-        time.sleep(seconds(duration) - 2 * SAMPLE_MARGIN_S)
-        server_busy, client_busy = busy.read()
-        stdout, stderr = client.communicate(timeout=120)
+        try:
+            # taskset execs netbench, so client.pid is netbench's.
+            server_busy, client_busy = sample_busy(proc.pid, client.pid, seconds(duration))
+            stdout, stderr = client.communicate(timeout=120)
+        finally:
+            client.kill()  # a no-op once it has exited
+            client.wait()
         fields = dict(kv.split("=") for kv in stdout.split()[-6:])
         if client.returncode != 0 or fields.get("errors") != "0":
             sys.exit(f"{server}: netbench failed: {stdout} {stderr}")
@@ -123,6 +136,7 @@ def main():
     parser.add_argument("--no-build", action="store_true",
                         help="use the binaries already in --copy-to")
     args = parser.parse_args()
+    seconds(args.duration)  # refuse a duration netbench's runs cannot be timed by
     bin_dir = args.copy_to or tempfile.mkdtemp(prefix="conet-bench-")
     os.makedirs(bin_dir, exist_ok=True)
     if not args.no_build:
