@@ -9,8 +9,10 @@
 
 #include <sys/epoll.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
+#include <limits>
 #include <ctime>
 #include <optional>
 #include <span>
@@ -64,6 +66,16 @@ class Poller {
   static constexpr int64_t kNoTimeout = -1;
   std::span<const PollEvent> Wait(int64_t timeout_ns);
 
+  // The epoll_wait timeout for a Wait timeout (kernels without
+  // epoll_pwait2): rounded up, so that a timer is never woken for before
+  // its deadline, and capped at INT_MAX milliseconds (24.8 days; the loop
+  // simply waits again). -1 (no limit) for kNoTimeout.
+  static int ToWaitMilliseconds(int64_t timeout_ns) {
+    if (timeout_ns == kNoTimeout) return -1;
+    const int64_t ms = timeout_ns / 1'000'000 + (timeout_ns % 1'000'000 != 0 ? 1 : 0);
+    return static_cast<int>(std::min<int64_t>(ms, std::numeric_limits<int>::max()));
+  }
+
  private:
   explicit Poller(UniqueFd epoll_fd)
       : epoll_fd_(std::move(epoll_fd)), events_(kMaxEventsPerWait) {}
@@ -91,11 +103,7 @@ inline std::span<const PollEvent> Poller::Wait(int64_t timeout_ns) {
     n = ::epoll_pwait2(epoll_fd_.Get(), events, kMaxEventsPerWait,
                        timeout_ns != kNoTimeout ? &timeout : nullptr, nullptr);
   } else {
-    // Round up, so a timer is never woken for before its deadline.
-    const int timeout_ms = timeout_ns != kNoTimeout
-                               ? static_cast<int>((timeout_ns + 999'999) / 1'000'000)
-                               : -1;
-    n = ::epoll_wait(epoll_fd_.Get(), events, kMaxEventsPerWait, timeout_ms);
+    n = ::epoll_wait(epoll_fd_.Get(), events, kMaxEventsPerWait, ToWaitMilliseconds(timeout_ns));
   }
   if (n < 0) [[unlikely]] n = WaitAgain(timeout_ns, errno);
   return std::span<const PollEvent>(events_.data(), static_cast<size_t>(n));
