@@ -301,9 +301,10 @@ void EventLoop::DrainWakeFd() noexcept {
 [[gnu::always_inline]] inline void EventLoop::RunOnce() {
   // Poll first and run the ready queue last, so that the caller's condition
   // (BlockOn's task done, Stop()) is checked before the next blocking wait.
+  // (A Stop() needs no zero timeout: it writes the eventfd, which ends the
+  // wait, and Run checks the flag after each pass. BlockOn ignores it.)
   int64_t timeout = internal::Poller::kNoTimeout;
-  if (!ready_.Empty() || !starting_.empty() ||
-      stop_requested_.load(std::memory_order_acquire)) {
+  if (!ready_.Empty() || !starting_.empty()) {
     timeout = 0;
   } else if (const internal::TimerNode* next = timers_.Top()) {
     timeout = std::max<int64_t>(0, next->deadline_ns - internal::MonotonicNowNs());

@@ -1,5 +1,7 @@
 #include "net/event_loop.h"
 
+#include <sys/resource.h>
+
 #include <atomic>
 #include <memory>
 #include <stdexcept>
@@ -94,6 +96,29 @@ TEST(EventLoopTest, StopFromAnotherThreadEndsRun) {
   loop->Run();  // returns only because of Stop()
   stopper.join();
   SUCCEED();
+}
+
+// CPU time this thread has used so far.
+absl::Duration ThreadCpuTime() {
+  rusage usage{};
+  EXPECT_EQ(::getrusage(RUSAGE_THREAD, &usage), 0);
+  return absl::DurationFromTimeval(usage.ru_utime) + absl::DurationFromTimeval(usage.ru_stime);
+}
+
+Task<int> SleepThenSeven() {
+  co_await Sleep(absl::Milliseconds(200));
+  co_return 7;
+}
+
+// Stop() is for Run(); a BlockOn that follows it still blocks in the poll
+// while it waits, rather than polling with a zero timeout until its task is
+// done (which would burn the whole 200 ms on the CPU).
+TEST(EventLoopTest, StopDoesNotMakeBlockOnSpin) {
+  auto loop = NewLoop();
+  loop->Stop();
+  const absl::Duration cpu_before = ThreadCpuTime();
+  EXPECT_EQ(loop->BlockOn(SleepThenSeven()), 7);
+  EXPECT_LT(ThreadCpuTime() - cpu_before, absl::Milliseconds(100));
 }
 
 Task<void> SleepForever(int* live) {
