@@ -42,7 +42,14 @@ int64_t ToMonotonicNs(absl::Time deadline) {
 namespace internal {
 
 CurrentLoopScope::CurrentLoopScope(EventLoop* loop)
-    : previous_(std::exchange(current_loop, loop)) {}
+    : previous_(std::exchange(current_loop, loop)) {
+  if (previous_ == loop) {
+    // The inner pass would reuse the poller's event buffer and the list of
+    // starting tasks that the outer pass is walking.
+    Fatal(absl::FailedPreconditionError(
+        "EventLoop::Run or BlockOn called from inside the same loop: a loop is not re-entrant"));
+  }
+}
 CurrentLoopScope::~CurrentLoopScope() { current_loop = previous_; }
 
 // --- Operation -----------------------------------------------------------

@@ -58,7 +58,9 @@ class EventLoop {
   // Makes Run() return soon. Thread-safe.
   void Stop() noexcept;
   // Runs the loop until `task` completes and returns its value (or rethrows
-  // its exception). Stop() does not end BlockOn.
+  // its exception). Stop() does not end BlockOn. Neither Run nor BlockOn may
+  // be called from inside the same loop (a coroutine or callback it runs):
+  // the process aborts with a message. Another loop's BlockOn is fine.
   template <typename T>
   T BlockOn(Task<T> task);
   // Starts `task` on this loop (on its next pass, not inline); the loop owns it until

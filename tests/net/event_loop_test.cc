@@ -204,5 +204,21 @@ TEST(EventLoopDeathTest, AnExceptionEscapingADetachedTaskTerminates) {
                "an exception escaped a detached task");
 }
 
+// A loop's pass is not re-entrant (the poller's event buffer, the list of
+// tasks being started): running the loop again from inside it is refused.
+Task<int> BlockOnTheSameLoop() {
+  co_return EventLoop::Current()->BlockOn(SleepThenSeven());
+}
+
+TEST(EventLoopDeathTest, BlockOnFromInsideTheSameLoopIsRefused) {
+  EXPECT_DEATH(NewLoop()->BlockOn(BlockOnTheSameLoop()), "not re-entrant");
+}
+
+TEST(EventLoopTest, BlockOnAnotherLoopFromInsideALoopIsAllowed) {
+  auto inner = NewLoop();
+  auto nested = [](EventLoop* other) -> Task<int> { co_return other->BlockOn(SleepThenSeven()); };
+  EXPECT_EQ(NewLoop()->BlockOn(nested(inner.get())), 7);
+}
+
 }  // namespace
 }  // namespace conet
