@@ -601,14 +601,21 @@ Task<absl::StatusOr<std::string>> ExactInTwoParts(std::string address) {
   co_return head + *rest;
 }
 
-TEST(TcpTest, ReadExactThatEmptiesTheQueueStillSeesWhatComesNext) {
-  FdLeakCheck leaks;
+// Runs `exchange` over loopback TCP and over a UNIX stream with the
+// abstract name `unix_name`, and expects each to yield "abcdef".
+void ExpectAbcdefOverTcpAndUnix(Task<absl::StatusOr<std::string>> (*exchange)(std::string),
+                                const std::string& unix_name) {
   for (const std::string& address :
-       {std::string("127.0.0.1:0"), absl::StrCat("unix:@conet-tcp-inq-", ::getpid())}) {
-    absl::StatusOr<std::string> got = RunTask(ExactInTwoParts(address));
+       {std::string("127.0.0.1:0"), absl::StrCat("unix:@", unix_name, "-", ::getpid())}) {
+    absl::StatusOr<std::string> got = RunTask(exchange(address));
     ASSERT_TRUE(got.ok()) << address << ": " << got.status();
     EXPECT_EQ(*got, "abcdef") << address;
   }
+}
+
+TEST(TcpTest, ReadExactThatEmptiesTheQueueStillSeesWhatComesNext) {
+  FdLeakCheck leaks;
+  ExpectAbcdefOverTcpAndUnix(ExactInTwoParts, "conet-tcp-inq");
 }
 
 // The reader waits for one byte; "abcdef" arrives in one event; the byte
@@ -633,12 +640,7 @@ Task<absl::StatusOr<std::string>> ExactLeavingBytesQueued(std::string address) {
 
 TEST(TcpTest, ReadExactLeavingBytesQueuedTakesThemAtOnce) {
   FdLeakCheck leaks;
-  for (const std::string& address :
-       {std::string("127.0.0.1:0"), absl::StrCat("unix:@conet-tcp-left-", ::getpid())}) {
-    absl::StatusOr<std::string> got = RunTask(ExactLeavingBytesQueued(address));
-    ASSERT_TRUE(got.ok()) << address << ": " << got.status();
-    EXPECT_EQ(*got, "abcdef") << address;
-  }
+  ExpectAbcdefOverTcpAndUnix(ExactLeavingBytesQueued, "conet-tcp-left");
 }
 
 Task<absl::StatusOr<std::string>> UnixExactAcrossADescriptor(std::string name) {
