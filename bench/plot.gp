@@ -5,7 +5,7 @@
 # (Debian: apt-get install gnuplot-nox)
 if (!exists("csv")) csv = 'bench/results/echo.csv'
 if (!exists("png")) png = 'bench/results/echo.png'
-set terminal pngcairo size 1000,420 font ",10"
+set terminal pngcairo size 1400,420 font ",10"
 set output png
 set datafile separator ","
 set logscale x
@@ -15,9 +15,10 @@ set ylabel "messages/s"
 set format y "%.0s%c"
 set key top left
 set grid ytics
-set multiplot layout 1,2
-do for [placement in "separate_cores one_core"] {
-  label = placement eq "separate_cores" ? "separate cores" : "one core"
+set multiplot layout 1,3
+do for [placement in "separate_cores one_core one_core_batch"] {
+  label = placement eq "separate_cores" ? "separate cores" : \
+          placement eq "one_core" ? "one core" : "one core (batch)"
   set title "server and netbench on ".label
   plot for [server in "epoll conet asio"] \
       sprintf("< awk -F, '$1 == \"%s\" && $2 == 64 && $4 == \"%s\"' %s", label, server, csv) \

@@ -2,19 +2,22 @@
 """Echo throughput: conet against a plain epoll server and Boost.Asio.
 
 Builds (-c opt) and copies the three echo servers and tools/netbench, then
-for each placement (server and netbench on separate cores, then both on one
-core) and each load (64-byte messages at 1, 64 and 1000 connections, 4 KiB
-messages at 64), runs every server in turn, RUNS times, interleaved, and
-prints the median messages/s and latency with conet's ratios.
+for each placement (server and netbench on separate cores; both on one core;
+both on one core under SCHED_BATCH, see PLACEMENTS) and each load (64-byte
+messages at 1, 64 and 1000 connections, 4 KiB messages at 64), runs every
+server in turn, RUNS times, interleaved, and prints the median messages/s and
+latency with conet's ratios.
 
   python3 bench/run_echo.py [--runs=3] [--duration=3s] [--csv=FILE]
+                            [--placements="one core,one core (batch)"]
 
 Each run starts a fresh server pinned with taskset, waits for its
 `listening on` line, and drives it with netbench pinned likewise. It also
 records how busy each side was while netbench measured (CPU time over wall
 time, from /proc/PID/stat) and the server's CPU time per message, printed
 after the main table: a side near 1.00 is the bottleneck, and the time per
-message is the server's own cost whatever the load generator does.
+message is the server's own cost whatever the load generator does, and the
+context switches of both per message.
 """
 import argparse
 import os
@@ -31,7 +34,17 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SERVERS = [("epoll", "bench/epoll_echo"), ("conet", "examples/echo_server"),
            ("asio", "bench/asio_echo")]
 LOADS = [(64, 1), (64, 64), (64, 1000), (4096, 64)]
-PLACEMENTS = [("separate cores", "0", "1"), ("one core", "0", "0")]
+# (label, server's CPU, netbench's CPU, scheduling policy of both).
+# Sharing one core under the default policy, a server that sleeps in
+# epoll_wait preempts netbench as soon as netbench's next message wakes it,
+# and the cheaper the server, the longer these switch-every-message stretches
+# last (measured: about 0.1 context switches per message for conet and the
+# epoll server, 0.025 for Asio, at 1000 connections). SCHED_BATCH takes away
+# that wake-up preemption, so the two take turns by time slice and the
+# throughput shows what each message costs the two processes.
+PLACEMENTS = [("separate cores", "0", "1", os.SCHED_OTHER),
+              ("one core", "0", "0", os.SCHED_OTHER),
+              ("one core (batch)", "0", "0", os.SCHED_BATCH)]
 TARGETS = ["//bench:epoll_echo", "//examples:echo_server", "//bench:asio_echo",
            "//tools:netbench", "//bench:libmalloc_counter.so"]
 
@@ -62,55 +75,78 @@ def seconds(duration):
     return float(match.group(1)) * UNITS_S[match.group(2)]
 
 
-def busy_seconds(pid):
-    """User plus system CPU time that process `pid` has used so far."""
+def usage(pid):
+    """CPU seconds (user plus system) and context switches of process `pid`
+    so far, over all its threads."""
     with open(f"/proc/{pid}/stat") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
     # utime and stime are fields 14 and 15; the split starts at field 3.
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    switches = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status") as status:
+                for line in status:
+                    name, _, value = line.partition(":")
+                    if name in ("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches"):
+                        switches += int(value)
+        except FileNotFoundError:  # the thread has ended
+            pass
+    return cpu, switches
 
 
-def sample_busy(server_pid, client_pid, duration_s):
-    """How busy both processes are inside netbench's measured time."""
+def sample_usage(server_pid, client_pid, duration_s):
+    """Per process, inside netbench's measured time: how busy it was (CPU
+    time over wall time) and its context switches per second."""
     margin = min(SAMPLE_MARGIN_MAX_S, duration_s / 4)
     time.sleep(WARMUP_S + margin)
-    busy = BusyMeter(server_pid, client_pid)
+    meter = UsageMeter(server_pid, client_pid)
     time.sleep(duration_s - 2 * margin)
-    return busy.read()
+    return meter.read()
 
 
-class BusyMeter:
-    """How busy two processes are from now on: CPU time over wall time."""
+class UsageMeter:
+    """CPU time and context switches of some processes from now on, per
+    second of wall time."""
 
     def __init__(self, *pids):
         self.pids = pids
         self.start = time.monotonic()
-        self.before = [busy_seconds(pid) for pid in pids]
+        self.before = [usage(pid) for pid in pids]
 
     def read(self):
         wall = time.monotonic() - self.start
-        return [(busy_seconds(pid) - before) / wall
-                for pid, before in zip(self.pids, self.before)]
+        rates = []
+        for pid, (cpu_before, switches_before) in zip(self.pids, self.before):
+            cpu, switches = usage(pid)
+            rates.append(((cpu - cpu_before) / wall, (switches - switches_before) / wall))
+        return rates
 
 
-def run_once(bin_dir, server, size, connections, server_cpu, client_cpu, duration):
-    proc = subprocess.Popen(["taskset", "-c", server_cpu,
-                             os.path.join(bin_dir, os.path.basename(server)),
-                             "--listen=127.0.0.1:0"],
-                            stdout=subprocess.PIPE, text=True)
+def start(command, cpu, policy, **popen_args):
+    """Starts `command` on `cpu` under scheduling `policy` (os.SCHED_*)."""
+    return subprocess.Popen(["taskset", "-c", cpu] + command,
+                            preexec_fn=lambda: os.sched_setscheduler(0, policy, os.sched_param(0)),
+                            **popen_args)
+
+
+def run_once(bin_dir, server, size, connections, placement, duration):
+    _, server_cpu, client_cpu, policy = placement
+    proc = start([os.path.join(bin_dir, os.path.basename(server)), "--listen=127.0.0.1:0"],
+                 server_cpu, policy, stdout=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()
         match = re.match(r"listening on (\S+)", line)
         if not match:
             sys.exit(f"{server}: no listening line: {line!r}")
-        client = subprocess.Popen(
-            ["taskset", "-c", client_cpu, os.path.join(bin_dir, "netbench"),
+        client = start(
+            [os.path.join(bin_dir, "netbench"),
              f"--target={match.group(1)}", f"--connections={connections}",
              f"--size={size}", f"--duration={duration}", f"--warmup={WARMUP_S}s"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            client_cpu, policy, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             # taskset execs netbench, so client.pid is netbench's.
-            server_busy, client_busy = sample_busy(proc.pid, client.pid, seconds(duration))
+            server_usage, client_usage = sample_usage(proc.pid, client.pid, seconds(duration))
             stdout, stderr = client.communicate(timeout=120)
         finally:
             client.kill()  # a no-op once it has exited
@@ -119,41 +155,58 @@ def run_once(bin_dir, server, size, connections, server_cpu, client_cpu, duratio
         if client.returncode != 0 or fields.get("errors") != "0":
             sys.exit(f"{server}: netbench failed: {stdout} {stderr}")
         measured = {k: float(v) for k, v in fields.items()}
-        measured.update(server_busy=server_busy, client_busy=client_busy,
-                        server_us_per_msg=server_busy * 1e6 / measured["msgs_per_sec"])
+        rate = measured["msgs_per_sec"]
+        measured.update(server_busy=server_usage[0], client_busy=client_usage[0],
+                        server_us_per_msg=server_usage[0] * 1e6 / rate,
+                        switches_per_msg=(server_usage[1] + client_usage[1]) / rate)
         return measured
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)
 
 
+def chosen_placements(names):
+    """The PLACEMENTS named in a comma-separated list, in PLACEMENTS' order."""
+    wanted = [name.strip() for name in names.split(",")]
+    known = [p[0] for p in PLACEMENTS]
+    unknown = [name for name in wanted if name not in known]
+    if unknown:
+        sys.exit(f"--placements: unknown {unknown}; known: {known}")
+    return [p for p in PLACEMENTS if p[0] in wanted]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--duration", default="3s")
+    parser.add_argument("--placements", default=",".join(p[0] for p in PLACEMENTS),
+                        help="comma-separated subset of: "
+                             + ", ".join(p[0] for p in PLACEMENTS))
     parser.add_argument("--csv", help="also write the medians here")
     parser.add_argument("--copy-to", help="keep the built binaries in this directory")
     parser.add_argument("--no-build", action="store_true",
                         help="use the binaries already in --copy-to")
     args = parser.parse_args()
     seconds(args.duration)  # refuse a duration netbench's runs cannot be timed by
+    placements = chosen_placements(args.placements)
     bin_dir = args.copy_to or tempfile.mkdtemp(prefix="conet-bench-")
     os.makedirs(bin_dir, exist_ok=True)
     if not args.no_build:
         build(bin_dir)
     rows = []
-    for placement, server_cpu, client_cpu in PLACEMENTS:
+    for placement in placements:
         for size, connections in LOADS:
             samples = {name: [] for name, _ in SERVERS}
             for _ in range(args.runs):  # interleaved, so drift hits all alike
                 for name, server in SERVERS:
                     samples[name].append(run_once(bin_dir, server, size, connections,
-                                                  server_cpu, client_cpu, args.duration))
+                                                  placement, args.duration))
             median = {name: {k: statistics.median(s[k] for s in runs)
                              for k in ("msgs_per_sec", "p50_us", "p99_us",
-                                       "server_busy", "client_busy", "server_us_per_msg")}
+                                       "server_busy", "client_busy", "server_us_per_msg",
+                                       "switches_per_msg")}
                       for name, runs in samples.items()}
-            rows.append((placement, size, connections, median))
+            rows.append((placement[0], size, connections, median))
             print_row(rows[-1])
     print_busy(rows)
     if args.csv:
@@ -183,18 +236,21 @@ def print_row(row):
 
 
 def print_busy(rows):
-    print("\nHow busy each core was (CPU time / wall time: server / netbench) and the"
-          "\nserver's CPU time per message, medians:\n")
+    print("\nHow busy each core was (CPU time / wall time: server / netbench), the"
+          "\nserver's CPU time per message, and context switches per message (server"
+          "\nand netbench together), medians:\n")
     print("| placement | size | conns | epoll | conet | asio "
-          "| server cost asio/conet | epoll/conet |")
-    print("|---|---:|---:|---|---|---|---:|---:|")
+          "| server cost asio/conet | epoll/conet | switches/msg epoll / conet / asio |")
+    print("|---|---:|---:|---|---|---|---:|---:|---|")
     for placement, size, connections, m in rows:
         cells = " | ".join(f"{m[name]['server_busy']:.2f} / {m[name]['client_busy']:.2f}, "
                            f"{m[name]['server_us_per_msg']:.2f} us"
                            for name, _ in SERVERS)
         cost = {name: m[name]["server_us_per_msg"] for name, _ in SERVERS}
+        switches = " / ".join(f"{m[name]['switches_per_msg']:.3f}" for name, _ in SERVERS)
         print(f"| {placement} | {size} | {connections} | {cells} "
-              f"| {cost['asio'] / cost['conet']:.2f} | {cost['epoll'] / cost['conet']:.2f} |")
+              f"| {cost['asio'] / cost['conet']:.2f} | {cost['epoll'] / cost['conet']:.2f} "
+              f"| {switches} |")
 
 
 if __name__ == "__main__":
