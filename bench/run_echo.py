@@ -13,11 +13,11 @@ latency with conet's ratios.
 
 Each run starts a fresh server pinned with taskset, waits for its
 `listening on` line, and drives it with netbench pinned likewise. It also
-records how busy each side was while netbench measured (CPU time over wall
-time, from /proc/PID/stat) and the server's CPU time per message, printed
-after the main table: a side near 1.00 is the bottleneck, and the time per
-message is the server's own cost whatever the load generator does, and the
-context switches of both per message.
+records, while netbench measured, how busy each side was (CPU time over
+wall time, from /proc/PID/stat; a side near 1.00 is the bottleneck), the
+server's CPU time per message (its own cost whatever the load generator
+does) and the context switches of both processes per message, printed after
+the main table.
 """
 import argparse
 import os
@@ -37,11 +37,14 @@ LOADS = [(64, 1), (64, 64), (64, 1000), (4096, 64)]
 # (label, server's CPU, netbench's CPU, scheduling policy of both).
 # Sharing one core under the default policy, a server that sleeps in
 # epoll_wait preempts netbench as soon as netbench's next message wakes it,
-# and the cheaper the server, the longer these switch-every-message stretches
-# last (measured: about 0.1 context switches per message for conet and the
-# epoll server, 0.025 for Asio, at 1000 connections). SCHED_BATCH takes away
-# that wake-up preemption, so the two take turns by time slice and the
-# throughput shows what each message costs the two processes.
+# and for stretches the two switch after every message or two. At 1000
+# connections these stretches are longer for the cheaper servers: 0.26
+# context switches per message (both processes) with conet and 0.23 with the
+# epoll server, against 0.06 with Asio. SCHED_BATCH takes away that wake-up
+# preemption: all three then see the same switches per message at each load
+# (time slices at 1000 connections, 0.007; at one connection every message
+# still switches, as it must), and the throughput follows what each message
+# costs the two processes.
 PLACEMENTS = [("separate cores", "0", "1", os.SCHED_OTHER),
               ("one core", "0", "0", os.SCHED_OTHER),
               ("one core (batch)", "0", "0", os.SCHED_BATCH)]
@@ -90,7 +93,9 @@ def usage(pid):
                     name, _, value = line.partition(":")
                     if name in ("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches"):
                         switches += int(value)
-        except FileNotFoundError:  # the thread has ended
+        except (FileNotFoundError, ProcessLookupError):  # the thread has ended
+            # (its switches leave the total; the servers' and netbench's
+            # threads all live as long as the run)
             pass
     return cpu, switches
 
@@ -167,7 +172,7 @@ def run_once(bin_dir, server, size, connections, placement, duration):
 
 def chosen_placements(names):
     """The PLACEMENTS named in a comma-separated list, in PLACEMENTS' order."""
-    wanted = [name.strip() for name in names.split(",")]
+    wanted = [name.strip() for name in names.split(",") if name.strip()]
     known = [p[0] for p in PLACEMENTS]
     unknown = [name for name in wanted if name not in known]
     if unknown:
