@@ -10,11 +10,13 @@ latency with conet's ratios.
 
   python3 bench/run_echo.py [--runs=3] [--duration=3s] [--csv=FILE]
                             [--placements="one core,one core (batch)"]
+                            [--client-cpus=1-3]
 
 Each run starts a fresh server pinned with taskset, waits for its
 `listening on` line, and drives it with netbench pinned likewise. It also
 records, while netbench measured, how busy each side was (CPU time over
-wall time, from /proc/PID/stat; a side near 1.00 is the bottleneck), the
+wall time, from /proc/PID/stat; a side near 1.00 per CPU it has is the
+bottleneck), the
 server's CPU time per message (its own cost whatever the load generator
 does) and the context switches of both processes per message, printed after
 the main table.
@@ -45,9 +47,12 @@ LOADS = [(64, 1), (64, 64), (64, 1000), (4096, 64)]
 # (time slices at 1000 connections, 0.007; at one connection every message
 # still switches, as it must), and the throughput follows what each message
 # costs the two processes.
-PLACEMENTS = [("separate cores", "0", "1", os.SCHED_OTHER),
-              ("one core", "0", "0", os.SCHED_OTHER),
-              ("one core (batch)", "0", "0", os.SCHED_BATCH)]
+SERVER_CPU = "0"
+# On a machine with more than two cores, --client-cpus gives netbench more
+# than one core (a thread on each) when it runs apart from the server.
+PLACEMENTS = [("separate cores", SERVER_CPU, "1", os.SCHED_OTHER),
+              ("one core", SERVER_CPU, SERVER_CPU, os.SCHED_OTHER),
+              ("one core (batch)", SERVER_CPU, SERVER_CPU, os.SCHED_BATCH)]
 TARGETS = ["//bench:epoll_echo", "//examples:echo_server", "//bench:asio_echo",
            "//tools:netbench", "//bench:libmalloc_counter.so"]
 
@@ -128,6 +133,20 @@ class UsageMeter:
         return rates
 
 
+def cpu_list(text):
+    """The CPUs in a taskset-style list such as 1, 1-3 or 1,3,5."""
+    cpus = set()
+    for part in text.split(","):
+        match = re.fullmatch(r"(\d+)(?:-(\d+))?", part.strip())
+        if not match:
+            sys.exit(f"not a CPU list: {text!r} (expected e.g. 1, 1-3 or 1,3,5)")
+        first, last = int(match.group(1)), int(match.group(2) or match.group(1))
+        if last < first:
+            sys.exit(f"not a CPU list: {text!r} ({first}-{last} is empty)")
+        cpus.update(range(first, last + 1))
+    return cpus
+
+
 def start(command, cpu, policy, **popen_args):
     """Starts `command` on `cpu` under scheduling `policy` (os.SCHED_*)."""
     return subprocess.Popen(["taskset", "-c", cpu] + command,
@@ -145,7 +164,7 @@ def run_once(bin_dir, server, size, connections, placement, duration):
         if not match:
             sys.exit(f"{server}: no listening line: {line!r}")
         client = start(
-            [os.path.join(bin_dir, "netbench"),
+            [os.path.join(bin_dir, "netbench"), f"--threads={len(cpu_list(client_cpu))}",
              f"--target={match.group(1)}", f"--connections={connections}",
              f"--size={size}", f"--duration={duration}", f"--warmup={WARMUP_S}s"],
             client_cpu, policy, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -170,14 +189,20 @@ def run_once(bin_dir, server, size, connections, placement, duration):
         proc.wait(timeout=10)
 
 
-def chosen_placements(names):
-    """The PLACEMENTS named in a comma-separated list, in PLACEMENTS' order."""
+def chosen_placements(names, client_cpus):
+    """The PLACEMENTS named in a comma-separated list, in PLACEMENTS' order,
+    with netbench on `client_cpus` when server and netbench are apart."""
     wanted = [name.strip() for name in names.split(",") if name.strip()]
     known = [p[0] for p in PLACEMENTS]
     unknown = [name for name in wanted if name not in known]
     if unknown:
         sys.exit(f"--placements: unknown {unknown}; known: {known}")
-    return [p for p in PLACEMENTS if p[0] in wanted]
+    cpus = cpu_list(client_cpus)
+    if int(SERVER_CPU) in cpus or not cpus <= os.sched_getaffinity(0):
+        sys.exit(f"--client-cpus={client_cpus}: must leave out the server's CPU "
+                 f"{SERVER_CPU} and name only CPUs of {sorted(os.sched_getaffinity(0))}")
+    return [(label, server_cpu, client_cpus if label == "separate cores" else client_cpu, policy)
+            for label, server_cpu, client_cpu, policy in PLACEMENTS if label in wanted]
 
 
 def main():
@@ -187,13 +212,16 @@ def main():
     parser.add_argument("--placements", default=",".join(p[0] for p in PLACEMENTS),
                         help="comma-separated subset of: "
                              + ", ".join(p[0] for p in PLACEMENTS))
+    parser.add_argument("--client-cpus", default="1",
+                        help="netbench's CPUs when apart from the server (CPU 0), "
+                             "e.g. 1-3 on a 4-core machine; a netbench thread runs on each")
     parser.add_argument("--csv", help="also write the medians here")
     parser.add_argument("--copy-to", help="keep the built binaries in this directory")
     parser.add_argument("--no-build", action="store_true",
                         help="use the binaries already in --copy-to")
     args = parser.parse_args()
     seconds(args.duration)  # refuse a duration netbench's runs cannot be timed by
-    placements = chosen_placements(args.placements)
+    placements = chosen_placements(args.placements, args.client_cpus)
     bin_dir = args.copy_to or tempfile.mkdtemp(prefix="conet-bench-")
     os.makedirs(bin_dir, exist_ok=True)
     if not args.no_build:
