@@ -16,10 +16,9 @@ Each run starts a fresh server pinned with taskset, waits for its
 `listening on` line, and drives it with netbench pinned likewise. It also
 records, while netbench measured, how busy each side was (CPU time over
 wall time, from /proc/PID/stat; a side near 1.00 per CPU it has is the
-bottleneck), the
-server's CPU time per message (its own cost whatever the load generator
-does) and the context switches of both processes per message, printed after
-the main table.
+bottleneck), the server's CPU time per message (its own cost whatever the
+load generator does) and the context switches of both processes per
+message, printed after the main table.
 """
 import argparse
 import os
