@@ -1,7 +1,8 @@
 // examples/privsep_server: an echo server split into a privileged monitor
 // and an unprivileged worker, the OpenSSH pattern.
 //
-//   privsep_server --listen=ADDRESS [--user=nobody] [--log=PATH]
+//   privsep_server --listen=ADDRESS [--user=nobody]
+//                  [--log=PATH (default /var/log/privsep_server.log)]
 //
 // The monitor keeps its privileges and does only what needs them: it binds
 // the listening socket, opens the log, and starts the worker (this same
@@ -31,6 +32,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "examples/echo_session.h"
 #include "ipc/channel.h"
@@ -38,6 +40,7 @@
 #include "ipc/unix_socket.h"
 #include "net/async_fd.h"
 #include "net/event_loop.h"
+#include "net/regular_file.h"
 #include "net/socket_address.h"
 #include "net/task.h"
 #include "net/tcp.h"
@@ -46,6 +49,10 @@
 #include "tools/internal/stop_signals.h"
 
 namespace {
+
+// A daemon's log lives at a fixed absolute place, in a directory only root
+// may write, never relative to wherever it happened to be started.
+constexpr char kDefaultLog[] = "/var/log/privsep_server.log";
 
 struct Flags {
   std::string listen;
@@ -61,10 +68,17 @@ int Fail(const absl::Status& status, int code) {
 // --- Monitor ---------------------------------------------------------------
 
 // Opens the log for appending (the worker could not: it has no privileges).
+// The worker gets this descriptor, so it must be the file the operator
+// meant: OpenRegularFile follows no symlink planted at the path, and
+// refuses a FIFO (whose writer would block, or die of SIGPIPE once the
+// reader goes), a device, and a hard link to some other file.
 absl::StatusOr<conet::UniqueFd> OpenLog(const std::string& path) {
-  conet::UniqueFd fd(::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640));
-  if (!fd.Valid()) return absl::ErrnoToStatus(errno, absl::StrCat("open log ", path));
-  return fd;
+  absl::StatusOr<conet::UniqueFd> log = conet::OpenRegularFile(
+      path, {.flags = O_WRONLY | O_APPEND, .create_mode = 0640});
+  if (!log.ok()) {
+    return absl::Status(log.status().code(), absl::StrCat("log ", log.status().message()));
+  }
+  return log;
 }
 
 // Answers the worker's requests until it goes away.
@@ -144,8 +158,12 @@ conet::Task<absl::Status> AcceptLoop(conet::TcpListener* listener, int log_fd) {
       continue;
     }
     absl::StatusOr<conet::SocketAddress> peer = stream->PeerAddress();
+    // A peer chooses its own name (an abstract UNIX name may hold a
+    // newline): escaped, it cannot forge a line of its own.
     const std::string line = absl::StrCat(
-        "connection from ", peer.ok() ? peer->ToString() : "unknown", "\n");
+        "connection from ", peer.ok() ? absl::CHexEscape(peer->ToString()) : "unknown", "\n");
+    // A regular file (OpenLog refused anything else): the write neither
+    // waits for a reader nor raises SIGPIPE. A full disk loses the line.
     (void)::write(log_fd, line.data(), line.size());
     conet::EventLoop::Current()->SpawnDetached(conet::examples::Echo(std::move(*stream)));
   }
@@ -188,9 +206,10 @@ void PrintUsage() {
       "An echo server split into a privileged monitor and an unprivileged worker.\n"
       "  --listen=ADDRESS  HOST:PORT, [IPV6]:PORT, unix:PATH or unix:@NAME\n"
       "  --user=NAME       the worker's user when started as root (default nobody)\n"
-      "  --log=PATH        connection log, opened by the monitor\n"
-      "                    (default privsep_server.log)\n"
-      "Prints \"listening on ADDRESS\" when ready; SIGINT/SIGTERM stop it.\n");
+      "  --log=PATH        connection log, a regular file opened by the monitor\n"
+      "                    without following symlinks (default %s)\n"
+      "Prints \"listening on ADDRESS\" when ready; SIGINT/SIGTERM stop it.\n",
+      kDefaultLog);
 }
 
 }  // namespace
@@ -206,7 +225,7 @@ int main(int argc, char** argv) {
   const bool worker_role = args.String("role", "monitor") == "worker";
   flags.listen = args.String("listen", "");
   flags.user = args.String("user", "nobody");
-  flags.log = args.String("log", "privsep_server.log");
+  flags.log = args.String("log", kDefaultLog);
   if (absl::Status parsed = args.Finish(); !parsed.ok()) return Fail(parsed, 2);
 
   absl::StatusOr<std::unique_ptr<conet::EventLoop>> loop = conet::EventLoop::Create();

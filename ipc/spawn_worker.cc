@@ -12,11 +12,11 @@
 #include <cstdlib>
 #include <utility>
 
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "net/internal/socket_ops.h"
-
-extern char** environ;
 
 namespace conet::ipc {
 namespace {
@@ -26,16 +26,37 @@ constexpr int kWorkerFd = 3;
 
 absl::Status Errno(absl::string_view what) { return absl::ErrnoToStatus(errno, what); }
 
-// Returns the environment for the child: ours, without any inherited
-// CONET_WORKER_FD, plus ours.
-std::vector<std::string> WorkerEnvironment() {
-  std::vector<std::string> env;
+// Returns the child's environment: the caller's entries (any
+// CONET_WORKER_FD among them replaced), plus CONET_WORKER_FD.
+absl::StatusOr<std::vector<std::string>> WorkerEnvironment(
+    std::vector<std::string> entries) {
   const std::string prefix = absl::StrCat(kWorkerFdVariable, "=");
-  for (char** var = environ; *var != nullptr; ++var) {
-    if (std::string(*var).rfind(prefix, 0) != 0) env.emplace_back(*var);
+  std::vector<std::string> env;
+  for (std::string& entry : entries) {
+    if (entry.find('=') == std::string::npos || entry.front() == '=') {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "worker environment entry \"", absl::CHexEscape(entry), "\" is not NAME=value"));
+    }
+    if (!absl::StartsWith(entry, prefix)) env.push_back(std::move(entry));
   }
   env.push_back(absl::StrCat(prefix, kWorkerFd));
   return env;
+}
+
+// The descriptors the child gets at 3, 4, ..., each first copied above the
+// highest of those numbers, so that no dup2 onto a target can overwrite a
+// source still to be copied (and none is a no-op that keeps close-on-exec).
+absl::StatusOr<std::vector<UniqueFd>> MoveAboveTargets(const std::vector<int>& fds,
+                                                       absl::string_view what) {
+  const int first_free = kWorkerFd + static_cast<int>(fds.size());
+  std::vector<UniqueFd> moved;
+  for (int fd : fds) {
+    moved.emplace_back(::fcntl(fd, F_DUPFD_CLOEXEC, first_free));
+    if (!moved.back().Valid()) {
+      return Errno(absl::StrCat(what, ": F_DUPFD_CLOEXEC of fd ", fd));
+    }
+  }
+  return moved;
 }
 
 std::vector<char*> Pointers(std::vector<std::string>& strings) {
@@ -98,9 +119,13 @@ Task<absl::StatusOr<int>> Worker::Wait(Cancellation cancel) {
   }
 }
 
-absl::StatusOr<Worker> SpawnWorker(std::vector<std::string> argv, EventLoop& loop) {
+absl::StatusOr<Worker> SpawnWorker(std::vector<std::string> argv,
+                                   WorkerOptions options, EventLoop& loop) {
   if (argv.empty()) return absl::InvalidArgumentError("SpawnWorker: empty argv");
   const std::string what = absl::StrCat("spawn worker ", argv[0]);
+  absl::StatusOr<std::vector<std::string>> env =
+      WorkerEnvironment(std::move(options.environment));
+  if (!env.ok()) return conet::internal::Annotate(env.status(), what);
   absl::StatusOr<std::pair<UniqueFd, UniqueFd>> pair =
       SocketPairFds(SocketType::kSeqPacket);
   if (!pair.ok()) return pair.status();
@@ -110,14 +135,19 @@ absl::StatusOr<Worker> SpawnWorker(std::vector<std::string> argv, EventLoop& loo
   if (absl::Status s = conet::internal::SetNonBlocking(child_end.Get(), false); !s.ok()) {
     return conet::internal::Annotate(s, what);
   }
-  // dup2 onto the same number would keep close-on-exec: move it off 3.
-  if (child_end.Get() == kWorkerFd) {
-    child_end = UniqueFd(::fcntl(child_end.Get(), F_DUPFD_CLOEXEC, kWorkerFd + 1));
-    if (!child_end.Valid()) return Errno(absl::StrCat(what, ": F_DUPFD_CLOEXEC"));
-  }
+  std::vector<int> given = {child_end.Get()};
+  given.insert(given.end(), options.fds.begin(), options.fds.end());
+  absl::StatusOr<std::vector<UniqueFd>> sources = MoveAboveTargets(given, what);
+  if (!sources.ok()) return sources.status();
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, child_end.Get(), kWorkerFd);
+  for (size_t i = 0; i < sources->size(); ++i) {
+    posix_spawn_file_actions_adddup2(&actions, (*sources)[i].Get(),
+                                     kWorkerFd + static_cast<int>(i));
+  }
+  // Everything above is closed, whether or not it was close-on-exec.
+  posix_spawn_file_actions_addclosefrom_np(&actions,
+                                           kWorkerFd + static_cast<int>(sources->size()));
   // The child starts with no signal blocked and the stop signals at their
   // default action, whatever the monitor blocked or ignored for itself
   // (a server blocks SIGTERM for sigwait/signalfd; Bazel ignores SIGPIPE).
@@ -130,9 +160,8 @@ absl::StatusOr<Worker> SpawnWorker(std::vector<std::string> argv, EventLoop& loo
   posix_spawnattr_setsigmask(&attributes, &none);
   posix_spawnattr_setsigdefault(&attributes, &defaults);
   posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  std::vector<std::string> env = WorkerEnvironment();
   std::vector<char*> args = Pointers(argv);
-  std::vector<char*> envp = Pointers(env);
+  std::vector<char*> envp = Pointers(*env);
   pid_t pid = -1;
   const int error =
       ::posix_spawn(&pid, args[0], &actions, &attributes, args.data(), envp.data());
@@ -158,12 +187,21 @@ absl::StatusOr<Worker> SpawnWorker(std::vector<std::string> argv, EventLoop& loo
   return Worker(pid, std::move(*async_pidfd), std::move(*channel));
 }
 
-absl::StatusOr<Worker> SpawnWorker(std::vector<std::string> argv) {
+absl::StatusOr<Worker> SpawnWorker(std::vector<std::string> argv, WorkerOptions options) {
   EventLoop* loop = EventLoop::Current();
   if (loop == nullptr) {
     return absl::FailedPreconditionError("SpawnWorker: no EventLoop is running on this thread");
   }
-  return SpawnWorker(std::move(argv), *loop);
+  return SpawnWorker(std::move(argv), std::move(options), *loop);
+}
+
+std::vector<std::string> InheritEnvironment(std::initializer_list<absl::string_view> names) {
+  std::vector<std::string> entries;
+  for (absl::string_view name : names) {
+    const char* value = std::getenv(std::string(name).c_str());
+    if (value != nullptr) entries.push_back(absl::StrCat(name, "=", value));
+  }
+  return entries;
 }
 
 std::string SelfExecutable() {

@@ -3,12 +3,19 @@
 // SpawnWorker starts a child process for privilege separation: the parent
 // (the monitor) keeps one end of a SOCK_SEQPACKET socketpair, the child
 // gets the other as descriptor 3 (blocking, as inherited descriptors
-// usually are), announced in CONET_WORKER_FD=3, and nothing else the parent
-// has open (every conet descriptor is close-on-exec). The parent awaits the child's exit through a pidfd.
+// usually are), announced in CONET_WORKER_FD=3. The child gets exactly the
+// descriptors it is given: standard input, output and error, the channel,
+// and the caller's WorkerOptions::fds from 4 on; every other descriptor is
+// closed in the child, even one the parent itself inherited without
+// close-on-exec (a shell's `exec 7</secret`). Its environment is exactly
+// WorkerOptions::environment plus CONET_WORKER_FD: nothing of the parent's
+// (NOTIFY_SOCKET, credentials in variables) leaks unless the caller passes
+// it. The parent awaits the child's exit through a pidfd.
 //
 //   // Monitor: run this same binary in its worker role.
 //   absl::StatusOr<conet::ipc::Worker> worker = conet::ipc::SpawnWorker(
-//       {conet::ipc::SelfExecutable(), "--worker"});
+//       {conet::ipc::SelfExecutable(), "--worker"},
+//       {.environment = conet::ipc::InheritEnvironment({"TZ", "LANG"})});
 //   conet::ipc::Channel channel(std::move(worker->channel()));
 //   ...
 //   absl::StatusOr<int> exit_status = co_await worker->Wait();
@@ -20,11 +27,13 @@
 
 #include <sys/types.h>
 
+#include <initializer_list>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "ipc/unix_socket.h"
 #include "net/async_fd.h"
 #include "net/cancellation.h"
@@ -36,6 +45,15 @@ namespace conet::ipc {
 
 // The environment variable naming the worker's channel descriptor.
 inline constexpr char kWorkerFdVariable[] = "CONET_WORKER_FD";
+
+struct WorkerOptions {
+  // The child's environment, "NAME=value" entries (CONET_WORKER_FD is
+  // added). Empty by default: the child sees none of the parent's variables.
+  std::vector<std::string> environment;
+  // Descriptors of the caller's (still open, still the caller's) that the
+  // child gets at 4, 5, ... in this order, without close-on-exec.
+  std::vector<int> fds;
+};
 
 class Worker {
  public:
@@ -59,7 +77,7 @@ class Worker {
   // Kills and reaps the child if it was not waited for.
   void Reap() noexcept;
   friend absl::StatusOr<Worker> SpawnWorker(std::vector<std::string> argv,
-                                            EventLoop& loop);
+                                            WorkerOptions options, EventLoop& loop);
   Worker(pid_t pid, AsyncFd pidfd, UnixSocket channel)
       : pid_(pid), pidfd_(std::move(pidfd)), channel_(std::move(channel)) {}
 
@@ -68,11 +86,19 @@ class Worker {
   UnixSocket channel_;
 };
 
-// Starts `argv` (argv[0] the program's path) with the worker's end of a
-// seqpacket socketpair as descriptor 3, registered with `loop` (or the
-// current loop). The child inherits the environment, plus CONET_WORKER_FD.
-absl::StatusOr<Worker> SpawnWorker(std::vector<std::string> argv, EventLoop& loop);
-absl::StatusOr<Worker> SpawnWorker(std::vector<std::string> argv);
+// Starts `argv` (argv[0] the program's path, not searched in PATH) with the
+// worker's end of a seqpacket socketpair as descriptor 3, the parent's end
+// registered with `loop` (or the current loop). The child starts with no
+// signal blocked and SIGINT, SIGTERM, SIGPIPE and SIGHUP at their default
+// actions. Refuses an environment entry without '=' (InvalidArgument).
+absl::StatusOr<Worker> SpawnWorker(std::vector<std::string> argv,
+                                   WorkerOptions options, EventLoop& loop);
+absl::StatusOr<Worker> SpawnWorker(std::vector<std::string> argv,
+                                   WorkerOptions options = {});
+
+// Returns "NAME=value" for each of `names` set in this process's
+// environment, in the order given, for WorkerOptions::environment.
+std::vector<std::string> InheritEnvironment(std::initializer_list<absl::string_view> names);
 
 // Returns this process's executable (/proc/self/exe resolved), to spawn
 // the same binary in a worker role.

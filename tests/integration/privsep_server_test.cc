@@ -1,11 +1,20 @@
 // End-to-end tests of examples/privsep_server: the monitor and its worker
 // as real processes, driven by a plain blocking client.
+#include <fcntl.h>
+#include <grp.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstddef>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <string>
 
@@ -134,6 +143,156 @@ TEST(PrivsepServerTest, TheMonitorNoticesAWorkerThatDies) {
   ASSERT_TRUE(status.ok()) << status.status();
   EXPECT_EQ(*status, 1);
   EXPECT_THAT(server.monitor.Stderr(), HasSubstr("the worker ended"));
+}
+
+// A world-writable, sticky directory like /tmp, removed with its contents.
+class SharedDir {
+ public:
+  SharedDir() {
+    char name[] = "/tmp/conet-privsep-XXXXXX";
+    path_ = ::mkdtemp(name);
+    ::chmod(path_.c_str(), 01777);
+  }
+  ~SharedDir() { std::filesystem::remove_all(path_); }
+  std::string Path(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// Runs `action` in a child process as the unprivileged user nobody, the
+// way another local user would; returns its exit status (0: done).
+int AsNobody(const std::function<bool()>& action) {
+  const pid_t child = ::fork();
+  if (child == 0) {
+    const passwd* nobody = ::getpwnam("nobody");
+    if (nobody == nullptr || ::setgroups(0, nullptr) != 0 || ::setgid(nobody->pw_gid) != 0 ||
+        ::setuid(nobody->pw_uid) != 0) {
+      ::_exit(2);
+    }
+    ::_exit(action() ? 0 : 1);
+  }
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+void WriteFile(const std::string& path, const std::string& text, mode_t mode) {
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
+  ASSERT_TRUE(fd.Valid()) << path;
+  ASSERT_EQ(::write(fd.Get(), text.data(), text.size()), static_cast<ssize_t>(text.size()));
+}
+
+// Starts the server with `log` and expects it to refuse it: exit status 1
+// with `reason` on stderr.
+void ExpectLogRefused(const std::string& log, const std::string& reason) {
+  absl::StatusOr<Subprocess> process = Subprocess::Start(
+      {RunfilePath("examples/privsep_server"), "--listen=127.0.0.1:0", "--log=" + log});
+  ASSERT_TRUE(process.ok()) << process.status();
+  absl::StatusOr<int> status = process->Stop(0);
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_EQ(*status, 1);
+  EXPECT_THAT(process->Stderr(), HasSubstr(reason));
+}
+
+TEST(PrivsepServerTest, ALogSymlinkPlantedByAnotherUserIsNotFollowed) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to act as another user";
+  SharedDir dir;
+  const std::string victim = dir.Path("victim");
+  WriteFile(victim, "root's\n", 0600);
+  const std::string log = dir.Path("privsep.log");
+  ASSERT_EQ(AsNobody([&] { return ::symlink(victim.c_str(), log.c_str()) == 0; }), 0);
+  ExpectLogRefused(log, "is a symbolic link");
+  EXPECT_EQ(ReadFile(victim), "root's\n");
+}
+
+TEST(PrivsepServerTest, ALogThatIsAHardLinkToAnotherFileIsRefused) {
+  SharedDir dir;
+  const std::string victim = dir.Path("victim");
+  WriteFile(victim, "root's\n", 0600);
+  const std::string log = dir.Path("privsep.log");
+  // Made by root here: the kernel's protected_hardlinks keeps another user
+  // from linking a file it cannot write, but a setting is no defence.
+  ASSERT_EQ(::link(victim.c_str(), log.c_str()), 0);
+  ExpectLogRefused(log, "hard links");
+  EXPECT_EQ(ReadFile(victim), "root's\n");
+}
+
+TEST(PrivsepServerTest, AFifoLogIsRefusedEvenWithAReader) {
+  SharedDir dir;
+  const std::string fifo = dir.Path("privsep.log");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0666), 0);
+  // With a reader the open succeeds; a writer would then block or die of
+  // SIGPIPE once the reader goes.
+  UniqueFd reader(::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  ASSERT_TRUE(reader.Valid());
+  ExpectLogRefused(fifo, "not a regular file");
+  // Without a reader the open does not block either.
+  reader.Reset();
+  ExpectLogRefused(fifo, "No such device or address");
+}
+
+TEST(PrivsepServerTest, APeerNameCannotForgeALogLine) {
+  const std::string log = TempPath("privsep-forge.log");
+  ::unlink(log.c_str());
+  const std::string name = absl::StrCat("unix:@conet-privsep-forge-", ::getpid());
+  Running server = Start(name, log);
+  // A client bound to an abstract name holding a newline.
+  UniqueFd client(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  const std::string forged("\0x\nFORGED line", 14);
+  sockaddr_un own{};
+  own.sun_family = AF_UNIX;
+  std::memcpy(own.sun_path, forged.data(), forged.size());
+  ASSERT_EQ(::bind(client.Get(), reinterpret_cast<sockaddr*>(&own),
+                   offsetof(sockaddr_un, sun_path) + forged.size()),
+            0);
+  ASSERT_EQ(::connect(client.Get(), server.address.data(), server.address.size()), 0);
+  ASSERT_EQ(::send(client.Get(), "x", 1, MSG_NOSIGNAL), 1);
+  char back = 0;
+  ASSERT_EQ(::recv(client.Get(), &back, 1, 0), 1);  // logged before echoing
+  const std::string text = ReadFile(log);
+  EXPECT_THAT(text, HasSubstr("connection from unix:@x\\nFORGED line\n"));
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    EXPECT_FALSE(absl::StartsWith(line, "FORGED")) << text;
+  }
+  absl::StatusOr<int> status = server.monitor.Stop(SIGTERM);
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_EQ(*status, 0);
+}
+
+// Returns what each of `pid`'s descriptors refers to (/proc/PID/fd links).
+std::vector<std::string> DescriptorTargets(pid_t pid) {
+  std::vector<std::string> targets;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(absl::StrCat("/proc/", pid, "/fd"))) {
+    std::error_code error;
+    targets.push_back(std::filesystem::read_symlink(entry.path(), error).string());
+  }
+  return targets;
+}
+
+TEST(PrivsepServerTest, TheWorkerGetsNoneOfTheMonitorsInheritedDescriptorsOrVariables) {
+  SharedDir dir;
+  const std::string secret = dir.Path("secret");
+  WriteFile(secret, "root only\n", 0600);
+  // As an operator's shell would start it: fd 7 open on a root-only file,
+  // not close-on-exec, and a variable the worker has no business seeing.
+  absl::StatusOr<Subprocess> monitor = Subprocess::Start(
+      {"/bin/bash", "-c",
+       absl::StrCat("exec 7<", secret, "; export CONET_TEST_SECRET=1; exec \"$0\" \"$@\""),
+       RunfilePath("examples/privsep_server"), "--listen=127.0.0.1:0",
+       "--log=" + dir.Path("privsep.log")});
+  ASSERT_TRUE(monitor.ok()) << monitor.status();
+  ASSERT_TRUE(monitor->WaitListening().ok()) << monitor->Stderr();
+  EXPECT_THAT(DescriptorTargets(monitor->pid()), ::testing::Contains(secret));
+  const pid_t worker = OnlyChild(monitor->pid());
+  ASSERT_GT(worker, 0);
+  EXPECT_THAT(DescriptorTargets(worker), ::testing::Not(::testing::Contains(secret)));
+  EXPECT_THAT(ReadFile(absl::StrCat("/proc/", worker, "/environ")),
+              ::testing::Not(HasSubstr("CONET_TEST_SECRET")));
+  absl::StatusOr<int> status = monitor->Stop(SIGTERM);
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_EQ(*status, 0);
 }
 
 TEST(PrivsepServerTest, BadFlagsExitTwo) {

@@ -1,8 +1,12 @@
 #include "ipc/spawn_worker.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <unistd.h>
 
+#include <cstdlib>
 #include <string>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "gmock/gmock.h"
@@ -19,11 +23,12 @@ using ::conet::testing::RunTask;
 
 // Spawns the worker, reads its report, asks for `request`, and returns the
 // report and the exit status.
-Task<std::string> RunWorker(std::string request, bool kill) {
-  absl::StatusOr<Worker> worker = SpawnWorker({RunfilePath("tests/ipc/worker_child")});
+Task<std::string> RunWorker(std::string request, bool kill, WorkerOptions options = {}) {
+  absl::StatusOr<Worker> worker =
+      SpawnWorker({RunfilePath("tests/ipc/worker_child")}, std::move(options));
   if (!worker.ok()) co_return worker.status().ToString();
   EXPECT_GT(worker->pid(), 0);
-  char buffer[256];
+  char buffer[4096];
   absl::StatusOr<ReceivedMessage> report =
       co_await worker->channel().Receive(buffer, Within(absl::Seconds(10)));
   if (!report.ok()) co_return report.status().ToString();
@@ -36,9 +41,67 @@ Task<std::string> RunWorker(std::string request, bool kill) {
   co_return absl::StrCat(std::string(buffer, report->size), " exit=", *status);
 }
 
+// Puts a descriptor that is not close-on-exec at `number`, as a shell's
+// `exec 7</secret` before starting a server would.
+UniqueFd InheritableAt(int number, const char* path) {
+  UniqueFd opened(::open(path, O_RDONLY | O_CLOEXEC));
+  EXPECT_TRUE(opened.Valid());
+  EXPECT_EQ(::dup2(opened.Get(), number), number);  // dup2 clears close-on-exec
+  return UniqueFd(number);
+}
+
 TEST(SpawnWorkerTest, TheWorkerHasItsChannelOnFdThreeAndNothingElse) {
   FdLeakCheck leaks;
-  EXPECT_EQ(RunTask(RunWorker("7", false)), "fds=0,1,2,3 env=unset exit=7");
+  EXPECT_EQ(RunTask(RunWorker("7", false)), "fds=0,1,2,3 env= exit=7");
+}
+
+TEST(SpawnWorkerTest, DescriptorsTheParentInheritedDoNotReachTheWorker) {
+  FdLeakCheck leaks;
+  UniqueFd seven = InheritableAt(7, "/dev/null");
+  UniqueFd ten = InheritableAt(10, "/dev/null");
+  int pipe_fds[2];
+  ASSERT_EQ(::pipe(pipe_fds), 0);  // no O_CLOEXEC: inherited by exec
+  UniqueFd read_end(pipe_fds[0]), write_end(pipe_fds[1]);
+  UniqueFd far = InheritableAt(251, "/dev/null");
+  EXPECT_EQ(RunTask(RunWorker("0", false)), "fds=0,1,2,3 env= exit=0");
+}
+
+TEST(SpawnWorkerTest, TheWorkerGetsTheDescriptorsItIsGivenInOrder) {
+  FdLeakCheck leaks;
+  UniqueFd null(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  int pipe_fds[2];
+  ASSERT_EQ(::pipe2(pipe_fds, O_CLOEXEC), 0);
+  UniqueFd read_end(pipe_fds[0]), write_end(pipe_fds[1]);
+  // Given in an order that makes a source and a target number collide.
+  WorkerOptions options{.fds = {write_end.Get(), null.Get(), read_end.Get()}};
+  EXPECT_EQ(RunTask(RunWorker("0", false, std::move(options))),
+            "fds=0,1,2,3,4,5,6 env= exit=0");
+}
+
+TEST(SpawnWorkerTest, TheWorkerGetsOnlyTheEnvironmentItIsGiven) {
+  FdLeakCheck leaks;
+  ::setenv("NOTIFY_SOCKET", "/run/systemd/notify", 1);
+  // CONET_WORKER_FD is always set for the child (and taken by WorkerChannelFd).
+  EXPECT_EQ(RunTask(RunWorker("0", false)), "fds=0,1,2,3 env= exit=0");
+  WorkerOptions options{.environment = {"LANG=C.UTF-8", "TZ=UTC"}};
+  EXPECT_EQ(RunTask(RunWorker("0", false, std::move(options))),
+            "fds=0,1,2,3 env=LANG,TZ exit=0");
+  ::unsetenv("NOTIFY_SOCKET");
+}
+
+TEST(SpawnWorkerTest, InheritEnvironmentCopiesTheNamedVariablesThatAreSet) {
+  ::setenv("CONET_TEST_A", "a=1", 1);
+  ::unsetenv("CONET_TEST_MISSING");
+  EXPECT_THAT(InheritEnvironment({"CONET_TEST_A", "CONET_TEST_MISSING"}),
+              ::testing::ElementsAre("CONET_TEST_A=a=1"));
+  ::unsetenv("CONET_TEST_A");
+}
+
+TEST(SpawnWorkerTest, AnEnvironmentEntryWithoutEqualsIsRefused) {
+  FdLeakCheck leaks;
+  WorkerOptions options{.environment = {"JUSTANAME"}};
+  EXPECT_THAT(RunTask(RunWorker("0", false, std::move(options))),
+              ::testing::HasSubstr("JUSTANAME"));
 }
 
 TEST(SpawnWorkerTest, KillEndsTheWorkerAndWaitReportsTheSignal) {
@@ -50,7 +113,7 @@ TEST(SpawnWorkerTest, KillEndsTheWorkerAndWaitReportsTheSignal) {
   sigaddset(&stop, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop, &old);
   EXPECT_EQ(RunTask(RunWorker("wait", true)),
-            absl::StrCat("fds=0,1,2,3 env=unset exit=", 128 + SIGTERM));
+            absl::StrCat("fds=0,1,2,3 env= exit=", 128 + SIGTERM));
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 

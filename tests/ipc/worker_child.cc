@@ -1,6 +1,6 @@
 // A worker for spawn_worker_test: takes its channel, reports which
-// descriptors it has open, and exits with the status the parent asks for
-// (or waits to be killed).
+// descriptors it has open and the names of its environment variables, and
+// exits with the status the parent asks for (or waits to be killed).
 #include <dirent.h>
 #include <unistd.h>
 
@@ -11,9 +11,11 @@
 #include "absl/strings/str_cat.h"
 #include "ipc/spawn_worker.h"
 
-int main() {
-  absl::StatusOr<conet::UniqueFd> channel = conet::ipc::WorkerChannelFd();
-  if (!channel.ok()) return 100;
+extern char** environ;
+
+namespace {
+
+std::string OpenFds() {
   std::string open_fds;
   if (DIR* dir = ::opendir("/proc/self/fd")) {
     const int listing = ::dirfd(dir);
@@ -24,8 +26,26 @@ int main() {
     }
     ::closedir(dir);
   }
-  const std::string report = absl::StrCat(
-      "fds=", open_fds, " env=", std::getenv(conet::ipc::kWorkerFdVariable) ? "set" : "unset");
+  return open_fds;
+}
+
+std::string VariableNames() {
+  std::string names;
+  for (char** var = environ; *var != nullptr; ++var) {
+    const std::string entry(*var);
+    absl::StrAppend(&names, names.empty() ? "" : ",", entry.substr(0, entry.find('=')));
+  }
+  return names;
+}
+
+}  // namespace
+
+int main() {
+  absl::StatusOr<conet::UniqueFd> channel = conet::ipc::WorkerChannelFd();
+  if (!channel.ok()) return 100;
+  // Taken before anything else opens a descriptor of its own.
+  const std::string fds = OpenFds();
+  const std::string report = absl::StrCat("fds=", fds, " env=", VariableNames());
   if (::send(channel->Get(), report.data(), report.size(), 0) < 0) return 101;
   char request[16];
   const ssize_t n = ::recv(channel->Get(), request, sizeof(request) - 1, 0);
