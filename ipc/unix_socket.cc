@@ -60,17 +60,9 @@ absl::StatusOr<UnixSocket> UnixSocket::BindDatagram(const SocketAddress& address
   absl::StatusOr<conet::internal::UnixSocketFile> file =
       conet::internal::UnixSocketFile::Claim(address);
   if (!file.ok()) return file.status();
-  if (absl::Status restricted =
-          conet::internal::UnixSocketFile::RestrictBeforeBind(socket->fd(), mode);
-      !restricted.ok()) {
-    return net_internal::Annotate(restricted, what);
+  if (absl::Status bound = file->Bind(socket->fd(), address, mode); !bound.ok()) {
+    return net_internal::Annotate(bound, "datagram");
   }
-  if (::bind(socket->fd(), address.data(), address.size()) != 0) {
-    return net_internal::ErrnoError(errno, what);
-  }
-  file->MarkBound();
-  // The kernel made the file with `mode` less the umask; now exactly `mode`.
-  if (absl::Status set = file->SetMode(mode); !set.ok()) return set;
   socket->file_ = std::move(*file);
   return socket;
 }

@@ -84,13 +84,10 @@ absl::StatusOr<Acceptor> Acceptor::Bind(const SocketAddress& address,
   // A path is claimed first: lock file taken, a stale socket file removed.
   absl::StatusOr<UnixSocketFile> file = UnixSocketFile::Claim(address);
   if (!file.ok()) return file.status();
-  if (::bind(raw->Get(), address.data(), address.size()) != 0) {
-    return ErrnoError(errno, absl::StrCat("bind to ", where));
+  // Until listen(2), connecting is refused, whatever the file's mode.
+  if (absl::Status bound = file->Bind(raw->Get(), address, options.unix_mode); !bound.ok()) {
+    return bound;
   }
-  file->MarkBound();
-  // Until listen(2), connecting is refused, so the file's mode can be set
-  // here without a window where a wrong mode lets someone in.
-  if (absl::Status mode = file->SetMode(options.unix_mode); !mode.ok()) return mode;
   Acceptor acceptor;
   acceptor.file_ = std::move(*file);
   if (::listen(raw->Get(), options.backlog) != 0) {

@@ -1,19 +1,29 @@
 // File: net/internal/unix_socket_file.h
 //
 // UnixSocketFile is the life cycle of a UNIX socket bound to a path, shared
-// by every conet socket that binds one (listeners, datagram sockets):
+// by every conet socket that binds one (listeners, datagram sockets). The
+// directory may be shared with other users (/tmp, /run/user), so no step
+// follows a symlink planted at the path or trusts a file it did not make:
 //
 //   - Claim: take the lock file beside it (`PATH.lock`, flock(2)), held
-//     while the socket lives. Holding it, a socket file already at PATH is
-//     stale if nobody answers a connect probe (a server that does not use
-//     the lock may), and is removed; failing to get it means a live conet
-//     socket owns the name: EADDRINUSE.
-//   - SetMode: the socket file's permission bits (see there for why there
-//     is no window with looser ones).
+//     while the socket lives. It is opened without following a symlink and
+//     must be a regular file of this process's uid with one link (a fresh
+//     one is created with O_EXCL). Holding it, a socket file already at PATH
+//     of this uid is stale if nobody answers a connect probe (a server that
+//     does not use the lock may), and is removed; failing to get the lock
+//     means a live conet socket owns the name: EADDRINUSE.
+//   - Bind: narrows the socket inode's mode before bind(2), so the file is
+//     never created looser than asked; binds; records which file bind made;
+//     then sets the exact mode (bits the umask took away) on that very file,
+//     opened O_PATH | O_NOFOLLOW and checked to be our socket, never through
+//     the path (chmod(2) would follow a symlink swapped in meanwhile).
 //   - Destruction: the socket file, then the lock file, are removed, and
 //     only then the lock let go, so a newcomer either fails to lock or
-//     finds both gone.
-// Abstract names and unnamed sockets have no file: every step is a no-op.
+//     finds both gone. Each is removed only if the path still names the
+//     file this claim made: after a cleaner removed them and a newer server
+//     bound the name, the newer server's files stay.
+// Abstract names and unnamed sockets have no file: every step but bind(2)
+// itself is a no-op.
 #ifndef CONET_NET_INTERNAL_UNIX_SOCKET_FILE_H_
 #define CONET_NET_INTERNAL_UNIX_SOCKET_FILE_H_
 
@@ -28,6 +38,12 @@
 
 namespace conet::internal {
 
+// A file's identity, to tell it from another one at the same path later.
+struct FileId {
+  dev_t dev = 0;
+  ino_t ino = 0;
+};
+
 class UnixSocketFile {
  public:
   // Claims `address`'s path (nothing to claim for other addresses).
@@ -38,25 +54,22 @@ class UnixSocketFile {
   UnixSocketFile& operator=(UnixSocketFile&& other) noexcept;
   ~UnixSocketFile() { Remove(); }
 
-  // Records that bind(2) created the socket file, so it is ours to remove.
-  void MarkBound() { bound_ = true; }
-  // Sets the socket file's mode (0: leave it). Call after bind: for a
-  // listener before listen(2), when connecting is still refused; for a
-  // datagram socket, whose file the kernel created with at most the bits
-  // RestrictBeforeBind allowed.
-  absl::Status SetMode(mode_t mode) const;
+  // Binds socket `fd` to `address` (the claimed one) and gives the socket
+  // file exactly `mode` (0: the kernel's default, 0777 less the umask). For
+  // a listener, call before listen(2): until then connecting is refused.
+  absl::Status Bind(int fd, const SocketAddress& address, mode_t mode);
   // Removes what this claim owns (see above); idempotent.
   void Remove() noexcept;
 
-  // Narrows the mode the kernel gives `fd`'s socket file at bind: the
-  // socket inode's mode, less the umask (Linux af_unix), so the file is
-  // never created looser than `mode`.
-  static absl::Status RestrictBeforeBind(int fd, mode_t mode);
-
  private:
+  // Sets the exact mode on the socket file `made` (an O_PATH descriptor).
+  absl::Status SetMode(int made, mode_t mode) const;
+
   std::string path_;  // empty: no file
   UniqueFd lock_;
-  bool bound_ = false;
+  FileId lock_id_;
+  bool bound_ = false;  // bind(2) made the socket file, which is socket_id_
+  FileId socket_id_;
 };
 
 // Returns the filesystem path of a UNIX path address ("" otherwise).

@@ -1,20 +1,17 @@
 // End-to-end tests of examples/privsep_server: the monitor and its worker
 // as real processes, driven by a plain blocking client.
 #include <fcntl.h>
-#include <grp.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstddef>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <functional>
 #include <sstream>
 #include <string>
 
@@ -27,11 +24,14 @@
 #include "net/socket_address.h"
 #include "net/unique_fd.h"
 #include "tests/integration/subprocess.h"
+#include "tests/util/test_util.h"
 
 namespace conet {
 namespace {
 
+using ::conet::testing::AsNobody;
 using ::conet::testing::RunfilePath;
+using ::conet::testing::SharedTempDir;
 using ::conet::testing::Subprocess;
 using ::testing::HasSubstr;
 
@@ -145,38 +145,6 @@ TEST(PrivsepServerTest, TheMonitorNoticesAWorkerThatDies) {
   EXPECT_THAT(server.monitor.Stderr(), HasSubstr("the worker ended"));
 }
 
-// A world-writable, sticky directory like /tmp, removed with its contents.
-class SharedDir {
- public:
-  SharedDir() {
-    char name[] = "/tmp/conet-privsep-XXXXXX";
-    path_ = ::mkdtemp(name);
-    ::chmod(path_.c_str(), 01777);
-  }
-  ~SharedDir() { std::filesystem::remove_all(path_); }
-  std::string Path(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
-
-// Runs `action` in a child process as the unprivileged user nobody, the
-// way another local user would; returns its exit status (0: done).
-int AsNobody(const std::function<bool()>& action) {
-  const pid_t child = ::fork();
-  if (child == 0) {
-    const passwd* nobody = ::getpwnam("nobody");
-    if (nobody == nullptr || ::setgroups(0, nullptr) != 0 || ::setgid(nobody->pw_gid) != 0 ||
-        ::setuid(nobody->pw_uid) != 0) {
-      ::_exit(2);
-    }
-    ::_exit(action() ? 0 : 1);
-  }
-  int status = 0;
-  ::waitpid(child, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-}
-
 void WriteFile(const std::string& path, const std::string& text, mode_t mode) {
   UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
   ASSERT_TRUE(fd.Valid()) << path;
@@ -197,7 +165,7 @@ void ExpectLogRefused(const std::string& log, const std::string& reason) {
 
 TEST(PrivsepServerTest, ALogSymlinkPlantedByAnotherUserIsNotFollowed) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to act as another user";
-  SharedDir dir;
+  SharedTempDir dir;
   const std::string victim = dir.Path("victim");
   WriteFile(victim, "root's\n", 0600);
   const std::string log = dir.Path("privsep.log");
@@ -207,7 +175,7 @@ TEST(PrivsepServerTest, ALogSymlinkPlantedByAnotherUserIsNotFollowed) {
 }
 
 TEST(PrivsepServerTest, ALogThatIsAHardLinkToAnotherFileIsRefused) {
-  SharedDir dir;
+  SharedTempDir dir;
   const std::string victim = dir.Path("victim");
   WriteFile(victim, "root's\n", 0600);
   const std::string log = dir.Path("privsep.log");
@@ -219,7 +187,7 @@ TEST(PrivsepServerTest, ALogThatIsAHardLinkToAnotherFileIsRefused) {
 }
 
 TEST(PrivsepServerTest, AFifoLogIsRefusedEvenWithAReader) {
-  SharedDir dir;
+  SharedTempDir dir;
   const std::string fifo = dir.Path("privsep.log");
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0666), 0);
   // With a reader the open succeeds; a writer would then block or die of
@@ -272,7 +240,7 @@ std::vector<std::string> DescriptorTargets(pid_t pid) {
 }
 
 TEST(PrivsepServerTest, TheWorkerGetsNoneOfTheMonitorsInheritedDescriptorsOrVariables) {
-  SharedDir dir;
+  SharedTempDir dir;
   const std::string secret = dir.Path("secret");
   WriteFile(secret, "root only\n", 0600);
   // As an operator's shell would start it: fd 7 open on a root-only file,

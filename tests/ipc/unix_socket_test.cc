@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <utility>
@@ -24,7 +25,9 @@
 namespace conet::ipc {
 namespace {
 
+using ::conet::testing::AsNobody;
 using ::conet::testing::FdLeakCheck;
+using ::conet::testing::SharedTempDir;
 using ::conet::testing::RunTask;
 using ::testing::HasSubstr;
 
@@ -482,6 +485,121 @@ TEST(UnixSocketTest, ADatagramPathGetsItsModeAndIsRemovedOnClose) {
   ASSERT_NE(::mkdtemp(dir), nullptr);
   RunTask(DatagramPathLifeCycle(absl::StrCat(dir, "/d.sock")));
   ::rmdir(dir);
+}
+
+Task<absl::Status> BindListener(std::string path) {
+  absl::StatusOr<SocketAddress> address = SocketAddress::Parse("unix:" + path);
+  if (!address.ok()) co_return address.status();
+  co_return UnixListener::Bind(*address).status();
+}
+
+// Binds a stream listener at `path` (on a loop of its own) and returns its
+// status.
+absl::Status BindListenerAt(const std::string& path) { return RunTask(BindListener(path)); }
+
+bool Exists(const std::string& path) {
+  struct stat st;
+  return ::lstat(path.c_str(), &st) == 0;
+}
+
+TEST(UnixSocketFileTest, ALockFileSymlinkPlantedByAnotherUserIsNotFollowed) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to act as another user";
+  FdLeakCheck leaks;
+  SharedTempDir shared;
+  char private_dir[] = "/tmp/conet-private-XXXXXX";  // 0700, root's
+  ASSERT_NE(::mkdtemp(private_dir), nullptr);
+  const std::string target = absl::StrCat(private_dir, "/created-by-root");
+  const std::string socket_path = shared.Path("broker.sock");
+  ASSERT_EQ(AsNobody([&] {
+              return ::symlink(target.c_str(), (socket_path + ".lock").c_str()) == 0;
+            }),
+            0);
+  absl::Status status = BindListenerAt(socket_path);
+  EXPECT_THAT(status.message(), HasSubstr("symbolic link")) << status;
+  EXPECT_FALSE(Exists(target)) << "the lock file followed the symlink";
+  EXPECT_FALSE(Exists(socket_path));
+  std::filesystem::remove_all(private_dir);
+}
+
+TEST(UnixSocketFileTest, ALockFileOfAnotherUserIsRefused) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to act as another user";
+  FdLeakCheck leaks;
+  SharedTempDir shared;
+  const std::string socket_path = shared.Path("broker.sock");
+  // Had it been taken, its owner could hold the flock and keep the name.
+  ASSERT_EQ(AsNobody([&] {
+              UniqueFd fd(::open((socket_path + ".lock").c_str(),
+                                 O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+              return fd.Valid();
+            }),
+            0);
+  absl::Status status = BindListenerAt(socket_path);
+  EXPECT_TRUE(absl::IsPermissionDenied(status)) << status;
+  EXPECT_THAT(status.message(), HasSubstr("belongs to uid 65534"));
+}
+
+TEST(UnixSocketFileTest, AStaleSocketFileOfAnotherUserIsNotRemoved) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to act as another user";
+  FdLeakCheck leaks;
+  SharedTempDir shared;
+  const std::string socket_path = shared.Path("broker.sock");
+  ASSERT_EQ(AsNobody([&] {
+              absl::StatusOr<SocketAddress> address = SocketAddress::Parse("unix:" + socket_path);
+              UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+              return ::bind(fd.Get(), address->data(), address->size()) == 0;
+            }),  // closed without listening or unlinking: stale
+            0);
+  absl::Status status = BindListenerAt(socket_path);
+  EXPECT_THAT(status.message(), HasSubstr("Address already in use")) << status;
+  EXPECT_THAT(status.message(), HasSubstr("uid 65534"));
+  EXPECT_TRUE(Exists(socket_path));
+}
+
+// Binds a listener at `path` with `mode` and returns the file's mode.
+Task<mode_t> ModeOfListenerFile(std::string path, mode_t mode) {
+  absl::StatusOr<SocketAddress> address = SocketAddress::Parse("unix:" + path);
+  absl::StatusOr<UnixListener> listener = UnixListener::Bind(*address, {.mode = mode});
+  EXPECT_TRUE(listener.ok()) << listener.status();
+  struct stat st;
+  EXPECT_EQ(::lstat(path.c_str(), &st), 0);
+  co_return st.st_mode & 07777;
+}
+
+TEST(UnixSocketFileTest, TheModeIsExactlyTheOneAskedForWhateverTheUmask) {
+  FdLeakCheck leaks;
+  SharedTempDir shared;
+  const mode_t old_umask = ::umask(077);
+  const std::string socket_path = shared.Path("open.sock");
+  EXPECT_EQ(RunTask(ModeOfListenerFile(socket_path, 0666)), 0666u);
+  EXPECT_EQ(RunTask(ModeOfListenerFile(socket_path, 0640)), 0640u);
+  ::umask(old_umask);
+}
+
+Task<void> CleanedUpThenReplaced(std::string path) {
+  absl::StatusOr<SocketAddress> address = SocketAddress::Parse("unix:" + path);
+  absl::StatusOr<UnixListener> older = UnixListener::Bind(*address);
+  EXPECT_TRUE(older.ok()) << older.status();
+  // A tmp cleaner removes both files; a newer server then takes the name.
+  ::unlink(path.c_str());
+  ::unlink((path + ".lock").c_str());
+  absl::StatusOr<UnixListener> newer = UnixListener::Bind(*address);
+  EXPECT_TRUE(newer.ok()) << newer.status();
+  if (!older.ok() || !newer.ok()) co_return;
+  older->Close();
+  EXPECT_TRUE(Exists(path)) << "the older listener removed the newer one's socket file";
+  EXPECT_TRUE(Exists(path + ".lock")) << "the older listener removed the newer one's lock";
+  UniqueFd client(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  EXPECT_EQ(::connect(client.Get(), address->data(), address->size()), 0);
+  newer->Close();
+  EXPECT_FALSE(Exists(path));
+  EXPECT_FALSE(Exists(path + ".lock"));
+}
+
+TEST(UnixSocketFileTest, AListenerWhoseFilesWereCleanedUpLeavesANewerOnesFilesAlone) {
+  FdLeakCheck leaks;
+  SharedTempDir shared;
+  const std::string path = shared.Path("s.sock");
+  RunTask(CleanedUpThenReplaced(path));
 }
 
 TEST(UnixSocketTest, APathTooLongForSunPathIsAClearError) {

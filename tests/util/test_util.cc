@@ -1,8 +1,14 @@
 #include "tests/util/test_util.h"
 
 #include <dirent.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 
 namespace conet::testing {
 
@@ -18,6 +24,36 @@ std::set<int> OpenFds() {
   }
   ::closedir(dir);
   return fds;
+}
+
+SharedTempDir::SharedTempDir() {
+  char name[] = "/tmp/conet-shared-XXXXXX";
+  if (::mkdtemp(name) == nullptr) {
+    ADD_FAILURE() << "mkdtemp failed";
+    std::abort();
+  }
+  path_ = name;
+  ::chmod(path_.c_str(), 01777);
+}
+
+SharedTempDir::~SharedTempDir() {
+  std::error_code ignored;
+  std::filesystem::remove_all(path_, ignored);
+}
+
+int AsNobody(const std::function<bool()>& action) {
+  const pid_t child = ::fork();
+  if (child == 0) {
+    const passwd* nobody = ::getpwnam("nobody");
+    if (nobody == nullptr || ::setgroups(0, nullptr) != 0 || ::setgid(nobody->pw_gid) != 0 ||
+        ::setuid(nobody->pw_uid) != 0) {
+      ::_exit(2);
+    }
+    ::_exit(action() ? 0 : 1);
+  }
+  int status = 0;
+  if (child < 0 || ::waitpid(child, &status, 0) != child) return 2;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 2;
 }
 
 }  // namespace conet::testing

@@ -1,11 +1,14 @@
 // File: tests/util/test_util.h
 //
-// Shared helpers for conet's tests: a descriptor-leak check and a one-line
-// way to run a task on a fresh loop.
+// Shared helpers for conet's tests: a descriptor-leak check, a one-line
+// way to run a task on a fresh loop, and what attacks by another local
+// user need (a shared sticky directory, running code as nobody).
 #ifndef CONET_TESTS_UTIL_TEST_UTIL_H_
 #define CONET_TESTS_UTIL_TEST_UTIL_H_
 
+#include <functional>
 #include <set>
+#include <string>
 #include <vector>
 
 #include "absl/time/time.h"
@@ -56,6 +59,27 @@ T RunTask(Task<T> task) {
   }
   return (*loop)->BlockOn(std::move(task));
 }
+
+// A fresh world-writable, sticky directory under /tmp (like /tmp itself,
+// where other users may plant files), removed with its contents.
+class SharedTempDir {
+ public:
+  SharedTempDir();
+  ~SharedTempDir();
+  SharedTempDir(const SharedTempDir&) = delete;
+  SharedTempDir& operator=(const SharedTempDir&) = delete;
+  // Returns the path of `name` inside the directory.
+  std::string Path(const std::string& name) const { return path_ + "/" + name; }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// Runs `action` in a forked child as the unprivileged user nobody, as
+// another local user would act; returns 0 if it returned true, 1 if false,
+// 2 if the child could not become nobody (the caller must be root).
+int AsNobody(const std::function<bool()>& action);
 
 }  // namespace conet::testing
 
