@@ -62,56 +62,92 @@ Task<absl::Status> Channel::Send(std::string bytes, std::vector<int> fds,
   }
 }
 
-Task<absl::StatusOr<Message>> Channel::Receive(Cancellation cancel) {
+namespace {
+
+// Reports whether a failed ReceiveFds consumed a frame (its descriptors were
+// closed): MSG_CTRUNC or too many descriptors, or MSG_TRUNC. Any other
+// error means nothing was read (the wait ended, or the socket failed).
+bool FrameWasConsumed(const absl::Status& status) {
+  return absl::IsResourceExhausted(status) || absl::IsOutOfRange(status);
+}
+
+}  // namespace
+
+absl::Status Channel::CheckFrame(char header, bool first, size_t size,
+                                 size_t fds_so_far, size_t fds_now) const {
+  if (header != kLastFrame && header != kMoreFrames) {
+    return absl::DataLossError(absl::StrCat(
+        "malformed channel frame (header byte ", static_cast<int>(header), ")"));
+  }
+  if (!first && size != 1) {
+    return absl::DataLossError("malformed channel frame (bytes after the first frame)");
+  }
+  if (fds_so_far + fds_now > options_.max_fds) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "channel message with more than ", options_.max_fds, " descriptors; they were closed"));
+  }
+  return absl::OkStatus();
+}
+
+Task<absl::StatusOr<Message>> Channel::ReceiveMessage(Cancellation cancel) {
   Message message;
   absl::Status failure;  // set when the message is being discarded
   bool first = true;
+  message_taken_ = false;
   while (true) {
     buffer_[0] = 0;  // a failed receive that consumed a frame leaves its header
     absl::StatusOr<ReceivedMessage> frame =
         co_await socket_.ReceiveFds(buffer_, kMaxFdsPerMessage, cancel);
-    const char header = buffer_[0];
-    if (!frame.ok()) {
-      // The socket discarded an over-long frame or surplus descriptors (or
-      // the wait ended). Frames still to come of a message cut short here
-      // are dropped by the next Receive, so the channel stays in step.
-      if (header == kMoreFrames || !first) skip_rest_of_message_ = true;
+    if (!frame.ok() && !FrameWasConsumed(frame.status())) {
+      // If part of a message was read, the next Receive drops the rest of
+      // it, so that the channel stays in step.
+      if (!first) skip_rest_of_message_ = true;
       co_return frame.status();
     }
-    if (frame->size == 0) co_return absl::OutOfRangeError(kEndOfChannel);
+    if (frame.ok() && frame->size == 0) co_return absl::OutOfRangeError(kEndOfChannel);
+    const char header = buffer_[0];
+    const bool more = header == kMoreFrames;
     if (skip_rest_of_message_) {
-      skip_rest_of_message_ = header == kMoreFrames;
+      skip_rest_of_message_ = more;
       continue;  // a leftover of a message already reported as failed
     }
-    if (header != kLastFrame && header != kMoreFrames) {
-      failure = absl::DataLossError(absl::StrCat(
-          "malformed channel frame (header byte ", static_cast<int>(header), ")"));
-    } else if (!first && frame->size != 1) {
-      failure = absl::DataLossError("malformed channel frame (bytes after the first frame)");
-    }
-    if (first) message.bytes.assign(buffer_.data() + 1, frame->size - 1);
-    first = false;
-    if (failure.ok() && message.fds.size() + frame->fds.size() > options_.max_fds) {
-      failure = absl::ResourceExhaustedError(absl::StrCat(
-          "channel message with more than ", options_.max_fds,
-          " descriptors; they were closed"));
+    message_taken_ = true;
+    // A frame the socket refused (its descriptors already closed) fails the
+    // message, which is still read to its last frame: one error for it.
+    if (failure.ok() && !frame.ok()) failure = frame.status();
+    if (failure.ok()) {
+      failure = CheckFrame(header, first, frame->size, message.fds.size(), frame->fds.size());
     }
     if (failure.ok()) {
+      if (first) message.bytes.assign(buffer_.data() + 1, frame->size - 1);
       for (UniqueFd& fd : frame->fds) message.fds.push_back(std::move(fd));
     } else {
       message.fds.clear();  // closes them
     }
-    if (header != kMoreFrames) break;
+    first = false;
+    if (!more) break;
   }
   if (!failure.ok()) co_return failure;
   co_return message;
+}
+
+Task<absl::StatusOr<Message>> Channel::Receive(Cancellation cancel) {
+  while (true) {
+    absl::StatusOr<Message> message = co_await ReceiveMessage(cancel);
+    if (unclaimed_replies_ == 0 || !message_taken_) co_return message;
+    --unclaimed_replies_;  // the reply to a Call that gave up waiting for it
+  }
 }
 
 Task<absl::StatusOr<Message>> Channel::Call(std::string bytes, std::vector<int> fds,
                                             Cancellation cancel) {
   absl::Status sent = co_await Send(std::move(bytes), std::move(fds), cancel);
   if (!sent.ok()) co_return sent;
-  co_return co_await Receive(std::move(cancel));
+  absl::StatusOr<Message> reply = co_await Receive(std::move(cancel));
+  // Given up before any of its reply arrived: that reply, when it comes,
+  // is nobody's, and must not pass for the next Call's.
+  if (!message_taken_) ++unclaimed_replies_;
+  co_return reply;
 }
 
 }  // namespace conet::ipc

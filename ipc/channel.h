@@ -74,11 +74,16 @@ class Channel {
   // Receives one whole message. co_await yields it, an OutOfRangeError for
   // which IsEndOfChannel() is true when the peer has closed, or the error
   // (DataLoss for a malformed frame, ResourceExhausted / OutOfRange for a
-  // message over the limits). After an error, even one in the middle of a
-  // multi-frame message, the next Receive starts at the next message. At
+  // message over the limits). A message that fails is still read to its
+  // last frame, so it costs exactly one error, and the next Receive starts
+  // at the next message; if the wait ends (cancellation, deadline) midway
+  // through a message, the next Receive drops the rest of it first. At
   // most one pending Receive.
   Task<absl::StatusOr<Message>> Receive(Cancellation cancel = {});
   // Sends a request and receives the reply (one Send, then one Receive).
+  // The peer must answer each request with one message, in order. A Call
+  // cancelled (or timed out) after its request went out leaves its reply
+  // to come: the next Receive or Call discards it when it arrives.
   Task<absl::StatusOr<Message>> Call(std::string bytes, std::vector<int> fds,
                                      Cancellation cancel = {});
   // Calls without descriptors in the request.
@@ -90,11 +95,24 @@ class Channel {
   const ChannelOptions& options() const { return options_; }
 
  private:
+  // Receives the next message from the socket (Receive also discards the
+  // replies of cancelled Calls); sets message_taken_ once a frame of it
+  // has been read.
+  Task<absl::StatusOr<Message>> ReceiveMessage(Cancellation cancel);
+  // Returns why a frame cannot be part of the message, or OK.
+  absl::Status CheckFrame(char header, bool first, size_t size, size_t fds_so_far,
+                          size_t fds_now) const;
+
   UnixSocket socket_;
   ChannelOptions options_;
   std::vector<char> buffer_;  // one frame: header + max_message_bytes
-  // A Receive failed midway through a message: drop the rest of it first.
+  // A Receive ended midway through a message: drop the rest of it first.
   bool skip_rest_of_message_ = false;
+  // The last ReceiveMessage read (part of) a message, rather than ending
+  // before any of it arrived.
+  bool message_taken_ = false;
+  // Replies still to come for Calls that gave up waiting: discarded.
+  size_t unclaimed_replies_ = 0;
   // A Send failed after part of a message went out: no more sends.
   absl::Status send_broken_;
 };

@@ -1,9 +1,12 @@
 #include "ipc/channel.h"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <set>
+#include <stop_token>
 #include <string>
 #include <utility>
 #include <vector>
@@ -152,6 +155,94 @@ Task<std::vector<std::string>> CutOffMessage() {
 TEST(ChannelTest, AfterAMessageFailsMidwayTheNextReceiveStartsAtTheNextMessage) {
   FdLeakCheck leaks;
   EXPECT_THAT(RunTask(CutOffMessage()), ::testing::ElementsAre("OUT_OF_RANGE", "next with 0"));
+}
+
+// Returns the bytes of a message, or the name of the error's code.
+std::string BytesOrCode(const absl::StatusOr<Message>& got) {
+  return got.ok() ? got->bytes : std::string(absl::StatusCodeToString(got.status().code()));
+}
+
+// The last frame of a two-frame message fails (too long): the message is
+// over, so the next one must be delivered, not skipped as its remainder.
+Task<std::vector<std::string>> LastFrameFails() {
+  absl::StatusOr<std::pair<UnixSocket, UnixSocket>> pair =
+      SocketPair(SocketType::kSeqPacket);
+  UnixSocket raw = std::move(pair->first);
+  Channel channel(std::move(pair->second), {.max_message_bytes = 16});
+  {
+    std::vector<UniqueFd> fds = Pipes(1);
+    co_await raw.SendFds(std::string("Cfirst"), Raw(fds));
+    co_await raw.SendFds(std::string("M") + std::string(40, 'x'), Raw(fds));
+    co_await raw.Send(std::string("Msecond"));
+  }
+  raw.Close();  // a skipped "second" then shows as the end of the channel
+  std::vector<std::string> seen;
+  for (int i = 0; i < 2; ++i) seen.push_back(BytesOrCode(co_await channel.Receive()));
+  co_return seen;
+}
+
+TEST(ChannelTest, AMessageWhoseLastFrameFailsDoesNotSwallowTheNextOne) {
+  FdLeakCheck leaks;
+  EXPECT_THAT(RunTask(LastFrameFails()), ::testing::ElementsAre("OUT_OF_RANGE", "second"));
+}
+
+// An honest sender's 300-descriptor message (two frames) reaches a receiver
+// with too few descriptors left for either frame: one error for that
+// message, then the next message.
+Task<std::vector<std::string>> ReceiverOutOfDescriptors() {
+  Ends ends = MakeChannels();
+  std::vector<UniqueFd> fds = Pipes(300);
+  absl::Status sent = co_await ends.a.Send("first", Raw(fds));
+  EXPECT_TRUE(sent.ok()) << sent;
+  sent = co_await ends.a.Send("second");
+  EXPECT_TRUE(sent.ok()) << sent;
+  ends.a.socket().Close();
+  fds.clear();
+  rlimit old;
+  ::getrlimit(RLIMIT_NOFILE, &old);
+  const std::set<int> open = ::conet::testing::OpenFds();
+  rlimit tight = old;
+  tight.rlim_cur = static_cast<rlim_t>(*open.rbegin() + 20);  // room for 20, not 47
+  ::setrlimit(RLIMIT_NOFILE, &tight);
+  std::vector<std::string> seen;
+  for (int i = 0; i < 2; ++i) seen.push_back(BytesOrCode(co_await ends.b.Receive()));
+  ::setrlimit(RLIMIT_NOFILE, &old);
+  co_return seen;
+}
+
+TEST(ChannelTest, ADescriptorShortageCostsOneMessageAndOneError) {
+  FdLeakCheck leaks;
+  EXPECT_THAT(RunTask(ReceiverOutOfDescriptors()),
+              ::testing::ElementsAre("RESOURCE_EXHAUSTED", "second"));
+}
+
+// Answers each request with "re: " and its bytes; before answering "slow",
+// stops `caller` (the Call awaiting that reply gives up first).
+Task<void> AnswerAll(Channel* channel, std::stop_source* caller) {
+  while (true) {
+    absl::StatusOr<Message> request = co_await channel->Receive();
+    if (!request.ok()) co_return;
+    if (request->bytes == "slow") caller->request_stop();
+    if (!(co_await channel->Send("re: " + request->bytes)).ok()) co_return;
+  }
+}
+
+Task<std::vector<std::string>> CallAfterACancelledCall() {
+  Ends ends = MakeChannels();
+  std::stop_source stop;
+  EventLoop::Current()->SpawnDetached(AnswerAll(&ends.b, &stop));
+  std::vector<std::string> seen;
+  seen.push_back(BytesOrCode(co_await ends.a.Call("slow", stop.get_token())));
+  seen.push_back(BytesOrCode(co_await ends.a.Call("next")));
+  seen.push_back(BytesOrCode(co_await ends.a.Call("last")));
+  ends.a.socket().Close();
+  co_return seen;
+}
+
+TEST(ChannelTest, ACancelledCallsReplyIsNotTakenForTheNextCall) {
+  FdLeakCheck leaks;
+  EXPECT_THAT(RunTask(CallAfterACancelledCall()),
+              ::testing::ElementsAre("CANCELLED", "re: next", "re: last"));
 }
 
 Task<std::string> Serve(Channel* channel) {
