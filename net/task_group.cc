@@ -18,6 +18,7 @@ struct TaskGroup::Child {
 TaskGroup::TaskGroup() = default;
 
 TaskGroup::~TaskGroup() {
+  if (reap_loop_ != nullptr) reap_loop_->Unschedule(&reap_);
   RequestStop();
   running_.clear();  // destroys each frame at its suspension point
   finished_.clear();
@@ -73,6 +74,9 @@ std::coroutine_handle<> TaskGroup::ChildDone(Child* child) noexcept {
       break;
     }
   }
+  // Without a loop (a child run to completion inside Spawn), the next
+  // Spawn or Join reaps it.
+  if (child->loop != nullptr) ScheduleReap(child->loop);
   if (running_.empty() && joiner_ != nullptr) {
     // Resumed from the loop, never from here: the joiner destroys finished
     // children, and this child's frame is still on the stack (at -O0 a
@@ -88,6 +92,16 @@ std::coroutine_handle<> TaskGroup::ChildDone(Child* child) noexcept {
 }
 
 void TaskGroup::Reap() noexcept { finished_.clear(); }
+
+void TaskGroup::ScheduleReap(EventLoop* loop) noexcept {
+  if (reap_.Linked()) return;
+  if (!reaper_) {
+    reaper_ = internal::MakeReapCallback(this);
+    reap_.handle = reaper_.handle();
+  }
+  reap_loop_ = loop;
+  loop->Schedule(&reap_);
+}
 
 TaskGroup::JoinAwaiter TaskGroup::Join() { return JoinAwaiter(this); }
 

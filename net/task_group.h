@@ -13,6 +13,9 @@
 // Join(). Cancelling the task that awaits Join() stops every child, and Join
 // still waits for them to finish.
 //
+// A finished child's frame, with its by-value parameters (a connection's
+// socket), is destroyed on the loop's next pass, not kept until Join.
+//
 // Always co_await Join() before the group goes out of scope. A group
 // destroyed with children still running stops them and destroys their
 // frames at their current suspension point (no child outlives the group, and
@@ -89,14 +92,24 @@ class TaskGroup {
  private:
   template <typename Owner, typename Key>
   friend class internal::Notifier;
+  template <typename Owner>
+  friend internal::ReapCallback<Owner> internal::MakeReapCallback(Owner* owner);
   struct Child;
   void Start(std::variant<Task<void>, Task<absl::Status>> task);
   std::coroutine_handle<> ChildDone(Child* child) noexcept;
+  // Destroys finished children (their frames and by-value parameters).
   void Reap() noexcept;
+  // Has `loop` run Reap soon: a finished child's frame cannot be destroyed
+  // on its own stack, but must not wait for the next Spawn or Join either
+  // (a handler's socket would stay open, its client waiting).
+  void ScheduleReap(EventLoop* loop) noexcept;
 
   std::stop_source source_;
   std::list<std::unique_ptr<Child>> running_;
-  std::list<std::unique_ptr<Child>> finished_;  // destroyed at the next Spawn/Join/destructor
+  std::list<std::unique_ptr<Child>> finished_;  // destroyed from the loop, soon
+  internal::ReapCallback<TaskGroup> reaper_;      // made on first use
+  internal::ReadyNode reap_;                      // queues reaper_ on reap_loop_
+  EventLoop* reap_loop_ = nullptr;
   JoinAwaiter* joiner_ = nullptr;
   absl::Status first_error_;
   std::exception_ptr first_exception_;

@@ -73,6 +73,51 @@ Notifier<Owner, Key> MakeNotifier(Owner*, Key) {
   co_return;
 }
 
+// A coroutine that calls `owner->Reap()` each time it is resumed, then
+// suspends again: a callback that the loop's ready queue (which runs
+// coroutine handles) can run. Not started until first resumed; its owner
+// destroys it. Used by TaskGroup to destroy finished children from the
+// loop, off the stack of the child that just finished.
+template <typename Owner>
+class ReapCallback {
+ public:
+  class promise_type {
+   public:
+    ReapCallback get_return_object() {
+      return ReapCallback(std::coroutine_handle<promise_type>::from_promise(*this));
+    }
+    std::suspend_always initial_suspend() const noexcept { return {}; }
+    std::suspend_always final_suspend() const noexcept { return {}; }
+    void return_void() const noexcept {}
+    void unhandled_exception() const noexcept { std::terminate(); }
+  };
+
+  ReapCallback() = default;
+  ReapCallback(ReapCallback&& other) noexcept : handle_(std::exchange(other.handle_, {})) {}
+  ReapCallback& operator=(ReapCallback&& other) noexcept {
+    std::swap(handle_, other.handle_);
+    return *this;
+  }
+  ~ReapCallback() {
+    if (handle_) handle_.destroy();
+  }
+  std::coroutine_handle<> handle() const { return handle_; }
+  explicit operator bool() const { return static_cast<bool>(handle_); }
+
+ private:
+  explicit ReapCallback(std::coroutine_handle<promise_type> handle) : handle_(handle) {}
+  std::coroutine_handle<promise_type> handle_;
+};
+
+// Makes the callback for `owner` (Reap must not throw).
+template <typename Owner>
+ReapCallback<Owner> MakeReapCallback(Owner* owner) {
+  while (true) {
+    owner->Reap();
+    co_await std::suspend_always{};
+  }
+}
+
 class JoinState {
  public:
   explicit JoinState(bool stop_on_first) : stop_on_first_(stop_on_first) {}

@@ -1,5 +1,9 @@
 #include "net/task_group.h"
 
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -8,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include "net/async_fd.h"
 #include "net/timer.h"
 #include "tests/util/test_util.h"
 
@@ -31,6 +36,50 @@ TEST(TaskGroupTest, JoinWaitsForEveryChild) {
   std::vector<int> done;
   RunTask(JoinWaitsForAll(&done));
   EXPECT_EQ(done, (std::vector<int>{1, 2}));
+}
+
+// A connection handler: writes its answer, returns, and so closes its end.
+Task<absl::Status> AnswerAndReturn(AsyncFd connection) {
+  const char answer = '!';
+  co_return ::write(connection.Get(), &answer, 1) == 1 ? absl::OkStatus()
+                                                       : absl::ErrnoToStatus(errno, "write");
+}
+
+// Spawns a handler that returns at once, then reads the client's end while
+// the group is still alive and nothing else is spawned or joined.
+Task<std::string> ClientOfAFinishedHandler() {
+  int pair[2];
+  EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair), 0);
+  absl::StatusOr<AsyncFd> server = AsyncFd::Create(UniqueFd(pair[0]));
+  absl::StatusOr<AsyncFd> client = AsyncFd::Create(UniqueFd(pair[1]));
+  TaskGroup group;
+  group.Spawn(AnswerAndReturn(std::move(*server)));
+  std::string seen;
+  char buffer[8];
+  while (true) {
+    const ssize_t n = ::read(client->Get(), buffer, sizeof(buffer));
+    if (n > 0) {
+      seen.append(buffer, static_cast<size_t>(n));
+      continue;
+    }
+    if (n == 0) {
+      seen += "EOF";
+      break;
+    }
+    absl::Status ready = co_await client->Readable(Within(absl::Seconds(5)));
+    if (!ready.ok()) {
+      seen += ready.ToString();
+      break;
+    }
+  }
+  EXPECT_TRUE((co_await group.Join()).ok());
+  co_return seen;
+}
+
+TEST(TaskGroupTest, AFinishedChildsFrameAndItsParametersGoAtOnce) {
+  // The handler's socket is closed when it returns, not at the next Spawn
+  // or Join: its client sees the end of the stream.
+  EXPECT_EQ(RunTask(ClientOfAFinishedHandler()), "!EOF");
 }
 
 Task<absl::Status> FailAfter(absl::Duration delay) {
