@@ -10,6 +10,11 @@
 //   DESCRIBE + descriptors -> OK <kind> <kind> ... (file:<size>, dir, pipe,
 //                             socket, other); the descriptors are closed
 //   anything else          -> ERR <reason>; the connection stays usable
+// A client holds at most about 32 unread replies (the rest wait until it
+// reads); when the kernel refuses to put a descriptor in flight (the
+// broker's uid is at its RLIMIT_NOFILE of them), the client gets
+// `ERR too many descriptors in flight, try again later` and the broker
+// logs it; the connection stays usable.
 // A peer whose uid is not allowed (--allow-uid, repeatable or
 // comma-separated; default: the broker's own uid) gets `ERR permission
 // denied` and is disconnected before anything is read from it. Prints
@@ -18,6 +23,7 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -153,23 +159,60 @@ std::optional<Reply> Answer(absl::StatusOr<conet::ipc::ReceivedMessage> got,
   return Handle(absl::string_view(data, got->size), got->fds, root_fd);
 }
 
+// Bounds what one client may hold in flight: replies it has not read wait
+// in its socket's send buffer, and a full buffer makes the next reply wait
+// (and the client's later requests with it) until the client reads. At
+// about 768 bytes of buffer per small reply (Linux counts the buffer's
+// true size, and doubles what SO_SNDBUF asks), 12 KiB holds about 32
+// replies, so 32 descriptors: one client that never reads cannot use up
+// the descriptors in flight the kernel allows the broker's uid.
+constexpr int kReplyBufferBytes = 12 * 1024;
+
+// Returns "client pid P uid U" for the log.
+std::string Describe(const conet::ipc::UnixSocket& client) {
+  absl::StatusOr<conet::ipc::Credentials> peer = client.PeerCredentials();
+  if (!peer.ok()) return absl::StrCat("client on fd ", client.fd());
+  return absl::StrCat("client pid ", peer->pid, " uid ", peer->uid);
+}
+
+// Sends `reply`. A descriptor the kernel refuses to put in flight (the
+// broker's uid has as many in flight as its RLIMIT_NOFILE: clients that do
+// not read their replies) is not a reason to drop the client: it is told,
+// and the broker's log says who and why. Returns false once the connection
+// is unusable.
+conet::Task<bool> SendReply(conet::ipc::UnixSocket* client, Reply reply,
+                            conet::tools::ThrottledLog* log) {
+  std::vector<int> attached;
+  if (reply.fd.Valid()) attached.push_back(reply.fd.Get());
+  absl::StatusOr<size_t> sent = co_await client->SendFds(std::span<const char>(reply.text), attached);
+  if (sent.ok()) co_return true;
+  if (attached.empty() || !absl::IsResourceExhausted(sent.status())) co_return false;
+  log->Report(absl::ResourceExhaustedError(
+      absl::StrCat(Describe(*client), ": ", sent.status().message())));
+  const std::string text = "ERR too many descriptors in flight, try again later";
+  sent = co_await client->Send(std::span<const char>(text));
+  co_return sent.ok();
+}  // reply.fd, the broker's copy of an opened file, is closed here
+
 // Serves one client until it leaves or its socket fails.
-conet::Task<void> ServeClient(conet::ipc::UnixSocket client, int root_fd) {
+conet::Task<void> ServeClient(conet::ipc::UnixSocket client, int root_fd,
+                              conet::tools::ThrottledLog* log) {
+  // Best effort: without it the kernel's default (about 270 replies) holds.
+  (void)::setsockopt(client.fd(), SOL_SOCKET, SO_SNDBUF, &kReplyBufferBytes,
+                     sizeof(kReplyBufferBytes));
   std::array<char, kMaxRequestBytes + 1> buffer;
   while (true) {
     absl::StatusOr<conet::ipc::ReceivedMessage> got =
         co_await client.ReceiveFds(buffer, conet::ipc::kMaxFdsPerMessage);
     std::optional<Reply> reply = Answer(std::move(got), buffer.data(), root_fd);
     if (!reply.has_value()) break;
-    std::vector<int> attached;
-    if (reply->fd.Valid()) attached.push_back(reply->fd.Get());
-    const std::span<const char> bytes(reply->text);
-    absl::StatusOr<size_t> sent = co_await client.SendFds(bytes, attached);
-    if (!sent.ok()) break;
-  }  // reply->fd, the broker's copy of an opened file, is closed each round
+    if (!co_await SendReply(&client, std::move(*reply), log)) break;
+  }
 }
 
 conet::Task<void> AcceptClients(conet::ipc::UnixListener listener, int root_fd) {
+  // Lives as long as this task, which outlives every client task it starts
+  // (the loop runs them all until it is destroyed).
   conet::tools::ThrottledLog errors("fd_broker");
   while (true) {
     // Refused peers come back as PermissionDeniedError, already answered
@@ -179,7 +222,8 @@ conet::Task<void> AcceptClients(conet::ipc::UnixListener listener, int root_fd) 
       errors.Report(client.status());
       continue;
     }
-    conet::EventLoop::Current()->SpawnDetached(ServeClient(std::move(*client), root_fd));
+    conet::EventLoop::Current()->SpawnDetached(
+        ServeClient(std::move(*client), root_fd, &errors));
   }
 }
 

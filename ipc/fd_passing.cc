@@ -59,7 +59,10 @@ ssize_t AttachFdsCall::operator()() {
       std::memcpy(CMSG_DATA(cmsg), fds.data(), payload);
     }
     const ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
-    if (n < 0) return -1;
+    if (n < 0) {
+      too_many_in_flight = errno == ETOOMANYREFS;
+      return -1;
+    }
     fds_sent = true;  // they went with the first byte; never again
     done += static_cast<size_t>(n);
     if (!whole || done == size) return static_cast<ssize_t>(done);
@@ -68,6 +71,12 @@ ssize_t AttachFdsCall::operator()() {
 
 absl::StatusOr<size_t> AttachFdsCall::Finish(absl::StatusOr<size_t> result) const {
   if (!invalid.ok()) return invalid;
+  if (!result.ok() && too_many_in_flight) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "sendmsg of ", fds.size(), " descriptors on fd ", fd,
+        ": too many descriptors in flight for this user (sent and not yet received; the kernel's "
+        "limit is the sender's RLIMIT_NOFILE); nothing was sent"));
+  }
   return result;
 }
 

@@ -4,6 +4,12 @@
 // the pieces UnixSocket's SendFds/ReceiveFds are made of, usable on any
 // non-blocking UNIX socket (stream, datagram, seqpacket).
 //
+// The kernel charges descriptors in flight (sent, not yet received) to the
+// sending user; past its RLIMIT_NOFILE (without CAP_SYS_RESOURCE) a send
+// with descriptors fails with ETOOMANYREFS, which SendFds reports as
+// ResourceExhaustedError saying so: the socket is still usable, and the
+// same bytes can go without descriptors.
+//
 // Sending: at most kMaxFdsPerMessage (253, the kernel's SCM_MAX_FD)
 // descriptors per sendmsg, checked before any syscall; a message carrying
 // descriptors carries at least one data byte (on a stream, zero bytes plus
@@ -69,6 +75,8 @@ struct AttachFdsCall {
   bool whole;
   size_t done = 0;
   bool fds_sent = false;
+  // sendmsg failed with ETOOMANYREFS (reported as ResourceExhausted).
+  bool too_many_in_flight = false;
   // Not OK: refused up front (CheckSendFds); no syscall is made.
   absl::Status invalid;
   ssize_t operator()();

@@ -34,26 +34,11 @@ using ::conet::testing::Subprocess;
 using ::testing::HasSubstr;
 
 // A running echo_server and the address it reported.
-struct Server {
-  Subprocess process;
-  SocketAddress address;
-};
+using Server = ::conet::testing::ListeningProcess;
 
 Server StartServer(std::vector<std::string> flags, int max_fds = 0) {
   flags.insert(flags.begin(), RunfilePath("examples/echo_server"));
-  absl::StatusOr<Subprocess> process = Subprocess::Start(flags, max_fds);
-  if (!process.ok()) {
-    ADD_FAILURE() << process.status();
-    std::abort();
-  }
-  absl::StatusOr<std::string> listening = process->WaitListening();
-  absl::StatusOr<SocketAddress> address =
-      listening.ok() ? SocketAddress::Parse(*listening) : listening.status();
-  if (!address.ok()) {
-    ADD_FAILURE() << address.status();
-    std::abort();
-  }
-  return Server{std::move(*process), *address};
+  return ::conet::testing::StartListening(std::move(flags), max_fds);
 }
 
 // Stops the server with `signal` and expects a clean exit.

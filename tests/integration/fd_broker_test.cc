@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -30,6 +31,7 @@
 #include "net/socket_address.h"
 #include "net/unique_fd.h"
 #include "tests/integration/subprocess.h"
+#include "tests/util/test_util.h"
 
 namespace conet {
 namespace {
@@ -166,10 +168,7 @@ UniqueFd OpenOrDie(const std::string& path, int flags) {
 }
 
 // A running fd_broker and the address it reported.
-struct Broker {
-  Subprocess process;
-  SocketAddress address;
-};
+using Broker = ::conet::testing::ListeningProcess;
 
 class FdBrokerTest : public ::testing::Test {
  protected:
@@ -206,19 +205,7 @@ class FdBrokerTest : public ::testing::Test {
   }
 
   static Broker StartWith(const std::vector<std::string>& argv) {
-    absl::StatusOr<Subprocess> process = Subprocess::Start(argv);
-    if (!process.ok()) {
-      ADD_FAILURE() << process.status();
-      std::abort();
-    }
-    absl::StatusOr<std::string> listening = process->WaitListening();
-    absl::StatusOr<SocketAddress> address =
-        listening.ok() ? SocketAddress::Parse(*listening) : listening.status();
-    if (!address.ok()) {
-      ADD_FAILURE() << address.status();
-      std::abort();
-    }
-    return Broker{std::move(*process), *address};
+    return ::conet::testing::StartListening(argv);
   }
 
   // Stops the broker with SIGTERM and expects a clean exit.
@@ -460,6 +447,89 @@ TEST_F(FdBrokerTest, SixtyFourClientsFloodItAndNoDescriptorLeaks) {
   }
   EXPECT_EQ(after, before) << "descriptors leaked by the broker";
   EXPECT_EQ(RoundTrip(warm.Get(), "DESCRIBE", fds).text, expected);
+  ExpectCleanExit(broker);
+}
+
+// The broker as the unprivileged user nobody (root is exempt from the
+// kernel's limit on descriptors in flight), with RLIMIT_NOFILE `max_fds`,
+// which is also that limit: run from a copy of the binary that nobody may
+// execute, serving a root of its own, admitting root's clients.
+class NobodyBrokerTest : public FdBrokerTest {
+ protected:
+  Broker StartAsNobody(int max_fds) {
+    const std::string binary = dir_.Path("fd_broker");
+    std::filesystem::copy_file(RunfilePath("examples/fd_broker"), binary);
+    ::chmod(binary.c_str(), 0755);
+    const std::string root = dir_.Path("root");
+    ::mkdir(root.c_str(), 0755);
+    std::ofstream(root + "/f") << "f";
+    ::chmod((root + "/f").c_str(), 0644);
+    static int counter = 0;
+    return ::conet::testing::StartListening(
+        {"/usr/bin/setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", binary,
+         absl::StrCat("--listen=unix:@conet-broker-nobody-", ::getpid(), "-", counter++),
+         "--root=" + root, "--allow-uid=0"},
+        max_fds);
+  }
+
+  // Connects and sends OPEN requests without ever reading a reply, until
+  // its socket's buffer is full (or 1000 were sent).
+  static UniqueFd Flood(const SocketAddress& address) {
+    UniqueFd client = Connect(address);
+    ::fcntl(client.Get(), F_SETFL, O_NONBLOCK);
+    for (int i = 0; i < 1000; ++i) {
+      if (::send(client.Get(), "OPEN f", 6, MSG_NOSIGNAL) != 6) break;
+    }
+    return client;
+  }
+
+  // Waits (bounded) for `text` on the broker's stderr.
+  static bool StderrShows(const Broker& broker, const std::string& text) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(10);
+    while (absl::Now() < deadline) {
+      if (absl::StrContains(broker.process.Stderr(), text)) return true;
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    return false;
+  }
+
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root to start the broker as nobody";
+    FdBrokerTest::SetUp();
+  }
+
+  ::conet::testing::SharedTempDir dir_;
+};
+
+TEST_F(NobodyBrokerTest, AClientThatNeverReadsCannotStarveTheOthers) {
+  // 128 descriptors may be in flight for the broker's uid; one client that
+  // never reads may hold only a few dozen of them.
+  Broker broker = StartAsNobody(128);
+  UniqueFd flood = Flood(broker.address);
+  UniqueFd innocent = Connect(broker.address);
+  for (int i = 0; i < 5; ++i) {
+    Reply reply = RoundTrip(innocent.Get(), "OPEN f");
+    EXPECT_EQ(reply.text, "OK") << "size " << reply.size << "; " << broker.process.Stderr();
+    EXPECT_EQ(reply.fds.size(), 1u);
+  }
+  ExpectCleanExit(broker);
+}
+
+TEST_F(NobodyBrokerTest, WhenNoMoreDescriptorsMayBeInFlightTheClientIsToldAndStays) {
+  Broker broker = StartAsNobody(64);
+  std::vector<UniqueFd> floods;
+  for (int i = 0; i < 6; ++i) floods.push_back(Flood(broker.address));
+  ASSERT_TRUE(StderrShows(broker, "too many descriptors in flight")) << broker.process.Stderr();
+  EXPECT_THAT(broker.process.Stderr(), HasSubstr("client pid " + std::to_string(::getpid())));
+  UniqueFd innocent = Connect(broker.address);
+  Reply refused = RoundTrip(innocent.Get(), "OPEN f");
+  EXPECT_EQ(refused.text, "ERR too many descriptors in flight, try again later");
+  EXPECT_TRUE(refused.fds.empty());
+  // Once the flooders go, their descriptors are no longer in flight.
+  floods.clear();
+  Reply opened = RoundTrip(innocent.Get(), "OPEN f");
+  EXPECT_EQ(opened.text, "OK");
+  EXPECT_EQ(opened.fds.size(), 1u);
   ExpectCleanExit(broker);
 }
 

@@ -83,23 +83,11 @@ std::string RoundTrip(const SocketAddress& address, const std::string& message) 
   return back;
 }
 
-struct Running {
-  Subprocess monitor;
-  SocketAddress address;
-};
+using Running = ::conet::testing::ListeningProcess;
 
 Running Start(const std::string& listen, const std::string& log) {
-  absl::StatusOr<Subprocess> monitor = Subprocess::Start(
+  return ::conet::testing::StartListening(
       {RunfilePath("examples/privsep_server"), "--listen=" + listen, "--log=" + log});
-  if (!monitor.ok()) std::abort();
-  absl::StatusOr<std::string> bound = monitor->WaitListening();
-  absl::StatusOr<SocketAddress> address =
-      bound.ok() ? SocketAddress::Parse(*bound) : bound.status();
-  if (!address.ok()) {
-    ADD_FAILURE() << address.status();
-    std::abort();
-  }
-  return Running{std::move(*monitor), *address};
 }
 
 TEST(PrivsepServerTest, TheWorkerServesWithoutPrivilegesAndTheMonitorLogs) {
@@ -107,7 +95,7 @@ TEST(PrivsepServerTest, TheWorkerServesWithoutPrivilegesAndTheMonitorLogs) {
   Running server = Start("127.0.0.1:0", log);
   EXPECT_EQ(RoundTrip(server.address, "through the worker"), "through the worker");
 
-  const pid_t worker = OnlyChild(server.monitor.pid());
+  const pid_t worker = OnlyChild(server.process.pid());
   ASSERT_GT(worker, 0);
   EXPECT_EQ(StatusField(worker, "NoNewPrivs"), "1");
   const passwd* nobody = ::getpwnam("nobody");
@@ -117,9 +105,9 @@ TEST(PrivsepServerTest, TheWorkerServesWithoutPrivilegesAndTheMonitorLogs) {
   // The log was opened by the monitor and written by the worker.
   EXPECT_THAT(ReadFile(log), HasSubstr("connection from 127.0.0.1:"));
 
-  absl::StatusOr<int> status = server.monitor.Stop(SIGTERM);
+  absl::StatusOr<int> status = server.process.Stop(SIGTERM);
   ASSERT_TRUE(status.ok()) << status.status();
-  EXPECT_EQ(*status, 0) << server.monitor.Stderr();
+  EXPECT_EQ(*status, 0) << server.process.Stderr();
   EXPECT_NE(::kill(worker, 0), 0) << "the worker outlived the monitor";
 }
 
@@ -128,21 +116,21 @@ TEST(PrivsepServerTest, ServesOnAUnixSocketAndStopsOnSigint) {
   Running server = Start(name, TempPath("privsep-unix.log"));
   EXPECT_EQ(server.address.ToString(), name);
   EXPECT_EQ(RoundTrip(server.address, "unix"), "unix");
-  absl::StatusOr<int> status = server.monitor.Stop(SIGINT);
+  absl::StatusOr<int> status = server.process.Stop(SIGINT);
   ASSERT_TRUE(status.ok()) << status.status();
   EXPECT_EQ(*status, 0);
 }
 
 TEST(PrivsepServerTest, TheMonitorNoticesAWorkerThatDies) {
   Running server = Start("127.0.0.1:0", TempPath("privsep-dies.log"));
-  const pid_t worker = OnlyChild(server.monitor.pid());
+  const pid_t worker = OnlyChild(server.process.pid());
   ASSERT_EQ(::kill(worker, SIGKILL), 0);
   // The monitor exits by itself with status 1; Stop's signal then finds it
   // gone or still exiting.
-  absl::StatusOr<int> status = server.monitor.Stop(0);
+  absl::StatusOr<int> status = server.process.Stop(0);
   ASSERT_TRUE(status.ok()) << status.status();
   EXPECT_EQ(*status, 1);
-  EXPECT_THAT(server.monitor.Stderr(), HasSubstr("the worker ended"));
+  EXPECT_THAT(server.process.Stderr(), HasSubstr("the worker ended"));
 }
 
 void WriteFile(const std::string& path, const std::string& text, mode_t mode) {
@@ -223,7 +211,7 @@ TEST(PrivsepServerTest, APeerNameCannotForgeALogLine) {
   for (absl::string_view line : absl::StrSplit(text, '\n')) {
     EXPECT_FALSE(absl::StartsWith(line, "FORGED")) << text;
   }
-  absl::StatusOr<int> status = server.monitor.Stop(SIGTERM);
+  absl::StatusOr<int> status = server.process.Stop(SIGTERM);
   ASSERT_TRUE(status.ok()) << status.status();
   EXPECT_EQ(*status, 0);
 }

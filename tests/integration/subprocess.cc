@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "gtest/gtest.h"
 
 extern char** environ;
 
@@ -153,6 +154,23 @@ absl::StatusOr<absl::Duration> Subprocess::CpuTime() const {
 std::string Subprocess::Stderr() const {
   std::ifstream file(stderr_path_);
   return std::string((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+}
+
+ListeningProcess StartListening(std::vector<std::string> argv, int max_fds) {
+  const std::string program = argv.empty() ? "" : argv[0];
+  absl::StatusOr<Subprocess> process = Subprocess::Start(std::move(argv), max_fds);
+  if (!process.ok()) {
+    ADD_FAILURE() << process.status();
+    std::abort();
+  }
+  absl::StatusOr<std::string> listening = process->WaitListening();
+  absl::StatusOr<SocketAddress> address =
+      listening.ok() ? SocketAddress::Parse(*listening) : listening.status();
+  if (!address.ok()) {
+    ADD_FAILURE() << program << ": " << address.status() << "; stderr: " << process->Stderr();
+    std::abort();
+  }
+  return ListeningProcess{std::move(*process), *address};
 }
 
 }  // namespace conet::testing

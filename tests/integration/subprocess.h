@@ -15,6 +15,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "net/socket_address.h"
 
 namespace conet::testing {
 
@@ -53,6 +54,17 @@ class Subprocess {
   std::string stderr_path_;
   std::string stdout_seen_;
 };
+
+// A program that printed its `listening on ADDRESS` line.
+struct ListeningProcess {
+  Subprocess process;
+  SocketAddress address;
+};
+
+// Starts `argv` (see Subprocess::Start) and waits for its `listening on`
+// line; a failure fails the current test and aborts it (with the
+// program's stderr), since nothing after it could run.
+ListeningProcess StartListening(std::vector<std::string> argv, int max_fds = 0);
 
 }  // namespace conet::testing
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -600,6 +601,29 @@ TEST(UnixSocketFileTest, AListenerWhoseFilesWereCleanedUpLeavesANewerOnesFilesAl
   SharedTempDir shared;
   const std::string path = shared.Path("s.sock");
   RunTask(CleanedUpThenReplaced(path));
+}
+
+// As nobody with RLIMIT_NOFILE 32: sends one descriptor per message, never
+// received, until the kernel refuses to put more in flight. True if that
+// refusal was ResourceExhausted saying so, and the same socket then still
+// sent a message without descriptors.
+Task<bool> FillTheDescriptorsInFlight() {
+  Pair pair = MustPair(SocketType::kSeqPacket);
+  rlimit tight{32, 32};
+  if (::setrlimit(RLIMIT_NOFILE, &tight) != 0) co_return false;
+  std::vector<UniqueFd> fds = SomeFds(1);
+  absl::Status refused;
+  for (int i = 0; i < 64 && refused.ok(); ++i) {
+    refused = (co_await pair.first.SendFds(std::string("x"), Raw(fds))).status();
+  }
+  const bool told = absl::IsResourceExhausted(refused) &&
+                    absl::StrContains(refused.message(), "too many descriptors in flight");
+  co_return told && (co_await pair.first.Send(std::string("plain"))).ok();
+}
+
+TEST(UnixSocketTest, TooManyDescriptorsInFlightIsResourceExhaustedAndTheSocketStaysUsable) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to become nobody (root is exempt)";
+  EXPECT_EQ(AsNobody([] { return RunTask(FillTheDescriptorsInFlight()); }), 0);
 }
 
 TEST(UnixSocketTest, APathTooLongForSunPathIsAClearError) {
