@@ -196,11 +196,26 @@ SocketAddress::SocketAddress(const void* bytes, socklen_t size) noexcept
   std::memcpy(&storage_, bytes, size);
 }
 
+namespace {
+
+// Reports whether `path` would read as an abstract name after "unix:": it
+// starts with '@', perhaps after some "./". ToString writes such a path with
+// one more "./" in front, which Parse takes off again.
+bool ReadsAsAbstract(absl::string_view path) {
+  while (absl::ConsumePrefix(&path, "./")) {
+  }
+  return absl::StartsWith(path, "@");
+}
+
+}  // namespace
+
 absl::StatusOr<SocketAddress> SocketAddress::Parse(absl::string_view text) {
   absl::string_view rest = text;
   if (absl::ConsumePrefix(&rest, "unix:")) {
+    if (rest.empty()) return UnixUnnamed();
     // The UNIX factories quote "unix:" + name, which is `text` again.
     if (absl::ConsumePrefix(&rest, "@")) return UnixAbstract(rest);
+    if (absl::StartsWith(rest, "./") && ReadsAsAbstract(rest.substr(2))) rest.remove_prefix(2);
     return UnixPath(rest);
   }
   absl::StatusOr<SocketAddress> addr = ParseIp(text);
@@ -226,6 +241,11 @@ SocketAddress SocketAddress::Ipv6Loopback(uint16_t port) {
   in6.sin6_port = htons(port);
   in6.sin6_addr = in6addr_loopback;
   return SocketAddress(&in6, sizeof(in6));
+}
+
+SocketAddress SocketAddress::UnixUnnamed() {
+  const sa_family_t family = AF_UNIX;
+  return SocketAddress(&family, sizeof(family));
 }
 
 absl::StatusOr<SocketAddress> SocketAddress::UnixPath(absl::string_view path) {
@@ -377,7 +397,8 @@ std::string SocketAddress::ToString() const {
         return absl::StrCat("unix:@",
                             absl::string_view(un.sun_path + 1, stored - 1));
       }
-      return absl::StrCat("unix:", absl::string_view(un.sun_path, stored - 1));
+      const absl::string_view path(un.sun_path, stored - 1);
+      return absl::StrCat(ReadsAsAbstract(path) ? "unix:./" : "unix:", path);
     }
   }
 }

@@ -13,8 +13,11 @@
 //
 //   127.0.0.1:8080      HOST:PORT, HOST a dotted IPv4 literal
 //   [::1]:8080          [IPV6]:PORT, optionally [fe80::1%eth0]:80 or %2
-//   unix:/tmp/x.sock    a path in the filesystem
+//   unix:/tmp/x.sock    a path in the filesystem (one that begins with '@'
+//                       is written unix:./@name, so it does not read as
+//                       an abstract name)
 //   unix:@name          an abstract name (Linux; no file is created)
+//   unix:               the unnamed UNIX address (an unbound socket's)
 //
 // Host names are not resolved here; PORT 0 asks the kernel for an ephemeral
 // port.
@@ -73,17 +76,21 @@ class SocketAddress {
       absl::string_view path);
   // Returns the abstract UNIX address `name` (without the leading NUL, any
   // bytes); refuses an empty name or one longer than kMaxUnixNameBytes.
+  // Printed raw: escape ToString() before it reaches a log.
   [[nodiscard]] static absl::StatusOr<SocketAddress> UnixAbstract(
       absl::string_view name);
+  // Returns the unnamed UNIX address (`unix:`), the peer address of an
+  // unbound socket. Nothing can connect to it; binding it asks the kernel
+  // for an abstract name of the socket's own (autobind).
+  [[nodiscard]] static SocketAddress UnixUnnamed();
 
   // Copies the address the kernel filled in (accept4, getsockname,
   // getpeername, recvfrom): AF_INET, AF_INET6 or AF_UNIX, with `len` the
   // length it reported. Refuses other families and lengths that do not fit
   // the family. A UNIX address with no name (`len` == sizeof(sa_family_t), as
-  // an unbound client's peer address is) is the "unnamed" address: is_unix()
-  // and neither a path nor abstract, printed as `unix:` followed by nothing,
-  // which Parse() refuses (nothing can bind or connect to it). IPv6 flow info
-  // is dropped.
+  // an unbound client's peer address is) is the unnamed address: is_unix()
+  // and neither a path nor abstract, printed as `unix:` (see UnixUnnamed).
+  // IPv6 flow info is dropped.
   [[nodiscard]] static absl::StatusOr<SocketAddress> FromSockaddr(
       const sockaddr* addr, socklen_t len);
 
@@ -113,7 +120,9 @@ class SocketAddress {
 
   // Formats the address in the text form Parse() reads: `127.0.0.1:43125`,
   // `[::1]:43125`, `[fe80::1%2]:80` (scope as a number), `unix:/tmp/x.sock`,
-  // `unix:@name` (the name's bytes as they are), `unix:` (unnamed).
+  // `unix:./@x` (a path that begins with '@'), `unix:@name` (the name's
+  // bytes as they are, newlines included: escape it before logging it),
+  // `unix:` (unnamed). Parse() gives the same address back, byte for byte.
   [[nodiscard]] std::string ToString() const;
 
   // Compares family, address, port, IPv6 scope id, and UNIX path or name.

@@ -149,7 +149,6 @@ TEST(SocketAddressTest, RefusesBadInputsSayingWhy) {
       {"[::1%no-such-if0]:80", "unknown network interface \"no-such-if0\""},
       {"[::1%" + std::string(IF_NAMESIZE, 'x') + "]:80",
        "unknown network interface"},
-      {"unix:", "empty path"},
       {"unix:@", "empty abstract name"},
       {"unix:/" + std::string(107, 'p'), "path is 108 bytes, the limit is 107"},
       {"unix:/" + std::string(119, 'p'), "path is 120 bytes, the limit is 107"},
@@ -378,6 +377,30 @@ TEST(SocketAddressTest, RoundTripsThroughTheKernel) {
       reinterpret_cast<const sockaddr*>(&storage), len);
   ASSERT_TRUE(unnamed.ok()) << unnamed.status();
   EXPECT_EQ(unnamed->ToString(), "unix:");
+  EXPECT_EQ(MustParse("unix:"), *unnamed);
+}
+
+// Parse(ToString()) gives every address back, byte for byte.
+TEST(SocketAddressTest, EveryAddressRoundTripsThroughItsText) {
+  std::vector<SocketAddress> addresses = {
+      SocketAddress::Ipv4Loopback(80),
+      SocketAddress::Ipv6Loopback(443),
+      *SocketAddress::UnixPath("/tmp/x.sock"),
+      *SocketAddress::UnixPath("relative.sock"),
+      *SocketAddress::UnixPath("@looks-abstract"),  // a file named "@looks-abstract"
+      *SocketAddress::UnixPath("./@dot"),
+      *SocketAddress::UnixAbstract("name"),
+      *SocketAddress::UnixAbstract("@at"),
+      *SocketAddress::UnixAbstract(std::string("nul\0and\nnewline", 16)),
+      SocketAddress::UnixUnnamed(),
+  };
+  for (const SocketAddress& address : addresses) {
+    SCOPED_TRACE(address.ToString());
+    EXPECT_EQ(MustParse(address.ToString()), address);
+  }
+  EXPECT_EQ(SocketAddress::UnixPath("@looks-abstract")->ToString(), "unix:./@looks-abstract");
+  EXPECT_FALSE(MustParse("unix:./@looks-abstract").is_abstract());
+  EXPECT_EQ(SocketAddress::UnixUnnamed().ToString(), "unix:");
 }
 
 }  // namespace
