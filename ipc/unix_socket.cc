@@ -91,7 +91,7 @@ absl::StatusOr<UnixSocket> UnixSocket::Adopt(UniqueFd fd) {
   return Adopt(std::move(fd), **loop);
 }
 
-UnixSocket::SendAwaiter UnixSocket::SendMessage(std::span<const char> bytes,
+UnixSocket::SendAwaiter UnixSocket::SendMessage(ConstBytes bytes,
                                                 std::span<const int> fds,
                                                 std::optional<SocketAddress> to,
                                                 const Cancellation& cancel) {
@@ -102,18 +102,18 @@ UnixSocket::SendAwaiter UnixSocket::SendMessage(std::span<const char> bytes,
   return fd_.Perform(Direction::kWrite, "sendmsg", std::move(call), cancel);
 }
 
-UnixSocket::SendAwaiter UnixSocket::SendFds(std::span<const char> bytes,
+UnixSocket::SendAwaiter UnixSocket::SendFds(ConstBytes bytes,
                                             std::span<const int> fds,
                                             const Cancellation& cancel) {
   return SendMessage(bytes, fds, std::nullopt, cancel);
 }
 
-UnixSocket::SendAwaiter UnixSocket::Send(std::span<const char> bytes,
+UnixSocket::SendAwaiter UnixSocket::Send(ConstBytes bytes,
                                          const Cancellation& cancel) {
   return SendMessage(bytes, {}, std::nullopt, cancel);
 }
 
-UnixSocket::SendAwaiter UnixSocket::SendTo(std::span<const char> bytes,
+UnixSocket::SendAwaiter UnixSocket::SendTo(ConstBytes bytes,
                                            std::span<const int> fds,
                                            const SocketAddress& to,
                                            const Cancellation& cancel) {

@@ -43,6 +43,7 @@
 #include "ipc/credentials.h"
 #include "ipc/fd_passing.h"
 #include "net/async_fd.h"
+#include "net/bytes.h"
 #include "net/cancellation.h"
 #include "net/event_loop.h"
 #include "net/internal/acceptor.h"
@@ -97,13 +98,13 @@ class UnixSocket {
   // many descriptors, or descriptors with no data byte, are an
   // InvalidArgumentError before any syscall. `bytes` and `fds` (the span
   // and the descriptors) must stay valid until the co_await completes.
-  SendAwaiter SendFds(std::span<const char> bytes, std::span<const int> fds,
+  SendAwaiter SendFds(ConstBytes bytes, std::span<const int> fds,
                       const Cancellation& cancel = kNoCancellation);
   // Sends `bytes` alone (a stream: all of them; otherwise one message).
-  SendAwaiter Send(std::span<const char> bytes, const Cancellation& cancel = kNoCancellation);
+  SendAwaiter Send(ConstBytes bytes, const Cancellation& cancel = kNoCancellation);
   // Sends one datagram with descriptors to `to` (an unconnected datagram
   // socket).
-  SendAwaiter SendTo(std::span<const char> bytes, std::span<const int> fds,
+  SendAwaiter SendTo(ConstBytes bytes, std::span<const int> fds,
                      const SocketAddress& to, const Cancellation& cancel = kNoCancellation);
   // Receives into `buffer` (on a stream: what is available; otherwise one
   // message) with up to `max_fds` descriptors (at most 253). co_await
@@ -143,7 +144,7 @@ class UnixSocket {
  private:
   friend class UnixListener;
   UnixSocket(AsyncFd fd, SocketType type) : fd_(std::move(fd)), type_(type) {}
-  SendAwaiter SendMessage(std::span<const char> bytes, std::span<const int> fds,
+  SendAwaiter SendMessage(ConstBytes bytes, std::span<const int> fds,
                           std::optional<SocketAddress> to, const Cancellation& cancel);
 
   AsyncFd fd_;

@@ -11,7 +11,7 @@
 //   char buf[4096];
 //   absl::StatusOr<size_t> n = co_await conn->ReadSome(buf);   // 0 at EOF
 //   absl::StatusOr<size_t> sent =
-//       co_await conn->WriteAll(std::span<const char>(buf, *n));
+//       co_await conn->WriteAll(std::span<const char>(buf, *n));  // or "text"
 //
 //   // Client side: names are resolved off the loop, each address tried.
 //   absl::StatusOr<conet::TcpStream> client = co_await conet::TcpStream::Connect(
@@ -45,6 +45,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "net/async_fd.h"
+#include "net/bytes.h"
 #include "net/cancellation.h"
 #include "net/event_loop.h"
 #include "net/internal/acceptor.h"
@@ -120,11 +121,11 @@ class TcpStream {
   // Writes as much of `data` as the socket takes now, waiting until it takes
   // at least one byte. co_await yields the count written. `data` must stay
   // valid until the co_await completes. At most one pending write.
-  WriteAwaiter WriteSome(std::span<const char> data, const Cancellation& cancel = kNoCancellation);
+  WriteAwaiter WriteSome(ConstBytes data, const Cancellation& cancel = kNoCancellation);
   // Writes all of `data`, waiting as often as needed. co_await yields
   // data.size(), or the error; cancelled or failed midway, an unknown prefix
   // was sent.
-  WriteAllAwaiter WriteAll(std::span<const char> data, const Cancellation& cancel = kNoCancellation);
+  WriteAllAwaiter WriteAll(ConstBytes data, const Cancellation& cancel = kNoCancellation);
   // Scatter read (readv): fills `buffers` in order, like ReadSome. The
   // iovecs and the memory they point to must stay valid until completion.
   ReadvAwaiter ReadSomeV(std::span<const iovec> buffers, const Cancellation& cancel = kNoCancellation);
@@ -383,14 +384,14 @@ inline TcpStream::ReadExactAwaiter TcpStream::ReadExact(std::span<char> buffer,
       internal::ReadExactCall{fd_.Get(), InqLevel(), buffer.data(), buffer.size()}, cancel);
 }
 
-inline TcpStream::WriteAwaiter TcpStream::WriteSome(std::span<const char> data,
+inline TcpStream::WriteAwaiter TcpStream::WriteSome(ConstBytes data,
                                                     const Cancellation& cancel) {
   return fd_.Perform(Direction::kWrite,
                      internal::SendCall{fd_.Get(), data.data(), data.size()},
                      cancel);
 }
 
-inline TcpStream::WriteAllAwaiter TcpStream::WriteAll(std::span<const char> data,
+inline TcpStream::WriteAllAwaiter TcpStream::WriteAll(ConstBytes data,
                                                       const Cancellation& cancel) {
   return fd_.Perform(Direction::kWrite,
                      internal::SendAllCall{fd_.Get(), data.data(), data.size()},

@@ -77,7 +77,7 @@ absl::StatusOr<UdpSocket> UdpSocket::Connect(const SocketAddress& peer) {
   return socket;
 }
 
-UdpSocket::SendAwaiter UdpSocket::SendTo(std::span<const char> data,
+UdpSocket::SendAwaiter UdpSocket::SendTo(ConstBytes data,
                                          const SocketAddress& to,
                                          const Cancellation& cancel) {
   return fd_.Perform(
@@ -86,7 +86,7 @@ UdpSocket::SendAwaiter UdpSocket::SendTo(std::span<const char> data,
       cancel);
 }
 
-UdpSocket::SendAwaiter UdpSocket::Send(std::span<const char> data,
+UdpSocket::SendAwaiter UdpSocket::Send(ConstBytes data,
                                        const Cancellation& cancel) {
   return fd_.Perform(Direction::kWrite, "send",
                      internal::SendToCall{fd_.Get(), data.data(), data.size(),

@@ -27,6 +27,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "net/async_fd.h"
+#include "net/bytes.h"
 #include "net/cancellation.h"
 #include "net/event_loop.h"
 #include "net/socket_address.h"
@@ -74,10 +75,10 @@ class UdpSocket {
   // Sends `data` as one datagram to `to`. co_await yields data.size(), or
   // the error (EMSGSIZE for a datagram too long). `data` must stay valid
   // until the co_await completes.
-  SendAwaiter SendTo(std::span<const char> data, const SocketAddress& to,
+  SendAwaiter SendTo(ConstBytes data, const SocketAddress& to,
                      const Cancellation& cancel = kNoCancellation);
   // Sends `data` as one datagram to the connected peer.
-  SendAwaiter Send(std::span<const char> data, const Cancellation& cancel = kNoCancellation);
+  SendAwaiter Send(ConstBytes data, const Cancellation& cancel = kNoCancellation);
   // Receives one datagram into `buffer`. co_await yields its Datagram (size,
   // truncation, sender), or the error; on a connected socket, an earlier
   // datagram refused by the peer surfaces here as ECONNREFUSED. `buffer`

@@ -61,6 +61,29 @@ Task<absl::StatusOr<Connection>> Connect(SocketAddress listen_at) {
   co_return Connection{std::move(*listener), std::move(*client), std::move(*server)};
 }
 
+// Writes a string literal, then closes: returns all the peer received.
+Task<std::string> WriteALiteral() {
+  absl::StatusOr<Connection> c = co_await Connect(SocketAddress::Ipv4Loopback(0));
+  if (!c.ok()) co_return c.status().ToString();
+  absl::StatusOr<size_t> sent = co_await c->client.WriteAll("abc");
+  EXPECT_EQ(sent.value_or(0), 3u) << sent.status();
+  sent = co_await c->client.WriteSome("de");
+  EXPECT_EQ(sent.value_or(0), 2u) << sent.status();
+  c->client.Close();
+  std::string received;
+  char buffer[16];
+  while (true) {
+    absl::StatusOr<size_t> n = co_await c->server.ReadSome(buffer);
+    if (!n.ok() || *n == 0) break;
+    received.append(buffer, *n);
+  }
+  co_return received;
+}
+
+TEST(TcpTest, AStringLiteralIsWrittenWithoutItsNul) {
+  EXPECT_EQ(RunTask(WriteALiteral()), "abcde");
+}
+
 // Sends `text` from client to server and back; returns what came back.
 Task<std::string> RoundTrip(SocketAddress listen_at, std::string text) {
   absl::StatusOr<Connection> c = co_await Connect(listen_at);
