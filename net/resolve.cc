@@ -97,6 +97,10 @@ Task<absl::StatusOr<std::vector<SocketAddress>>> ResolveWith(
     std::string target, LookupFunction lookup, Cancellation cancel) {
   if (absl::StatusOr<SocketAddress> literal = SocketAddress::Parse(target);
       literal.ok()) {
+    if (literal->is_unnamed()) {
+      co_return absl::InvalidArgumentError(
+          "resolve \"unix:\": the unnamed UNIX address names no peer to connect to");
+    }
     co_return std::vector<SocketAddress>{*literal};
   }
   if (absl::string_view(target).substr(0, 5) == "unix:") {

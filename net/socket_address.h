@@ -112,6 +112,10 @@ class SocketAddress {
   [[nodiscard]] bool is_unix() const noexcept { return family() == AF_UNIX; }
   // Reports whether this is an abstract UNIX address (`unix:@name`).
   [[nodiscard]] bool is_abstract() const noexcept;
+  // Reports whether this is the unnamed UNIX address (`unix:`).
+  [[nodiscard]] bool is_unnamed() const noexcept {
+    return is_unix() && size_ == sizeof(sa_family_t);
+  }
   // Returns the port in host order; 0 for a UNIX address.
   [[nodiscard]] uint16_t port() const noexcept;
   // Returns a copy with the port replaced; a UNIX address has no port and is

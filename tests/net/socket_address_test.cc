@@ -401,6 +401,9 @@ TEST(SocketAddressTest, EveryAddressRoundTripsThroughItsText) {
   EXPECT_EQ(SocketAddress::UnixPath("@looks-abstract")->ToString(), "unix:./@looks-abstract");
   EXPECT_FALSE(MustParse("unix:./@looks-abstract").is_abstract());
   EXPECT_EQ(SocketAddress::UnixUnnamed().ToString(), "unix:");
+  EXPECT_TRUE(SocketAddress::UnixUnnamed().is_unnamed());
+  EXPECT_FALSE(SocketAddress::UnixAbstract("x")->is_unnamed());
+  EXPECT_FALSE(SocketAddress::Ipv4Loopback(0).is_unnamed());
 }
 
 }  // namespace
