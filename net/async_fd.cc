@@ -38,7 +38,10 @@ AsyncFd& AsyncFd::operator=(AsyncFd&& other) noexcept {
 void AsyncFd::Close() noexcept { Release().Reset(); }
 
 UniqueFd AsyncFd::Release() noexcept {
-  if (loop_ != nullptr && fd_.Valid()) loop_->Unregister(fd_.Get(), generation_);
+  if (loop_ != nullptr && fd_.Valid()) {
+    internal::CheckLoopAlive(loop_, fd_.Get());
+    loop_->Unregister(fd_.Get(), generation_);
+  }
   loop_ = nullptr;
   short_read_drains_ = false;
   return std::move(fd_);

@@ -10,6 +10,8 @@
 #include <cstdlib>
 #include <exception>
 #include <limits>
+#include <mutex>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 
@@ -37,6 +39,16 @@ int64_t ToMonotonicNs(absl::Time deadline) {
   std::abort();
 }
 
+#ifndef NDEBUG
+// Debug builds keep the set of live loops, so that a socket that outlives
+// its loop aborts with a message rather than writing into freed memory.
+std::mutex live_loops_mu;
+std::set<const EventLoop*>& LiveLoops() {
+  static auto* loops = new std::set<const EventLoop*>;
+  return *loops;
+}
+#endif
+
 }  // namespace
 
 namespace internal {
@@ -51,6 +63,17 @@ CurrentLoopScope::CurrentLoopScope(EventLoop* loop)
   }
 }
 CurrentLoopScope::~CurrentLoopScope() { current_loop = previous_; }
+
+void CheckLoopAlive([[maybe_unused]] const EventLoop* loop, [[maybe_unused]] int fd) noexcept {
+#ifndef NDEBUG
+  std::lock_guard<std::mutex> lock(live_loops_mu);
+  if (LiveLoops().count(loop) == 0) {
+    Fatal(absl::FailedPreconditionError(absl::StrCat(
+        "fd ", fd, " (an AsyncFd or a socket) is closed after its EventLoop was destroyed: "
+        "destroy every socket before the loop it is registered with")));
+  }
+#endif
+}
 
 // --- Operation -----------------------------------------------------------
 
@@ -158,7 +181,12 @@ absl::StatusOr<std::unique_ptr<EventLoop>> EventLoop::Create() {
 }
 
 EventLoop::EventLoop(internal::Poller poller, UniqueFd wake_fd)
-    : poller_(std::move(poller)), wake_fd_(std::move(wake_fd)) {}
+    : poller_(std::move(poller)), wake_fd_(std::move(wake_fd)) {
+#ifndef NDEBUG
+  std::lock_guard<std::mutex> lock(live_loops_mu);
+  LiveLoops().insert(this);
+#endif
+}
 
 EventLoop::~EventLoop() {
   internal::CurrentLoopScope scope(this);
@@ -171,8 +199,15 @@ EventLoop::~EventLoop() {
   }
   // Whatever is left ran as part of frames owned elsewhere (BlockOn tasks
   // are owned by their caller); posted callbacks are simply dropped.
-  std::lock_guard<std::mutex> lock(remote_mu_);
-  posted_.clear();
+  {
+    std::lock_guard<std::mutex> lock(remote_mu_);
+    posted_.clear();
+  }
+#ifndef NDEBUG
+  // Last: the frames destroyed above close their sockets on a live loop.
+  std::lock_guard<std::mutex> lock(live_loops_mu);
+  LiveLoops().erase(this);
+#endif
 }
 
 EventLoop* EventLoop::Current() noexcept { return current_loop; }

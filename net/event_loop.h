@@ -14,7 +14,9 @@
 //
 // A loop belongs to the thread that runs it; only Post() and Stop() may be
 // called from other threads. Destroying a loop destroys every coroutine frame
-// it still holds (detached tasks and everything they await).
+// it still holds (detached tasks and everything they await). Every socket
+// and AsyncFd registered with a loop must be destroyed before the loop is;
+// debug builds abort with a message naming the descriptor otherwise.
 #ifndef CONET_NET_EVENT_LOOP_H_
 #define CONET_NET_EVENT_LOOP_H_
 
@@ -107,6 +109,10 @@ class EventLoop {
   // read skip its first attempt after a short read, waiting for the next
   // edge instead of trying and failing with EAGAIN. Any readable event
   // clears the hint; hang-up, error and urgent data turn it off for good.
+  // It relies on the kernel never cutting such a read short while bytes
+  // remain (and, like all edge-triggered waiting, never returning EAGAIN
+  // while data is queued): an interposer that does (a fault-injection shim)
+  // leaves the rest waiting for the next edge.
   void SetShortReadDrains(int fd, uint32_t generation) {
     if (IoSlot* slot = LiveSlot(fd, generation)) slot->short_read_drains = true;
   }
@@ -201,6 +207,10 @@ class EventLoop {
 // Implementation details follow.
 
 namespace internal {
+
+// In debug builds (no NDEBUG), aborts with a message naming `fd` if `loop`
+// has been destroyed: a socket closed after its loop. A no-op otherwise.
+void CheckLoopAlive(const EventLoop* loop, int fd) noexcept;
 
 // Sets the thread's current loop for a scope (Run, BlockOn).
 class CurrentLoopScope {

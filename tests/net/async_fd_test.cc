@@ -10,6 +10,8 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -355,6 +357,28 @@ TEST(AsyncFdTest, CreateWithoutARunningLoopFails) {
   auto pair = StreamPair();
   absl::StatusOr<AsyncFd> fd = AsyncFd::Create(std::move(pair.first));
   EXPECT_EQ(fd.status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+// Registers one end of a socketpair with a loop, destroys the loop, then
+// the AsyncFd: the mistake the debug check names.
+void CloseAfterTheLoop() {
+  int pair[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) != 0) return;
+  UniqueFd other(pair[1]);
+  std::optional<AsyncFd> fd;
+  absl::StatusOr<std::unique_ptr<EventLoop>> loop = EventLoop::Create();
+  if (!loop.ok()) return;
+  fd.emplace(*AsyncFd::Create(UniqueFd(pair[0]), **loop));
+  loop->reset();
+  fd.reset();
+}
+
+TEST(AsyncFdDeathTest, ASocketClosedAfterItsLoopAbortsWithAMessageNamingIt) {
+#ifdef NDEBUG
+  GTEST_SKIP() << "checked in debug builds only";
+#endif
+  ::testing::FLAGS_gtest_death_test_style = "threadsafe";
+  EXPECT_DEATH(CloseAfterTheLoop(), "fd [0-9]+ .* is closed after its EventLoop was destroyed");
 }
 
 }  // namespace
