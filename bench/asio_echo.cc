@@ -1,5 +1,5 @@
 // bench/asio_echo: a Boost.Asio C++20-coroutine echo server, the baseline
-// examples/echo_server must beat (DESIGN.md, "Targets for speed and memory").
+// examples/echo_server must beat (bench/README.md).
 //
 //   asio_echo [--listen=HOST:PORT] [--threads=N]
 //

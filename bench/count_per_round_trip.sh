@@ -2,7 +2,7 @@
 # Counts user-space instructions (callgrind) and system calls (strace) per
 # echo round trip for the three single-threaded ping-pong programs:
 # pingpong_conet, pingpong_epoll (the plain loop) and pingpong_asio, over a
-# UNIX socketpair (DESIGN.md's measure) and over loopback TCP.
+# UNIX socketpair (the main measure) and over loopback TCP.
 #
 #   ./tools/bazel build -c opt //bench:pingpong_conet //bench:pingpong_epoll \
 #       //bench:pingpong_asio
@@ -131,7 +131,7 @@ for transport in "${transports[@]}"; do
   done
 done
 echo
-echo "targets (DESIGN.md): conet <= 3x epoll instructions, <= 6 syscalls per round trip"
+echo "targets (bench/README.md): conet <= 3x epoll instructions, <= 6 syscalls per round trip"
 for transport in "${transports[@]}"; do
   for name in "${names[@]}"; do
     echo

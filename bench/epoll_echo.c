@@ -1,7 +1,6 @@
 // bench/epoll_echo: the practical limit for an echo server on this kernel, a
 // hand-written edge-triggered epoll loop in plain C that the benchmarks
-// compare examples/echo_server against (DESIGN.md, "Targets for speed and
-// memory").
+// compare examples/echo_server against (bench/README.md).
 //
 //   epoll_echo [--listen=HOST:PORT] [--threads=N]
 //

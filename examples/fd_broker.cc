@@ -2,8 +2,7 @@
 //
 //   fd_broker --listen=unix:PATH|unix:@NAME --root=DIR [--allow-uid=UID]...
 //
-// One request per message, one reply per message (DESIGN.md, "Program
-// contracts"):
+// One request per message, one reply per message (docs/programs/fd_broker.md):
 //   OPEN <relative path>   -> OK with one read-only descriptor attached,
 //                             resolved beneath --root only (openat2 with
 //                             RESOLVE_BENEATH), or ERR <reason>

@@ -8,8 +8,7 @@
 // recvfrom(2) return. Byte order is handled inside: ports and IPv4 addresses
 // go in and come out in host order.
 //
-// Its text form is the one every conet program uses (DESIGN.md, "Program
-// contracts"), and Parse(ToString()) gives the same address back:
+// Its text form is the one every conet program uses (docs/programs/), and Parse(ToString()) gives the same address back:
 //
 //   127.0.0.1:8080      HOST:PORT, HOST a dotted IPv4 literal
 //   [::1]:8080          [IPV6]:PORT, optionally [fe80::1%eth0]:80 or %2

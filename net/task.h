@@ -22,8 +22,11 @@
 // A GCC 12 bug to know about: a temporary of aggregate, lambda or
 // initializer-list type passed as an argument inside a co_await expression
 // is destroyed twice (`co_await f({a, b})`, `co_await f([&] {...})`,
-// `co_await f(Options{...})`). Build such arguments as named locals first;
-// conet's own option types are classes with constructors for this reason.
+// `co_await f(Options{...})`). Build such arguments as named locals first.
+// The types conet expects inside co_await arguments (Cancellation,
+// ConstBytes) are classes with constructors for this reason; its option
+// structs (ListenOptions, WorkerOptions, ...) are aggregates, taken by
+// functions that are not awaited, or else built as named locals.
 #ifndef CONET_NET_TASK_H_
 #define CONET_NET_TASK_H_
 

@@ -3,10 +3,13 @@
 // UniqueFd owns one file descriptor and closes it when it goes out of scope.
 // It is move-only; ownership leaves it only through an explicit Release().
 //
-//   absl::StatusOr<conet::UniqueFd> file = conet::OpenReadOnly("/etc/hosts");
-//   int raw = file->Get();        // borrow
-//   int mine = file->Release();   // take ownership: now yours to close
+//   conet::UniqueFd file(::open("/etc/hosts", O_RDONLY | O_CLOEXEC));
+//   if (!file.Valid()) return absl::ErrnoToStatus(errno, "open /etc/hosts");
+//   int raw = file.Get();        // borrow
+//   int mine = file.Release();   // take ownership: now yours to close
 //
+// (conet::OpenRegularFile in net/regular_file.h returns one, for a path
+// that another user might have planted a symlink at.)
 #ifndef CONET_NET_UNIQUE_FD_H_
 #define CONET_NET_UNIQUE_FD_H_
 

@@ -359,7 +359,7 @@ int RunSend(int argc, char** argv) {
   absl::StatusOr<SocketType> socket_type = ParseType(type);
   if (!socket_type.ok()) return UsageError(socket_type.status().message());
   // Empty would lose the descriptors on a stream, and read as end of stream
-  // on seqpacket (DESIGN.md, IPC decisions).
+  // on seqpacket (see ipc/fd_passing.h).
   if (message.empty()) return UsageError("--message must not be empty");
   if (split.positional.size() > conet::ipc::kMaxFdsPerMessage) {
     return UsageError(absl::StrCat("at most ", conet::ipc::kMaxFdsPerMessage, " FILEs"));

@@ -8,7 +8,7 @@
 // of --size bytes in flight: it writes `depth` messages, and each time one
 // whole echo has been read back and checked byte for byte it writes the
 // next one. After --warmup (not counted) it measures for --duration and
-// prints one line (see DESIGN.md, "Program contracts"):
+// prints one line (see docs/programs/netbench.md):
 //
 //   msgs_per_sec=81234.5 mib_per_sec=4.958 p50_us=11.87 p99_us=20.31 p999_us=45.06 errors=0
 //

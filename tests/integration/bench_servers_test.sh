@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Checks the benchmark baselines bench/epoll_echo and bench/asio_echo against
-# examples/echo_server's contract (DESIGN.md, "Program contracts"): with
+# examples/echo_server's contract (docs/programs/echo_server.md): with
 # --threads=1 and 2 each prints its listening line, echoes tools/netbench's
 # load without an error, echoes an 8 MiB stream whose client half-closes and
 # then closes, and exits 0 on SIGTERM.

@@ -1,7 +1,7 @@
 // File: tools/internal/command_line.h
 //
 // CommandLine reads the `--name=value` flags conet's programs take (see
-// DESIGN.md, "Program contracts"): each flag is looked up once with its
+// docs/programs/): each flag is looked up once with its
 // default, and Finish() then reports the first bad value or unknown flag.
 //
 //   conet::tools::CommandLine args(argc, argv);

@@ -1,7 +1,7 @@
 // File: tools/internal/fd_kind.h
 //
 // DescribeFd names what kind of object a descriptor refers to, in the words
-// of the fd_broker's DESCRIBE reply (DESIGN.md, "Program contracts"):
+// of the fd_broker's DESCRIBE reply (docs/programs/fd_broker.md):
 // `file:<size>` for a regular file (its size in bytes), `dir`, `pipe` (a
 // pipe or FIFO), `socket`, and `other` for everything else (devices,
 // symlinks opened with O_PATH, or a descriptor fstat cannot read).

@@ -1,7 +1,6 @@
 // File: tools/internal/stop_signals.h
 //
-// How conet's programs stop: SIGINT or SIGTERM, exit status 0 (DESIGN.md,
-// "Program contracts"). main() blocks both before starting any thread, so
+// How conet's programs stop: SIGINT or SIGTERM, exit status 0 (docs/programs/). main() blocks both before starting any thread, so
 // that only the place that waits for them (sigwait, or a signalfd) sees
 // them; a server then runs until one arrives:
 //
