@@ -99,8 +99,7 @@ std::string FormatEndpoint(const tcp::endpoint& endpoint) {
 }
 
 // Opens, binds and listens; SO_REUSEPORT when several threads share the port.
-tcp::acceptor Listen(asio::io_context& context, const tcp::endpoint& endpoint,
-                     bool reuse_port) {
+tcp::acceptor Listen(asio::io_context& context, const tcp::endpoint& endpoint, bool reuse_port) {
   tcp::acceptor acceptor(context);
   acceptor.open(endpoint.protocol());
   acceptor.set_option(tcp::acceptor::reuse_address(true));

@@ -87,8 +87,7 @@ static bool ParseDecimal(const char* text, unsigned long max, unsigned long* val
 
 // Parses HOST:PORT (a dotted IPv4 literal) or [IPV6]:PORT (optionally with a
 // numeric %scope) into *address and *length. Names are not resolved.
-static bool ParseAddress(const char* text, struct sockaddr_storage* address,
-                         socklen_t* length) {
+static bool ParseAddress(const char* text, struct sockaddr_storage* address, socklen_t* length) {
   char host[INET6_ADDRSTRLEN + 16];
   const char* port_text;
   memset(address, 0, sizeof(*address));
@@ -311,8 +310,7 @@ int main(int argc, char** argv) {
   struct sockaddr_storage address;
   socklen_t length = 0;
   if (!ParseAddress(listen_text, &address, &length)) {
-    fprintf(stderr,
-            "epoll_echo: invalid address \"%s\": expected HOST:PORT or [IPV6]:PORT\n",
+    fprintf(stderr, "epoll_echo: invalid address \"%s\": expected HOST:PORT or [IPV6]:PORT\n",
             listen_text);
     return 2;
   }

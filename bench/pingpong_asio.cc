@@ -1,9 +1,9 @@
 // Boost.Asio's cost per echo round trip, the third point beside
 // pingpong_conet.cc and pingpong_epoll.c: the same 64-byte echo over a
 // SOCK_STREAM socketpair (or, with --transport=tcp, a TCP connection over
-// 127.0.0.1), one process, one thread, one io_context. The server end is echoed by a co_spawned C++20
-// coroutine (async_read_some into 16 KiB, async_write back); the client
-// coroutine does async_write of 64 bytes and async_read of exactly 64.
+// 127.0.0.1), one process, one thread, one io_context. The server end is echoed by a co_spawned
+// C++20 coroutine (async_read_some into 16 KiB, async_write back); the client coroutine does
+// async_write of 64 bytes and async_read of exactly 64.
 //
 //   ./tools/bazel build -c opt //bench:pingpong_asio
 //   bazel-bin/bench/pingpong_asio --round-trips=100000 [--transport=tcp]
@@ -16,18 +16,18 @@
 #include <cstring>
 #include <string>
 
+#include "bench/pingpong_flags.h"
+#include "bench/stream_pair.h"
 #include "boost/asio/awaitable.hpp"
 #include "boost/asio/buffer.hpp"
 #include "boost/asio/co_spawn.hpp"
 #include "boost/asio/detached.hpp"
-#include "boost/asio/io_context.hpp"
 #include "boost/asio/generic/stream_protocol.hpp"
+#include "boost/asio/io_context.hpp"
 #include "boost/asio/read.hpp"
 #include "boost/asio/redirect_error.hpp"
 #include "boost/asio/use_awaitable.hpp"
 #include "boost/asio/write.hpp"
-#include "bench/pingpong_flags.h"
-#include "bench/stream_pair.h"
 
 namespace {
 

@@ -1,7 +1,7 @@
 // conet's cost per echo round trip: one process, one thread, one EventLoop.
 // A 64-byte message goes back and forth over a SOCK_STREAM socketpair (or,
-// with --transport=tcp, a TCP connection over 127.0.0.1); the server end is echoed by a detached coroutine shaped like
-// examples/echo_session.cc, the client end is driven by the task BlockOn
+// with --transport=tcp, a TCP connection over 127.0.0.1); the server end is echoed by a detached
+// coroutine shaped like examples/echo_session.cc, the client end is driven by the task BlockOn
 // runs. Compare with pingpong_epoll.c (plain edge-triggered epoll) and
 // pingpong_asio.cc (Boost.Asio coroutines) using
 // bench/count_per_round_trip.sh (callgrind instructions, strace syscalls).
@@ -65,10 +65,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", loop.status().ToString().c_str());
     return 1;
   }
-  absl::StatusOr<conet::TcpStream> server =
-      conet::TcpStream::Adopt(std::move(server_fd), **loop);
-  absl::StatusOr<conet::TcpStream> client =
-      conet::TcpStream::Adopt(std::move(client_fd), **loop);
+  absl::StatusOr<conet::TcpStream> server = conet::TcpStream::Adopt(std::move(server_fd), **loop);
+  absl::StatusOr<conet::TcpStream> client = conet::TcpStream::Adopt(std::move(client_fd), **loop);
   if (!server.ok() || !client.ok()) {
     std::fprintf(stderr, "adopt failed\n");
     return 1;

@@ -43,7 +43,7 @@ struct client {
 
 struct server {
   int fd;
-  int writing;   /* 0: reading; 1: sending back buffer[offset, length) */
+  int writing; /* 0: reading; 1: sending back buffer[offset, length) */
   size_t offset;
   size_t length;
   char buffer[kBufferSize];
@@ -152,8 +152,7 @@ int main(int argc, char** argv) {
   int pair[2];
   if (make_stream_pair(transport, pair) != 0) return 1;
   const int epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-  if (epoll_fd < 0 || register_fd(epoll_fd, pair[0]) != 0 ||
-      register_fd(epoll_fd, pair[1]) != 0) {
+  if (epoll_fd < 0 || register_fd(epoll_fd, pair[0]) != 0 || register_fd(epoll_fd, pair[1]) != 0) {
     perror("epoll");
     return 1;
   }

@@ -67,8 +67,7 @@ void TaskCreateAndAwait(benchmark::State& state) {
 // Posts `batch` functions, then yields so that the loop runs them (one poll,
 // one eventfd read and one resumption per batch: batch 1 shows a whole
 // turn of the loop, a large batch the cost of Post itself).
-conet::Task<void> PostAndYield(benchmark::State* state, conet::EventLoop* loop,
-                               int batch) {
+conet::Task<void> PostAndYield(benchmark::State* state, conet::EventLoop* loop, int batch) {
   int64_t ran = 0;
   int64_t* counter = &ran;
   for (auto _ : *state) {
@@ -169,8 +168,7 @@ conet::Task<void> UnixSocketRoundTrips(benchmark::State* state) {
     size_t got = 0;
     while (got < kMessageSize) {
       const std::span<char> rest = std::span<char>(in).subspan(got);
-      absl::StatusOr<conet::ipc::ReceivedMessage> received =
-          co_await pair->second.Receive(rest);
+      absl::StatusOr<conet::ipc::ReceivedMessage> received = co_await pair->second.Receive(rest);
       if (!received.ok() || received->size == 0) std::abort();
       got += received->size;
     }
@@ -234,8 +232,7 @@ void PlainSocketpairRoundTrip(benchmark::State& state) {
   out.fill('x');
   std::array<char, kMessageSize> in;
   for (auto _ : state) {
-    if (::send(pair[0], out.data(), out.size(), MSG_NOSIGNAL) !=
-        static_cast<ssize_t>(out.size())) {
+    if (::send(pair[0], out.data(), out.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(out.size())) {
       std::abort();
     }
     size_t got = 0;

@@ -35,8 +35,7 @@ static int make_tcp_pair(int fds[2]) {
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (listener >= 0 && client >= 0 &&
       bind(listener, (struct sockaddr*)&address, sizeof(address)) == 0 &&
-      listen(listener, 1) == 0 &&
-      getsockname(listener, (struct sockaddr*)&address, &length) == 0 &&
+      listen(listener, 1) == 0 && getsockname(listener, (struct sockaddr*)&address, &length) == 0 &&
       connect(client, (struct sockaddr*)&address, sizeof(address)) == 0) {
     server = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
   }

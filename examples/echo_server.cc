@@ -48,8 +48,8 @@ conet::Task<void> Serve(conet::TcpListener listener) {
 // Binds one listener per loop: TCP ones share the port with SO_REUSEPORT
 // (the first bind picks it when port 0 was asked); a UNIX listener is bound
 // once and its descriptor shared.
-absl::StatusOr<std::vector<conet::TcpListener>> BindListeners(
-    const conet::SocketAddress& address, conet::LoopGroup& group) {
+absl::StatusOr<std::vector<conet::TcpListener>> BindListeners(const conet::SocketAddress& address,
+                                                              conet::LoopGroup& group) {
   std::vector<conet::TcpListener> listeners;
   conet::ListenOptions options;
   options.reuse_port = group.size() > 1 && !address.is_unix();
@@ -62,8 +62,7 @@ absl::StatusOr<std::vector<conet::TcpListener>> BindListeners(
     absl::StatusOr<conet::TcpListener> next =
         address.is_unix()
             ? conet::TcpListener::Adopt(
-                  conet::UniqueFd(::fcntl(listeners[0].fd(), F_DUPFD_CLOEXEC, 0)),
-                  group.loop(i))
+                  conet::UniqueFd(::fcntl(listeners[0].fd(), F_DUPFD_CLOEXEC, 0)), group.loop(i))
             : conet::TcpListener::Bind(bound, options, group.loop(i));
     if (!next.ok()) return next.status();
     listeners.push_back(std::move(*next));
@@ -97,8 +96,7 @@ int main(int argc, char** argv) {
   const std::string listen = args.String("listen", "127.0.0.1:7007");
   const int threads = static_cast<int>(args.Int("threads", 1, 1, 256));
   if (absl::Status ok = args.Finish(); !ok.ok()) {
-    std::fprintf(stderr, "echo_server: %s (try --help)\n",
-                 std::string(ok.message()).c_str());
+    std::fprintf(stderr, "echo_server: %s (try --help)\n", std::string(ok.message()).c_str());
     return 2;
   }
   absl::StatusOr<conet::SocketAddress> address = conet::SocketAddress::Parse(listen);
@@ -109,16 +107,12 @@ int main(int argc, char** argv) {
   // The loops' threads inherit this mask; only sigwait below sees the signals.
   const sigset_t stop_signals = conet::tools::BlockStopSignals();
 
-  absl::StatusOr<std::unique_ptr<conet::LoopGroup>> group =
-      conet::LoopGroup::Create(threads);
+  absl::StatusOr<std::unique_ptr<conet::LoopGroup>> group = conet::LoopGroup::Create(threads);
   if (!group.ok()) return Fail(std::string(group.status().message()));
-  absl::StatusOr<std::vector<conet::TcpListener>> listeners =
-      BindListeners(*address, **group);
+  absl::StatusOr<std::vector<conet::TcpListener>> listeners = BindListeners(*address, **group);
   if (!listeners.ok()) return Fail(std::string(listeners.status().message()));
   const std::string bound = (*listeners)[0].address().ToString();
-  (*group)->SpawnOnEach([&listeners](int index) {
-    return Serve(std::move((*listeners)[index]));
-  });
+  (*group)->SpawnOnEach([&listeners](int index) { return Serve(std::move((*listeners)[index])); });
   conet::tools::ServeUntilStopSignal(**group, bound, stop_signals);
   return 0;
 }

@@ -56,8 +56,8 @@
 #include "net/task.h"
 #include "net/unique_fd.h"
 #include "tools/internal/command_line.h"
-#include "tools/internal/stop_signals.h"
 #include "tools/internal/fd_kind.h"
+#include "tools/internal/stop_signals.h"
 #include "tools/internal/throttled_log.h"
 
 namespace {
@@ -116,8 +116,7 @@ Reply Describe(const std::vector<conet::UniqueFd>& fds) {
   return Reply{absl::StrCat("OK ", absl::StrJoin(kinds, " ")), {}};
 }
 
-Reply Handle(absl::string_view request, const std::vector<conet::UniqueFd>& fds,
-             int root_fd) {
+Reply Handle(absl::string_view request, const std::vector<conet::UniqueFd>& fds, int root_fd) {
   if (request.size() > kMaxRequestBytes) return Error("request too long");
   absl::ConsumeSuffix(&request, "\n");
   if (absl::ConsumePrefix(&request, "OPEN ")) {
@@ -145,8 +144,8 @@ std::optional<std::string> RefusedMessage(const absl::Status& error) {
 // that came with the request are closed on return, before the reply goes
 // out: a client that sent the last copy of something (a pipe's write end)
 // may rely on it being closed once it has the reply.
-std::optional<Reply> Answer(absl::StatusOr<conet::ipc::ReceivedMessage> got,
-                            const char* data, int root_fd) {
+std::optional<Reply> Answer(absl::StatusOr<conet::ipc::ReceivedMessage> got, const char* data,
+                            int root_fd) {
   if (!got.ok()) {
     std::optional<std::string> reason = RefusedMessage(got.status());
     if (!reason.has_value()) return std::nullopt;
@@ -183,11 +182,12 @@ conet::Task<bool> SendReply(conet::ipc::UnixSocket* client, Reply reply,
                             conet::tools::ThrottledLog* log) {
   std::vector<int> attached;
   if (reply.fd.Valid()) attached.push_back(reply.fd.Get());
-  absl::StatusOr<size_t> sent = co_await client->SendFds(std::span<const char>(reply.text), attached);
+  absl::StatusOr<size_t> sent =
+      co_await client->SendFds(std::span<const char>(reply.text), attached);
   if (sent.ok()) co_return true;
   if (attached.empty() || !absl::IsResourceExhausted(sent.status())) co_return false;
-  log->Report(absl::ResourceExhaustedError(
-      absl::StrCat(Describe(*client), ": ", sent.status().message())));
+  log->Report(
+      absl::ResourceExhaustedError(absl::StrCat(Describe(*client), ": ", sent.status().message())));
   const std::string text = "ERR too many descriptors in flight, try again later";
   sent = co_await client->Send(std::span<const char>(text));
   co_return sent.ok();
@@ -221,8 +221,7 @@ conet::Task<void> AcceptClients(conet::ipc::UnixListener listener, int root_fd) 
       errors.Report(client.status());
       continue;
     }
-    conet::EventLoop::Current()->SpawnDetached(
-        ServeClient(std::move(*client), root_fd, &errors));
+    conet::EventLoop::Current()->SpawnDetached(ServeClient(std::move(*client), root_fd, &errors));
   }
 }
 
@@ -341,9 +340,8 @@ int main(int argc, char** argv) {
   if (!listener.ok()) return Fail(std::string(listener.status().message()));
   const std::string bound = listener->address().ToString();
   const int root = root_fd.Get();
-  (*group)->SpawnOnEach([&listener, root](int) {
-    return AcceptClients(std::move(*listener), root);
-  });
+  (*group)->SpawnOnEach(
+      [&listener, root](int) { return AcceptClients(std::move(*listener), root); });
   conet::tools::ServeUntilStopSignal(**group, bound, stop_signals);
   return 0;
 }

@@ -26,7 +26,7 @@ namespace {
 conet::Task<int> Worker(int id) {
   co_await conet::Sleep(absl::Milliseconds(10 * id));
   std::printf("worker %d done after %d ms\n", id, 10 * id);
-  co_return id * id;
+  co_return id* id;
 }
 
 conet::Task<absl::StatusOr<std::string>> SlowAnswer() {
@@ -85,8 +85,8 @@ int main(int argc, char** argv) {
       PrintUsage();
       return 0;
     }
-    if (std::strncmp(arg, "--workers=", 10) == 0 &&
-        absl::SimpleAtoi(arg + 10, &workers) && workers >= 1 && workers <= 100) {
+    if (std::strncmp(arg, "--workers=", 10) == 0 && absl::SimpleAtoi(arg + 10, &workers) &&
+        workers >= 1 && workers <= 100) {
       continue;
     }
     std::fprintf(stderr, "hello: bad argument \"%s\" (try --help)\n", arg);

@@ -73,8 +73,8 @@ int Fail(const absl::Status& status, int code) {
 // refuses a FIFO (whose writer would block, or die of SIGPIPE once the
 // reader goes), a device, and a hard link to some other file.
 absl::StatusOr<conet::UniqueFd> OpenLog(const std::string& path) {
-  absl::StatusOr<conet::UniqueFd> log = conet::OpenRegularFile(
-      path, {.flags = O_WRONLY | O_APPEND, .create_mode = 0640});
+  absl::StatusOr<conet::UniqueFd> log =
+      conet::OpenRegularFile(path, {.flags = O_WRONLY | O_APPEND, .create_mode = 0640});
   if (!log.ok()) {
     return absl::Status(log.status().code(), absl::StrCat("log ", log.status().message()));
   }
@@ -140,8 +140,7 @@ absl::Status DropPrivileges(const std::string& user) {
   if (::geteuid() != 0) return absl::OkStatus();
   const passwd* pw = ::getpwnam(user.c_str());
   if (pw == nullptr) return absl::NotFoundError(absl::StrCat("no user \"", user, "\""));
-  if (::setgroups(0, nullptr) != 0 || ::setgid(pw->pw_gid) != 0 ||
-      ::setuid(pw->pw_uid) != 0) {
+  if (::setgroups(0, nullptr) != 0 || ::setgid(pw->pw_gid) != 0 || ::setuid(pw->pw_uid) != 0) {
     return absl::ErrnoToStatus(errno, absl::StrCat("drop privileges to ", user));
   }
   if (::setuid(0) == 0) return absl::InternalError("could regain root after dropping it");
@@ -189,8 +188,8 @@ conet::Task<int> Worker(Flags flags) {
   if (absl::Status dropped = DropPrivileges(flags.user); !dropped.ok()) {
     co_return Fail(dropped, 1);
   }
-  absl::StatusOr<conet::TcpListener> listener = conet::TcpListener::Adopt(
-      std::move(reply->fds[0]), *conet::EventLoop::Current());
+  absl::StatusOr<conet::TcpListener> listener =
+      conet::TcpListener::Adopt(std::move(reply->fds[0]), *conet::EventLoop::Current());
   if (!listener.ok()) co_return Fail(listener.status(), 1);
   conet::UniqueFd log = std::move(reply->fds[1]);
   if (absl::Status ready = co_await channel.Send("READY"); !ready.ok()) {

@@ -33,12 +33,12 @@ conet::Task<void> Serve(conet::UdpSocket socket) {
       continue;
     }
     if (got->truncated) {
-      std::fprintf(stderr, "udp_echo: dropped a %zu-byte datagram from %s\n",
-                   got->full_size, got->from.ToString().c_str());
+      std::fprintf(stderr, "udp_echo: dropped a %zu-byte datagram from %s\n", got->full_size,
+                   got->from.ToString().c_str());
       continue;
     }
-    absl::StatusOr<size_t> sent = co_await socket.SendTo(
-        std::span<const char>(buffer.data(), got->size), got->from);
+    absl::StatusOr<size_t> sent =
+        co_await socket.SendTo(std::span<const char>(buffer.data(), got->size), got->from);
     if (!sent.ok()) {
       std::fprintf(stderr, "udp_echo: %s\n", std::string(sent.status().message()).c_str());
     }

@@ -9,7 +9,7 @@ namespace conet::ipc {
 namespace {
 
 // The header byte of each frame.
-constexpr char kLastFrame = 'M';  // ends a message
+constexpr char kLastFrame = 'M';   // ends a message
 constexpr char kMoreFrames = 'C';  // more frames (descriptors) follow
 
 constexpr absl::string_view kEndOfChannel = "end of channel: the peer closed it";
@@ -21,21 +21,18 @@ bool IsEndOfChannel(const absl::Status& status) {
 }
 
 Channel::Channel(UnixSocket socket, ChannelOptions options)
-    : socket_(std::move(socket)),
-      options_(options),
-      buffer_(options.max_message_bytes + 1) {}
+    : socket_(std::move(socket)), options_(options), buffer_(options.max_message_bytes + 1) {}
 
-Task<absl::Status> Channel::Send(std::string bytes, std::vector<int> fds,
-                                 Cancellation cancel) {
+Task<absl::Status> Channel::Send(std::string bytes, std::vector<int> fds, Cancellation cancel) {
   if (socket_.type() != SocketType::kSeqPacket) {
     co_return absl::FailedPreconditionError("a Channel needs a seqpacket socket");
   }
   if (!send_broken_.ok()) co_return send_broken_;
   if (bytes.size() > options_.max_message_bytes || fds.size() > options_.max_fds) {
-    co_return absl::InvalidArgumentError(absl::StrCat(
-        "channel message of ", bytes.size(), " bytes and ", fds.size(),
-        " descriptors is over the limit of ", options_.max_message_bytes, " bytes and ",
-        options_.max_fds, " descriptors"));
+    co_return absl::InvalidArgumentError(
+        absl::StrCat("channel message of ", bytes.size(), " bytes and ", fds.size(),
+                     " descriptors is over the limit of ", options_.max_message_bytes,
+                     " bytes and ", options_.max_fds, " descriptors"));
   }
   // The first frame carries the payload; further frames carry only
   // descriptors, kMaxFdsPerMessage at a time.
@@ -50,9 +47,9 @@ Task<absl::Status> Channel::Send(std::string bytes, std::vector<int> fds,
     if (!sent.ok()) {
       if (next_fd > 0) {
         // Part of the message is out: the peer would join the next one to it.
-        send_broken_ = absl::FailedPreconditionError(absl::StrCat(
-            "channel unusable for sending: a message was cut off midway (",
-            sent.status().message(), ")"));
+        send_broken_ = absl::FailedPreconditionError(
+            absl::StrCat("channel unusable for sending: a message was cut off midway (",
+                         sent.status().message(), ")"));
       }
       co_return sent.status();
     }
@@ -73,11 +70,11 @@ bool FrameWasConsumed(const absl::Status& status) {
 
 }  // namespace
 
-absl::Status Channel::CheckFrame(char header, bool first, size_t size,
-                                 size_t fds_so_far, size_t fds_now) const {
+absl::Status Channel::CheckFrame(char header, bool first, size_t size, size_t fds_so_far,
+                                 size_t fds_now) const {
   if (header != kLastFrame && header != kMoreFrames) {
-    return absl::DataLossError(absl::StrCat(
-        "malformed channel frame (header byte ", static_cast<int>(header), ")"));
+    return absl::DataLossError(
+        absl::StrCat("malformed channel frame (header byte ", static_cast<int>(header), ")"));
   }
   if (!first && size != 1) {
     return absl::DataLossError("malformed channel frame (bytes after the first frame)");

@@ -65,8 +65,7 @@ class Channel {
   // is cancelled) after part of a multi-frame message went out, later Sends
   // fail with FailedPreconditionError: the peer cannot tell where the next
   // message would begin.
-  Task<absl::Status> Send(std::string bytes, std::vector<int> fds,
-                          Cancellation cancel = {});
+  Task<absl::Status> Send(std::string bytes, std::vector<int> fds, Cancellation cancel = {});
   // Sends a message without descriptors.
   Task<absl::Status> Send(std::string bytes, Cancellation cancel = {}) {
     return Send(std::move(bytes), std::vector<int>(), std::move(cancel));

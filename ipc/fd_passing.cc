@@ -18,9 +18,9 @@ constexpr size_t kMaxControlBytes = CMSG_SPACE(kMaxFdsPerMessage * sizeof(int));
 
 absl::Status CheckSendFds(size_t bytes, size_t fds) {
   if (fds > kMaxFdsPerMessage) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "cannot send ", fds, " descriptors in one message: the kernel takes at most ",
-        kMaxFdsPerMessage));
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot send ", fds, " descriptors in one message: the kernel takes at most ",
+                     kMaxFdsPerMessage));
   }
   if (fds > 0 && bytes == 0) {
     return absl::InvalidArgumentError(
@@ -98,8 +98,7 @@ ssize_t DetachFdsCall::operator()() {
   if (n < 0) return -1;
   // Own every descriptor the kernel installed before looking at anything
   // else, so that each error path below closes them.
-  for (cmsghdr* cmsg = CMSG_FIRSTHDR(&msg); cmsg != nullptr;
-       cmsg = CMSG_NXTHDR(&msg, cmsg)) {
+  for (cmsghdr* cmsg = CMSG_FIRSTHDR(&msg); cmsg != nullptr; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
     if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS) continue;
     const size_t count = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
     const unsigned char* bytes = CMSG_DATA(cmsg);
@@ -114,23 +113,22 @@ ssize_t DetachFdsCall::operator()() {
   return n;
 }
 
-absl::StatusOr<ReceivedMessage> DetachFdsCall::Finish(
-    absl::StatusOr<size_t> result) {
+absl::StatusOr<ReceivedMessage> DetachFdsCall::Finish(absl::StatusOr<size_t> result) {
   if (!result.ok()) return result.status();
   const size_t arrived = fds.size();
   auto where = [this] { return absl::StrCat("recvmsg on fd ", fd); };
   if ((msg_flags & MSG_CTRUNC) != 0 || arrived > max_fds) {
     fds.clear();  // closes them
-    return absl::ResourceExhaustedError(absl::StrCat(
-        where(), ": the peer sent more descriptors than the ", max_fds,
-        " this receive takes (or the process ran out of descriptors); the ",
-        arrived, " that arrived were closed, with ", *result, " data bytes"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat(where(), ": the peer sent more descriptors than the ", max_fds,
+                     " this receive takes (or the process ran out of descriptors); the ", arrived,
+                     " that arrived were closed, with ", *result, " data bytes"));
   }
   if (message_based && (msg_flags & MSG_TRUNC) != 0) {
     fds.clear();
-    return absl::OutOfRangeError(absl::StrCat(
-        where(), ": the message was longer than the ", size, "-byte buffer; its tail and ",
-        arrived, " descriptors were discarded"));
+    return absl::OutOfRangeError(absl::StrCat(where(), ": the message was longer than the ", size,
+                                              "-byte buffer; its tail and ", arrived,
+                                              " descriptors were discarded"));
   }
   ReceivedMessage message;
   message.size = *result;

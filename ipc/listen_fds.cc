@@ -29,29 +29,26 @@ std::optional<std::string> GetVariable(const char* name) {
 }
 
 // Parses `value` of `variable` as an integer in [min, max].
-absl::StatusOr<long long> ParseNumber(const char* variable,
-                                      const std::string& value, long long min,
+absl::StatusOr<long long> ParseNumber(const char* variable, const std::string& value, long long min,
                                       long long max) {
   long long number = 0;
   if (!absl::SimpleAtoi(value, &number) || number < min || number > max) {
     return absl::InvalidArgumentError(
-        absl::StrCat(variable, "=\"", value, "\": expected a number from ", min,
-                     " to ", max));
+        absl::StrCat(variable, "=\"", value, "\": expected a number from ", min, " to ", max));
   }
   return number;
 }
 
 // Returns one name per descriptor: LISTEN_FDNAMES split at ':', or
 // "unknown" for each when it is absent.
-absl::StatusOr<std::vector<std::string>> Names(
-    const std::optional<std::string>& names, int count) {
+absl::StatusOr<std::vector<std::string>> Names(const std::optional<std::string>& names, int count) {
   if (!names.has_value()) return std::vector<std::string>(count, "unknown");
   std::vector<std::string> split;
   if (!names->empty()) split = absl::StrSplit(*names, ':');
   if (split.size() != static_cast<size_t>(count)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(kNamesVariable, "=\"", *names, "\": ", split.size(),
-                     " names for ", kFdsVariable, "=", count));
+    return absl::InvalidArgumentError(absl::StrCat(kNamesVariable, "=\"", *names,
+                                                   "\": ", split.size(), " names for ",
+                                                   kFdsVariable, "=", count));
   }
   return split;
 }
@@ -63,16 +60,16 @@ absl::Status MarkCloseOnExec(int count) {
   for (int fd = kListenFdsStart; fd < kListenFdsStart + count; ++fd) {
     const int got = ::fcntl(fd, F_GETFD);
     if (got < 0) {
-      return absl::ErrnoToStatus(
-          errno, absl::StrCat(kFdsVariable, "=", count, ": descriptor ", fd));
+      return absl::ErrnoToStatus(errno,
+                                 absl::StrCat(kFdsVariable, "=", count, ": descriptor ", fd));
     }
     flags.push_back(got);
   }
   for (int i = 0; i < count; ++i) {
     const int fd = kListenFdsStart + i;
     if (::fcntl(fd, F_SETFD, flags[i] | FD_CLOEXEC) != 0) {
-      return absl::ErrnoToStatus(
-          errno, absl::StrCat("fcntl(F_SETFD, FD_CLOEXEC) on descriptor ", fd));
+      return absl::ErrnoToStatus(errno,
+                                 absl::StrCat("fcntl(F_SETFD, FD_CLOEXEC) on descriptor ", fd));
     }
   }
   return absl::OkStatus();
@@ -92,8 +89,7 @@ absl::StatusOr<std::vector<ListenedFd>> TakeFds() {
   if (!count.ok()) return count.status();
   const int n = static_cast<int>(*count);
 
-  absl::StatusOr<std::vector<std::string>> names =
-      Names(GetVariable(kNamesVariable), n);
+  absl::StatusOr<std::vector<std::string>> names = Names(GetVariable(kNamesVariable), n);
   if (!names.ok()) return names.status();
   if (absl::Status marked = MarkCloseOnExec(n); !marked.ok()) return marked;
 

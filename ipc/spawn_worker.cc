@@ -28,8 +28,7 @@ absl::Status Errno(absl::string_view what) { return absl::ErrnoToStatus(errno, w
 
 // Returns the child's environment: the caller's entries (any
 // CONET_WORKER_FD among them replaced), plus CONET_WORKER_FD.
-absl::StatusOr<std::vector<std::string>> WorkerEnvironment(
-    std::vector<std::string> entries) {
+absl::StatusOr<std::vector<std::string>> WorkerEnvironment(std::vector<std::string> entries) {
   const std::string prefix = absl::StrCat(kWorkerFdVariable, "=");
   std::vector<std::string> env;
   for (std::string& entry : entries) {
@@ -105,8 +104,7 @@ Task<absl::StatusOr<int>> Worker::Wait(Cancellation cancel) {
   const std::string what = absl::StrCat("wait for worker ", pid_);
   while (true) {
     siginfo_t info{};
-    if (::waitid(P_PIDFD, static_cast<id_t>(pidfd_.Get()), &info,
-                 WEXITED | WNOHANG) != 0) {
+    if (::waitid(P_PIDFD, static_cast<id_t>(pidfd_.Get()), &info, WEXITED | WNOHANG) != 0) {
       co_return Errno(what);
     }
     if (info.si_pid != 0) {
@@ -119,15 +117,13 @@ Task<absl::StatusOr<int>> Worker::Wait(Cancellation cancel) {
   }
 }
 
-absl::StatusOr<Worker> SpawnWorker(std::vector<std::string> argv,
-                                   WorkerOptions options, EventLoop& loop) {
+absl::StatusOr<Worker> SpawnWorker(std::vector<std::string> argv, WorkerOptions options,
+                                   EventLoop& loop) {
   if (argv.empty()) return absl::InvalidArgumentError("SpawnWorker: empty argv");
   const std::string what = absl::StrCat("spawn worker ", argv[0]);
-  absl::StatusOr<std::vector<std::string>> env =
-      WorkerEnvironment(std::move(options.environment));
+  absl::StatusOr<std::vector<std::string>> env = WorkerEnvironment(std::move(options.environment));
   if (!env.ok()) return conet::internal::Annotate(env.status(), what);
-  absl::StatusOr<std::pair<UniqueFd, UniqueFd>> pair =
-      SocketPairFds(SocketType::kSeqPacket);
+  absl::StatusOr<std::pair<UniqueFd, UniqueFd>> pair = SocketPairFds(SocketType::kSeqPacket);
   if (!pair.ok()) return pair.status();
   UniqueFd child_end = std::move(pair->second);
   // The child gets a blocking descriptor, as inherited ones usually are
@@ -146,8 +142,7 @@ absl::StatusOr<Worker> SpawnWorker(std::vector<std::string> argv,
                                      kWorkerFd + static_cast<int>(i));
   }
   // Everything above is closed, whether or not it was close-on-exec.
-  posix_spawn_file_actions_addclosefrom_np(&actions,
-                                           kWorkerFd + static_cast<int>(sources->size()));
+  posix_spawn_file_actions_addclosefrom_np(&actions, kWorkerFd + static_cast<int>(sources->size()));
   // The child starts with no signal blocked and the stop signals at their
   // default action, whatever the monitor blocked or ignored for itself
   // (a server blocks SIGTERM for sigwait/signalfd; Bazel ignores SIGPIPE).
@@ -163,8 +158,7 @@ absl::StatusOr<Worker> SpawnWorker(std::vector<std::string> argv,
   std::vector<char*> args = Pointers(argv);
   std::vector<char*> envp = Pointers(*env);
   pid_t pid = -1;
-  const int error =
-      ::posix_spawn(&pid, args[0], &actions, &attributes, args.data(), envp.data());
+  const int error = ::posix_spawn(&pid, args[0], &actions, &attributes, args.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attributes);
   if (error != 0) return absl::ErrnoToStatus(error, what);

@@ -76,8 +76,8 @@ class Worker {
  private:
   // Kills and reaps the child if it was not waited for.
   void Reap() noexcept;
-  friend absl::StatusOr<Worker> SpawnWorker(std::vector<std::string> argv,
-                                            WorkerOptions options, EventLoop& loop);
+  friend absl::StatusOr<Worker> SpawnWorker(std::vector<std::string> argv, WorkerOptions options,
+                                            EventLoop& loop);
   Worker(pid_t pid, AsyncFd pidfd, UnixSocket channel)
       : pid_(pid), pidfd_(std::move(pidfd)), channel_(std::move(channel)) {}
 
@@ -91,10 +91,9 @@ class Worker {
 // registered with `loop` (or the current loop). The child starts with no
 // signal blocked and SIGINT, SIGTERM, SIGPIPE and SIGHUP at their default
 // actions. Refuses an environment entry without '=' (InvalidArgument).
-absl::StatusOr<Worker> SpawnWorker(std::vector<std::string> argv,
-                                   WorkerOptions options, EventLoop& loop);
-absl::StatusOr<Worker> SpawnWorker(std::vector<std::string> argv,
-                                   WorkerOptions options = {});
+absl::StatusOr<Worker> SpawnWorker(std::vector<std::string> argv, WorkerOptions options,
+                                   EventLoop& loop);
+absl::StatusOr<Worker> SpawnWorker(std::vector<std::string> argv, WorkerOptions options = {});
 
 // Returns "NAME=value" for each of `names` set in this process's
 // environment, in the order given, for WorkerOptions::environment.

@@ -39,11 +39,9 @@ const char* SocketTypeName(SocketType type) {
 
 // --- UnixSocket ------------------------------------------------------------
 
-Task<absl::StatusOr<UnixSocket>> UnixSocket::Connect(SocketAddress address,
-                                                     SocketType type,
+Task<absl::StatusOr<UnixSocket>> UnixSocket::Connect(SocketAddress address, SocketType type,
                                                      Cancellation cancel) {
-  std::string what = absl::StrCat("connect ", SocketTypeName(type), " to ",
-                                  address.ToString());
+  std::string what = absl::StrCat("connect ", SocketTypeName(type), " to ", address.ToString());
   if (absl::Status s = RequireUnix(address, what); !s.ok()) co_return s;
   absl::StatusOr<AsyncFd> fd = co_await conet::internal::ConnectSocket(
       address, static_cast<int>(type), std::move(what), std::move(cancel));
@@ -51,8 +49,7 @@ Task<absl::StatusOr<UnixSocket>> UnixSocket::Connect(SocketAddress address,
   co_return UnixSocket(std::move(*fd), type);
 }
 
-absl::StatusOr<UnixSocket> UnixSocket::BindDatagram(const SocketAddress& address,
-                                                    mode_t mode) {
+absl::StatusOr<UnixSocket> UnixSocket::BindDatagram(const SocketAddress& address, mode_t mode) {
   const std::string what = absl::StrCat("bind datagram to ", address.ToString());
   if (absl::Status s = RequireUnix(address, what); !s.ok()) return s;
   absl::StatusOr<UnixSocket> socket = OpenDatagram();
@@ -76,8 +73,7 @@ absl::StatusOr<UnixSocket> UnixSocket::OpenDatagram() {
 }
 
 absl::StatusOr<UnixSocket> UnixSocket::Adopt(UniqueFd fd, EventLoop& loop) {
-  absl::StatusOr<int> type =
-      net_internal::GetIntOption(fd.Get(), SOL_SOCKET, SO_TYPE, "SO_TYPE");
+  absl::StatusOr<int> type = net_internal::GetIntOption(fd.Get(), SOL_SOCKET, SO_TYPE, "SO_TYPE");
   if (!type.ok()) return type.status();
   if (absl::Status s = net_internal::SetNonBlocking(fd.Get(), true); !s.ok()) return s;
   absl::StatusOr<AsyncFd> async = AsyncFd::Create(std::move(fd), loop);
@@ -91,43 +87,36 @@ absl::StatusOr<UnixSocket> UnixSocket::Adopt(UniqueFd fd) {
   return Adopt(std::move(fd), **loop);
 }
 
-UnixSocket::SendAwaiter UnixSocket::SendMessage(ConstBytes bytes,
-                                                std::span<const int> fds,
+UnixSocket::SendAwaiter UnixSocket::SendMessage(ConstBytes bytes, std::span<const int> fds,
                                                 std::optional<SocketAddress> to,
                                                 const Cancellation& cancel) {
-  internal::AttachFdsCall call{fd_.Get(), bytes.data(), bytes.size(), fds,
-                               std::move(to), type_ == SocketType::kStream};
+  internal::AttachFdsCall call{fd_.Get(), bytes.data(),  bytes.size(),
+                               fds,       std::move(to), type_ == SocketType::kStream};
   // Refused before any syscall: the call then fails without one.
   call.invalid = CheckSendFds(bytes.size(), fds.size());
   return fd_.Perform(Direction::kWrite, "sendmsg", std::move(call), cancel);
 }
 
-UnixSocket::SendAwaiter UnixSocket::SendFds(ConstBytes bytes,
-                                            std::span<const int> fds,
+UnixSocket::SendAwaiter UnixSocket::SendFds(ConstBytes bytes, std::span<const int> fds,
                                             const Cancellation& cancel) {
   return SendMessage(bytes, fds, std::nullopt, cancel);
 }
 
-UnixSocket::SendAwaiter UnixSocket::Send(ConstBytes bytes,
-                                         const Cancellation& cancel) {
+UnixSocket::SendAwaiter UnixSocket::Send(ConstBytes bytes, const Cancellation& cancel) {
   return SendMessage(bytes, {}, std::nullopt, cancel);
 }
 
-UnixSocket::SendAwaiter UnixSocket::SendTo(ConstBytes bytes,
-                                           std::span<const int> fds,
-                                           const SocketAddress& to,
-                                           const Cancellation& cancel) {
+UnixSocket::SendAwaiter UnixSocket::SendTo(ConstBytes bytes, std::span<const int> fds,
+                                           const SocketAddress& to, const Cancellation& cancel) {
   return SendMessage(bytes, fds, to, cancel);
 }
 
-UnixSocket::ReceiveAwaiter UnixSocket::ReceiveFds(std::span<char> buffer,
-                                                  size_t max_fds,
+UnixSocket::ReceiveAwaiter UnixSocket::ReceiveFds(std::span<char> buffer, size_t max_fds,
                                                   const Cancellation& cancel) {
   return fd_.Perform(
       Direction::kRead, "recvmsg",
       internal::DetachFdsCall{fd_.Get(), buffer.data(), buffer.size(),
-                              std::min(max_fds, kMaxFdsPerMessage),
-                              type_ != SocketType::kStream,
+                              std::min(max_fds, kMaxFdsPerMessage), type_ != SocketType::kStream,
                               type_ == SocketType::kDatagram},
       cancel);
 }
@@ -151,16 +140,13 @@ absl::StatusOr<SocketAddress> UnixSocket::PeerAddress() const {
 
 absl::StatusOr<std::pair<UniqueFd, UniqueFd>> SocketPairFds(SocketType type) {
   int fds[2];
-  if (::socketpair(AF_UNIX, static_cast<int>(type) | SOCK_CLOEXEC | SOCK_NONBLOCK, 0,
-                   fds) != 0) {
-    return net_internal::ErrnoError(
-        errno, absl::StrCat("socketpair(", SocketTypeName(type), ")"));
+  if (::socketpair(AF_UNIX, static_cast<int>(type) | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, fds) != 0) {
+    return net_internal::ErrnoError(errno, absl::StrCat("socketpair(", SocketTypeName(type), ")"));
   }
   return std::make_pair(UniqueFd(fds[0]), UniqueFd(fds[1]));
 }
 
-absl::StatusOr<std::pair<UnixSocket, UnixSocket>> SocketPair(SocketType type,
-                                                             EventLoop& loop) {
+absl::StatusOr<std::pair<UnixSocket, UnixSocket>> SocketPair(SocketType type, EventLoop& loop) {
   absl::StatusOr<std::pair<UniqueFd, UniqueFd>> fds = SocketPairFds(type);
   if (!fds.ok()) return fds.status();
   absl::StatusOr<UnixSocket> first = UnixSocket::Adopt(std::move(fds->first), loop);
@@ -179,13 +165,12 @@ absl::StatusOr<std::pair<UnixSocket, UnixSocket>> SocketPair(SocketType type) {
 // --- UnixListener ----------------------------------------------------------
 
 absl::StatusOr<UnixListener> UnixListener::Bind(const SocketAddress& address,
-                                                UnixListenOptions options,
-                                                EventLoop& loop) {
+                                                UnixListenOptions options, EventLoop& loop) {
   const std::string what = absl::StrCat("listen on ", address.ToString());
   if (absl::Status s = RequireUnix(address, what); !s.ok()) return s;
   if (options.type == SocketType::kDatagram) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        what, ": datagram sockets do not listen (use UnixSocket::BindDatagram)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": datagram sockets do not listen (use UnixSocket::BindDatagram)"));
   }
   conet::internal::AcceptorOptions acceptor_options;
   acceptor_options.type = static_cast<int>(options.type);
@@ -207,8 +192,7 @@ absl::StatusOr<UnixListener> UnixListener::Bind(const SocketAddress& address,
 
 absl::StatusOr<UnixListener> UnixListener::Adopt(UniqueFd fd, UnixListenOptions options,
                                                  EventLoop& loop) {
-  absl::StatusOr<int> type =
-      net_internal::GetIntOption(fd.Get(), SOL_SOCKET, SO_TYPE, "SO_TYPE");
+  absl::StatusOr<int> type = net_internal::GetIntOption(fd.Get(), SOL_SOCKET, SO_TYPE, "SO_TYPE");
   if (!type.ok()) return type.status();
   options.type = static_cast<SocketType>(*type);
   absl::StatusOr<conet::internal::Acceptor> acceptor =
@@ -225,10 +209,14 @@ namespace {
 void DiscardInput(int fd) {
   char buffer[512];
   for (int i = 0; i < 64; ++i) {
-    internal::DetachFdsCall call{fd, buffer, sizeof(buffer), kMaxFdsPerMessage,
-                                 /*message_based=*/true, /*want_sender=*/false};
+    internal::DetachFdsCall call{fd,
+                                 buffer,
+                                 sizeof(buffer),
+                                 kMaxFdsPerMessage,
+                                 /*message_based=*/true,
+                                 /*want_sender=*/false};
     if (call() <= 0) return;  // drained (EAGAIN), end of stream, or an error
-  }  // `call` closes the descriptors it took
+  }                           // `call` closes the descriptors it took
 }
 
 }  // namespace
@@ -243,13 +231,12 @@ absl::Status UnixListener::CheckPeer(int fd) const {
   }
   if (!options_.refusal.empty()) {
     // Best effort: a fresh connection has room for one short message.
-    (void)::send(fd, options_.refusal.data(), options_.refusal.size(),
-                 MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)::send(fd, options_.refusal.data(), options_.refusal.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
   }
   DiscardInput(fd);
-  return absl::PermissionDeniedError(absl::StrCat(
-      "accept on ", address().ToString(), ": refused peer pid ", peer->pid, " uid ",
-      peer->uid, " (not an allowed uid)"));
+  return absl::PermissionDeniedError(absl::StrCat("accept on ", address().ToString(),
+                                                  ": refused peer pid ", peer->pid, " uid ",
+                                                  peer->uid, " (not an allowed uid)"));
 }
 
 Task<absl::StatusOr<UnixSocket>> UnixListener::Accept(Cancellation cancel) {
@@ -259,7 +246,8 @@ Task<absl::StatusOr<UnixSocket>> UnixListener::Accept(Cancellation cancel) {
     co_return allowed;  // `conn` closes as it goes out of scope
   }
   absl::StatusOr<AsyncFd> fd = AsyncFd::Create(std::move(*conn), *acceptor_.loop());
-  if (!fd.ok()) co_return net_internal::Annotate(fd.status(), absl::StrCat("accept on ", address().ToString()));
+  if (!fd.ok())
+    co_return net_internal::Annotate(fd.status(), absl::StrCat("accept on ", address().ToString()));
   co_return UnixSocket(std::move(*fd), options_.type);
 }
 

@@ -71,15 +71,13 @@ class UnixSocket {
   // Connects a stream or seqpacket socket (or a connected datagram socket)
   // to `address`. co_await yields the socket or the error naming the
   // address.
-  static Task<absl::StatusOr<UnixSocket>> Connect(SocketAddress address,
-                                                  SocketType type,
+  static Task<absl::StatusOr<UnixSocket>> Connect(SocketAddress address, SocketType type,
                                                   Cancellation cancel = {});
   // Creates a datagram socket bound to `address`, registered with the
   // current loop. A path is claimed like a listener's (lock file beside it,
   // stale file reclaimed, a live one refused, both removed on Close) and its
   // file gets permission bits `mode` unless 0, never looser in between.
-  static absl::StatusOr<UnixSocket> BindDatagram(const SocketAddress& address,
-                                                 mode_t mode = 0);
+  static absl::StatusOr<UnixSocket> BindDatagram(const SocketAddress& address, mode_t mode = 0);
   // Creates an unbound datagram socket (to send with SendTo).
   static absl::StatusOr<UnixSocket> OpenDatagram();
   // Adopts a UNIX socket descriptor (made non-blocking here), registering
@@ -104,8 +102,8 @@ class UnixSocket {
   SendAwaiter Send(ConstBytes bytes, const Cancellation& cancel = kNoCancellation);
   // Sends one datagram with descriptors to `to` (an unconnected datagram
   // socket).
-  SendAwaiter SendTo(ConstBytes bytes, std::span<const int> fds,
-                     const SocketAddress& to, const Cancellation& cancel = kNoCancellation);
+  SendAwaiter SendTo(ConstBytes bytes, std::span<const int> fds, const SocketAddress& to,
+                     const Cancellation& cancel = kNoCancellation);
   // Receives into `buffer` (on a stream: what is available; otherwise one
   // message) with up to `max_fds` descriptors (at most 253). co_await
   // yields the ReceivedMessage: size, the descriptors that came with those
@@ -154,8 +152,7 @@ class UnixSocket {
 
 // Creates a connected pair of UNIX sockets of `type`, registered with `loop`
 // (or the current loop).
-absl::StatusOr<std::pair<UnixSocket, UnixSocket>> SocketPair(SocketType type,
-                                                             EventLoop& loop);
+absl::StatusOr<std::pair<UnixSocket, UnixSocket>> SocketPair(SocketType type, EventLoop& loop);
 absl::StatusOr<std::pair<UnixSocket, UnixSocket>> SocketPair(SocketType type);
 // Creates the pair as plain descriptors (close-on-exec, non-blocking), for
 // handing one end to another process.
@@ -182,8 +179,8 @@ class UnixListener {
   // Binds and listens on `address` (see TcpListener::Bind for the socket
   // file's lock, stale-file reclaim and removal), registered with `loop` (or
   // the current loop).
-  static absl::StatusOr<UnixListener> Bind(const SocketAddress& address,
-                                           UnixListenOptions options, EventLoop& loop);
+  static absl::StatusOr<UnixListener> Bind(const SocketAddress& address, UnixListenOptions options,
+                                           EventLoop& loop);
   static absl::StatusOr<UnixListener> Bind(const SocketAddress& address,
                                            UnixListenOptions options = {});
   // Adopts a listening UNIX socket (e.g. from ListenFds).

@@ -12,8 +12,7 @@ absl::StatusOr<AsyncFd> AsyncFd::Create(UniqueFd fd) {
   EventLoop* loop = EventLoop::Current();
   if (loop == nullptr) {
     return absl::FailedPreconditionError(
-        absl::StrCat("cannot register fd ", fd.Get(),
-                     ": no EventLoop is running on this thread"));
+        absl::StrCat("cannot register fd ", fd.Get(), ": no EventLoop is running on this thread"));
   }
   return Create(std::move(fd), *loop);
 }
@@ -70,13 +69,13 @@ internal::IoOperation** AsyncFd::SlotAwaiter::PrepareSlot() {
     slot = loop()->WaitSlot(fd_, generation_, for_write_);
   }
   if (slot == nullptr) {
-    status() = absl::FailedPreconditionError(
-        absl::StrCat("fd ", fd_, " is closed or not registered"));
+    status() =
+        absl::FailedPreconditionError(absl::StrCat("fd ", fd_, " is closed or not registered"));
     return nullptr;
   }
   if (*slot != nullptr) {
-    status() = absl::FailedPreconditionError(absl::StrCat(
-        "fd ", fd_, " already has a pending ", for_write_ ? "write" : "read"));
+    status() = absl::FailedPreconditionError(
+        absl::StrCat("fd ", fd_, " already has a pending ", for_write_ ? "write" : "read"));
     return nullptr;
   }
   return slot;

@@ -89,16 +89,15 @@ class AsyncFd {
   // refers to must stay valid until the co_await completes. At most one
   // pending operation per direction.
   template <typename Syscall>
-  PerformAwaiter<Syscall> Perform(Direction direction, const char* what,
-                                  Syscall syscall, const Cancellation& cancel = kNoCancellation) {
-    return PerformAwaiter<Syscall>(this, direction, what, std::move(syscall),
-                                   cancel);
+  PerformAwaiter<Syscall> Perform(Direction direction, const char* what, Syscall syscall,
+                                  const Cancellation& cancel = kNoCancellation) {
+    return PerformAwaiter<Syscall>(this, direction, what, std::move(syscall), cancel);
   }
   // The same for a syscall type that names itself with a static member
   // `static constexpr const char* kWhat`: the awaiter then keeps no name of
   // its own (8 bytes less in every frame that awaits it).
   template <typename Syscall>
-    requires requires { Syscall::kWhat; }
+  requires requires { Syscall::kWhat; }
   PerformAwaiter<Syscall> Perform(Direction direction, Syscall syscall,
                                   const Cancellation& cancel = kNoCancellation) {
     return PerformAwaiter<Syscall>(this, direction, Syscall::kWhat, std::move(syscall), cancel);
@@ -142,7 +141,8 @@ class AsyncFd::SlotAwaiter : public internal::IoOperation {
 
  protected:
   SlotAwaiter(AsyncFd* fd, Direction direction, const Cancellation& cancel)
-      : IoOperation(cancel, fd->loop_), fd_(fd->Get()),
+      : IoOperation(cancel, fd->loop_),
+        fd_(fd->Get()),
         generation_(fd->generation_),
         for_write_(direction == Direction::kWrite),
         short_read_drains_(fd->short_read_drains_) {}
@@ -150,9 +150,7 @@ class AsyncFd::SlotAwaiter : public internal::IoOperation {
   ~SlotAwaiter() = default;
   int fd() const { return fd_; }
   // Read hints (see SetShortReadDrains); free for descriptors without them.
-  bool KnownDrained() const {
-    return short_read_drains_ && loop()->KnownDrained(fd_, generation_);
-  }
+  bool KnownDrained() const { return short_read_drains_ && loop()->KnownDrained(fd_, generation_); }
   void NoteShortRead() {
     if (short_read_drains_) loop()->NoteShortRead(fd_, generation_);
   }
@@ -177,8 +175,8 @@ class AsyncFd::SlotAwaiter : public internal::IoOperation {
 template <typename Syscall>
 class AsyncFd::PerformAwaiter final : public AsyncFd::SlotAwaiter {
  public:
-  PerformAwaiter(AsyncFd* fd, Direction direction, const char* what,
-                 Syscall syscall, const Cancellation& cancel)
+  PerformAwaiter(AsyncFd* fd, Direction direction, const char* what, Syscall syscall,
+                 const Cancellation& cancel)
       : SlotAwaiter(fd, direction, cancel), syscall_(std::move(syscall)) {
     if constexpr (!kNamed) what_ = what;
   }
@@ -211,8 +209,7 @@ class AsyncFd::PerformAwaiter final : public AsyncFd::SlotAwaiter {
       result_ = syscall_();
       if (result_ >= 0) {
         if constexpr (kShortReadDrains) {
-          if (result_ > 0 && static_cast<size_t>(result_) < syscall_.size &&
-              !ControlCut()) {
+          if (result_ > 0 && static_cast<size_t>(result_) < syscall_.size && !ControlCut()) {
             NoteShortRead();
           }
         }
@@ -230,7 +227,8 @@ class AsyncFd::PerformAwaiter final : public AsyncFd::SlotAwaiter {
 
  private:
   absl::StatusOr<size_t> Result() {
-    if (status().ok() && result_ >= 0) [[likely]] return static_cast<size_t>(result_);
+    if (status().ok() && result_ >= 0) [[likely]]
+      return static_cast<size_t>(result_);
     if constexpr (kNamed) {
       return Failure(result_, Syscall::kWhat);
     } else {
@@ -252,7 +250,7 @@ class AsyncFd::PerformAwaiter final : public AsyncFd::SlotAwaiter {
   // A read into `size` bytes whose short result may mean "drained".
   static constexpr bool kShortReadDrains = requires { requires Syscall::kShortReadDrains; };
   // A read that can tell it emptied the queue (the kernel's "bytes left").
-  static constexpr bool kReportsDrained = requires(Syscall& call) { call.drained; };
+  static constexpr bool kReportsDrained = requires(Syscall & call) { call.drained; };
   static constexpr bool kUsesReadHint = kShortReadDrains || kReportsDrained;
   struct NoName {};
   [[no_unique_address]] std::conditional_t<kNamed, NoName, const char*> what_{};

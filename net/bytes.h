@@ -32,11 +32,10 @@ class ConstBytes {
   ConstBytes(const char* data, size_t size) : data_(data), size_(size) {}
   // The bytes of a contiguous range of char (not an array: see below).
   template <typename Range>
-    requires(!std::is_array_v<std::remove_cvref_t<Range>> &&
-             std::ranges::contiguous_range<const Range&> &&
-             std::ranges::sized_range<const Range&> &&
-             std::same_as<std::ranges::range_value_t<const Range&>, char>)
-  ConstBytes(const Range& range)  // NOLINT: implicit, as std::span's is
+  requires(!std::is_array_v<std::remove_cvref_t<Range>> &&
+           std::ranges::contiguous_range<const Range&> && std::ranges::sized_range<const Range&> &&
+           std::same_as<std::ranges::range_value_t<const Range&>, char>)
+      ConstBytes(const Range& range)  // NOLINT: implicit, as std::span's is
       : data_(std::ranges::data(range)), size_(std::ranges::size(range)) {}
   // A string literal (any const char array): its characters, less a final
   // NUL. WriteAll("abc") writes 3 bytes.

@@ -68,9 +68,7 @@ class Cancellation {
 inline constinit const Cancellation kNoCancellation;
 
 // Returns a Cancellation whose deadline is `timeout` from now.
-inline Cancellation Within(absl::Duration timeout) {
-  return Cancellation(absl::Now() + timeout);
-}
+inline Cancellation Within(absl::Duration timeout) { return Cancellation(absl::Now() + timeout); }
 
 }  // namespace conet
 

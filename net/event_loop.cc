@@ -53,8 +53,7 @@ std::set<const EventLoop*>& LiveLoops() {
 
 namespace internal {
 
-CurrentLoopScope::CurrentLoopScope(EventLoop* loop)
-    : previous_(std::exchange(current_loop, loop)) {
+CurrentLoopScope::CurrentLoopScope(EventLoop* loop) : previous_(std::exchange(current_loop, loop)) {
   if (previous_ == loop) {
     // The inner pass would reuse the poller's event buffer and the list of
     // starting tasks that the outer pass is walking.
@@ -68,9 +67,10 @@ void CheckLoopAlive([[maybe_unused]] const EventLoop* loop, [[maybe_unused]] int
 #ifndef NDEBUG
   std::lock_guard<std::mutex> lock(live_loops_mu);
   if (LiveLoops().count(loop) == 0) {
-    Fatal(absl::FailedPreconditionError(absl::StrCat(
-        "fd ", fd, " (an AsyncFd or a socket) is closed after its EventLoop was destroyed: "
-        "destroy every socket before the loop it is registered with")));
+    Fatal(absl::FailedPreconditionError(
+        absl::StrCat("fd ", fd,
+                     " (an AsyncFd or a socket) is closed after its EventLoop was destroyed: "
+                     "destroy every socket before the loop it is registered with")));
   }
 #endif
 }
@@ -117,9 +117,7 @@ void Operation::ArmGuards() {
   }
 }
 
-void Operation::DisarmDeadline() noexcept {
-  loop_->timers().Remove(&guards_->deadline_timer);
-}
+void Operation::DisarmDeadline() noexcept { loop_->timers().Remove(&guards_->deadline_timer); }
 
 void Operation::Wake(absl::Status status, bool resume_now) {
   if (!pending_) return;
@@ -176,8 +174,7 @@ absl::StatusOr<std::unique_ptr<EventLoop>> EventLoop::Create() {
   UniqueFd wake_fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!wake_fd.Valid()) return absl::ErrnoToStatus(errno, "eventfd");
   if (absl::Status s = poller->Add(wake_fd.Get(), kWakeTag); !s.ok()) return s;
-  return std::unique_ptr<EventLoop>(
-      new EventLoop(*std::move(poller), std::move(wake_fd)));
+  return std::unique_ptr<EventLoop>(new EventLoop(*std::move(poller), std::move(wake_fd)));
 }
 
 EventLoop::EventLoop(internal::Poller poller, UniqueFd wake_fd)
@@ -248,8 +245,7 @@ void EventLoop::ForgetRemoteCancel(internal::Operation* op) {
   std::lock_guard<std::mutex> lock(remote_mu_);
   if (!op->remote_queued) return;
   op->remote_queued = false;
-  remote_cancels_.erase(
-      std::find(remote_cancels_.begin(), remote_cancels_.end(), op));
+  remote_cancels_.erase(std::find(remote_cancels_.begin(), remote_cancels_.end(), op));
 }
 
 absl::StatusOr<uint32_t> EventLoop::Register(int fd) {
@@ -285,8 +281,8 @@ void EventLoop::Unregister(int fd, uint32_t generation) noexcept {
   if (fd < 0 || static_cast<size_t>(fd) >= slot_count_) return;
   if (!slots_[fd].registered() || slots_[fd].generation != generation) return;
   if (slots_[fd].watched) (void)poller_.Remove(fd);
-  const absl::Status closed = absl::CancelledError(
-      absl::StrCat("fd ", fd, " was closed while an operation was pending"));
+  const absl::Status closed =
+      absl::CancelledError(absl::StrCat("fd ", fd, " was closed while an operation was pending"));
   // Each Wake unlinks its operation from the slot before the slot goes.
   if (internal::IoOperation* op = slots_[fd].reader) op->Wake(closed, false);
   if (internal::IoOperation* op = slots_[fd].writer) op->Wake(closed, false);

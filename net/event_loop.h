@@ -2,8 +2,9 @@
 //
 // EventLoop runs coroutines on one thread: one epoll instance, a timer heap
 // and a ready queue. Descriptors join the epoll set once (edge-triggered),
-// when an operation first has to wait on them, and I/O is optimistic: an operation tries its syscall first and suspends only
-// on EAGAIN; the poll loop resumes it inline when the descriptor is ready.
+// when an operation first has to wait on them, and I/O is optimistic: an operation tries its
+// syscall first and suspends only on EAGAIN; the poll loop resumes it inline when the descriptor is
+// ready.
 //
 //   conet::Task<int> Compute() {
 //     co_await conet::Sleep(absl::Milliseconds(1));

@@ -24,8 +24,7 @@ LoopGroup::~LoopGroup() {
 }
 
 void LoopGroup::SpawnOnEach(absl::AnyInvocable<Task<void>(int)> make_task) {
-  auto factory =
-      std::make_shared<absl::AnyInvocable<Task<void>(int)>>(std::move(make_task));
+  auto factory = std::make_shared<absl::AnyInvocable<Task<void>(int)>>(std::move(make_task));
   for (int i = 0; i < size(); ++i) {
     EventLoop* loop = loops_[i].get();
     loop->Post([loop, factory, i] { loop->SpawnDetached((*factory)(i)); });

@@ -45,8 +45,7 @@ class LoopGroup {
   void Join();
 
  private:
-  explicit LoopGroup(std::vector<std::unique_ptr<EventLoop>> loops)
-      : loops_(std::move(loops)) {}
+  explicit LoopGroup(std::vector<std::unique_ptr<EventLoop>> loops) : loops_(std::move(loops)) {}
 
   std::vector<std::unique_ptr<EventLoop>> loops_;
   std::vector<std::thread> threads_;

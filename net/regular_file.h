@@ -43,8 +43,7 @@ struct RegularFileOptions {
 // call, for start-up). Errors name the path: PermissionDenied for a
 // symlink, FailedPrecondition for another kind of file or extra hard
 // links, and the errno of open(2) otherwise.
-absl::StatusOr<UniqueFd> OpenRegularFile(const std::string& path,
-                                         RegularFileOptions options = {});
+absl::StatusOr<UniqueFd> OpenRegularFile(const std::string& path, RegularFileOptions options = {});
 
 }  // namespace conet
 

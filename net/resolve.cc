@@ -65,8 +65,7 @@ absl::Status LookupError(int code, int saved_errno, const std::string& host) {
 
 }  // namespace
 
-absl::StatusOr<std::vector<SocketAddress>> GetAddrInfo(const std::string& host,
-                                                       uint16_t port) {
+absl::StatusOr<std::vector<SocketAddress>> GetAddrInfo(const std::string& host, uint16_t port) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -81,22 +80,21 @@ absl::StatusOr<std::vector<SocketAddress>> GetAddrInfo(const std::string& host,
         SocketAddress::FromSockaddr(entry->ai_addr, entry->ai_addrlen);
     if (!address.ok()) continue;  // a family conet does not speak
     const SocketAddress with_port = address->WithPort(port);
-    if (std::find(addresses.begin(), addresses.end(), with_port) ==
-        addresses.end()) {
+    if (std::find(addresses.begin(), addresses.end(), with_port) == addresses.end()) {
       addresses.push_back(with_port);
     }
   }
   if (addresses.empty()) {
-    return absl::NotFoundError(absl::StrCat(
-        "resolve \"", absl::CHexEscape(host), "\": no IPv4 or IPv6 address"));
+    return absl::NotFoundError(
+        absl::StrCat("resolve \"", absl::CHexEscape(host), "\": no IPv4 or IPv6 address"));
   }
   return addresses;
 }
 
-Task<absl::StatusOr<std::vector<SocketAddress>>> ResolveWith(
-    std::string target, LookupFunction lookup, Cancellation cancel) {
-  if (absl::StatusOr<SocketAddress> literal = SocketAddress::Parse(target);
-      literal.ok()) {
+Task<absl::StatusOr<std::vector<SocketAddress>>> ResolveWith(std::string target,
+                                                             LookupFunction lookup,
+                                                             Cancellation cancel) {
+  if (absl::StatusOr<SocketAddress> literal = SocketAddress::Parse(target); literal.ok()) {
     if (literal->is_unnamed()) {
       co_return absl::InvalidArgumentError(
           "resolve \"unix:\": the unnamed UNIX address names no peer to connect to");
@@ -113,25 +111,20 @@ Task<absl::StatusOr<std::vector<SocketAddress>>> ResolveWith(
   auto answer = std::make_shared<Answer>(absl::UnknownError("not run"));
   // A named job: GCC 12 destroys a lambda temporary inside a co_await
   // expression twice.
-  absl::AnyInvocable<void() &&> job = [answer, lookup = std::move(lookup),
-                                       host = parts->host, port = parts->port] {
-    *answer = lookup(host, port);
-  };
+  absl::AnyInvocable<void()&&> job = [answer, lookup = std::move(lookup), host = parts->host,
+                                      port = parts->port] { *answer = lookup(host, port); };
   absl::Status waited = co_await Offload(std::move(job), std::move(cancel));
   if (!waited.ok()) {
-    co_return absl::Status(waited.code(),
-                           absl::StrCat("resolve \"", absl::CHexEscape(target),
-                                        "\": ", waited.message()));
+    co_return absl::Status(waited.code(), absl::StrCat("resolve \"", absl::CHexEscape(target),
+                                                       "\": ", waited.message()));
   }
   co_return std::move(*answer);
 }
 
 }  // namespace internal
 
-Task<absl::StatusOr<std::vector<SocketAddress>>> Resolve(std::string target,
-                                                         Cancellation cancel) {
-  return internal::ResolveWith(std::move(target), &internal::GetAddrInfo,
-                               std::move(cancel));
+Task<absl::StatusOr<std::vector<SocketAddress>>> Resolve(std::string target, Cancellation cancel) {
+  return internal::ResolveWith(std::move(target), &internal::GetAddrInfo, std::move(cancel));
 }
 
 }  // namespace conet

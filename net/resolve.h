@@ -35,24 +35,23 @@ namespace conet {
 // token, the deadline, or the awaiting task's token) ends the wait at once
 // with CancelledError / DeadlineExceededError; the lookup itself cannot be
 // interrupted and finishes in the background, its answer discarded.
-Task<absl::StatusOr<std::vector<SocketAddress>>> Resolve(
-    std::string target, Cancellation cancel = {});
+Task<absl::StatusOr<std::vector<SocketAddress>>> Resolve(std::string target,
+                                                         Cancellation cancel = {});
 
 namespace internal {
 
 // The blocking lookup Resolve() runs off the loop: host name and port in,
 // addresses out. Tests substitute their own.
-using LookupFunction =
-    std::function<absl::StatusOr<std::vector<SocketAddress>>(
-        const std::string& host, uint16_t port)>;
+using LookupFunction = std::function<absl::StatusOr<std::vector<SocketAddress>>(
+    const std::string& host, uint16_t port)>;
 
 // Looks `host` up with getaddrinfo (any family, stream sockets).
-absl::StatusOr<std::vector<SocketAddress>> GetAddrInfo(const std::string& host,
-                                                       uint16_t port);
+absl::StatusOr<std::vector<SocketAddress>> GetAddrInfo(const std::string& host, uint16_t port);
 
 // Resolve() with `lookup` instead of GetAddrInfo.
-Task<absl::StatusOr<std::vector<SocketAddress>>> ResolveWith(
-    std::string target, LookupFunction lookup, Cancellation cancel = {});
+Task<absl::StatusOr<std::vector<SocketAddress>>> ResolveWith(std::string target,
+                                                             LookupFunction lookup,
+                                                             Cancellation cancel = {});
 
 }  // namespace internal
 }  // namespace conet

@@ -22,8 +22,7 @@ namespace {
 
 // Where the name starts in a sockaddr_un; also sizeof(sa_family_t).
 constexpr socklen_t kSunPathOffset = offsetof(sockaddr_un, sun_path);
-static_assert(sizeof(sockaddr_un::sun_path) ==
-              SocketAddress::kMaxUnixNameBytes + 1);
+static_assert(sizeof(sockaddr_un::sun_path) == SocketAddress::kMaxUnixNameBytes + 1);
 
 // Reads a T out of the stored or caller's bytes (which may be unaligned for
 // T; memcpy also keeps clear of strict aliasing).
@@ -37,8 +36,8 @@ T Load(const void* bytes) {
 // Returns the error Parse() gives for `text`, quoted (non-printable bytes
 // hex-escaped), followed by `reason`.
 absl::Status InvalidAddress(absl::string_view text, absl::string_view reason) {
-  return absl::InvalidArgumentError(absl::StrCat(
-      "invalid address \"", absl::CHexEscape(text), "\": ", reason));
+  return absl::InvalidArgumentError(
+      absl::StrCat("invalid address \"", absl::CHexEscape(text), "\": ", reason));
 }
 
 // Returns `text` in double quotes, non-printable bytes hex-escaped.
@@ -56,8 +55,7 @@ bool AllDigits(absl::string_view text) {
 }
 
 // Parses decimal digits into a value no greater than `max`, or returns false.
-bool ParseBoundedDecimal(absl::string_view digits, uint32_t max,
-                         uint32_t* value) {
+bool ParseBoundedDecimal(absl::string_view digits, uint32_t max, uint32_t* value) {
   if (!AllDigits(digits)) return false;
   uint64_t result = 0;
   for (char c : digits) {
@@ -77,8 +75,7 @@ absl::StatusOr<uint16_t> ParsePort(absl::string_view text) {
   }
   uint32_t port = 0;
   if (!ParseBoundedDecimal(text, 65535, &port)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("port ", text, " out of range 0-65535"));
+    return absl::InvalidArgumentError(absl::StrCat("port ", text, " out of range 0-65535"));
   }
   return static_cast<uint16_t>(port);
 }
@@ -96,10 +93,9 @@ absl::StatusOr<SocketAddress> ParseIpv4Host(absl::string_view host) {
   if (host.empty()) return absl::InvalidArgumentError("missing host");
   std::string c_host;
   in_addr addr;
-  if (!ToCString(host, &c_host) ||
-      ::inet_pton(AF_INET, c_host.c_str(), &addr) != 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "bad IPv4 literal ", Quote(host), " (names are not resolved here)"));
+  if (!ToCString(host, &c_host) || ::inet_pton(AF_INET, c_host.c_str(), &addr) != 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad IPv4 literal ", Quote(host), " (names are not resolved here)"));
   }
   return SocketAddress::Ipv4(ntohl(addr.s_addr), 0);
 }
@@ -111,8 +107,7 @@ absl::StatusOr<uint32_t> ParseScope(absl::string_view scope) {
   uint32_t id = 0;
   if (AllDigits(scope)) {
     if (!ParseBoundedDecimal(scope, UINT32_MAX, &id)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("IPv6 scope id ", scope, " out of range"));
+      return absl::InvalidArgumentError(absl::StrCat("IPv6 scope id ", scope, " out of range"));
     }
     return id;
   }
@@ -121,8 +116,7 @@ absl::StatusOr<uint32_t> ParseScope(absl::string_view scope) {
     id = ::if_nametoindex(name.c_str());
   }
   if (id == 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("unknown network interface ", Quote(scope)));
+    return absl::InvalidArgumentError(absl::StrCat("unknown network interface ", Quote(scope)));
   }
   return id;
 }
@@ -142,13 +136,11 @@ absl::StatusOr<SocketAddress> ParseIpv6Host(absl::string_view host) {
   sockaddr_in6 in6{};
   if (!ToCString(literal, &c_literal) ||
       ::inet_pton(AF_INET6, c_literal.c_str(), &in6.sin6_addr) != 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("bad IPv6 literal ", Quote(literal)));
+    return absl::InvalidArgumentError(absl::StrCat("bad IPv6 literal ", Quote(literal)));
   }
   in6.sin6_family = AF_INET6;
   in6.sin6_scope_id = scope_id;
-  return SocketAddress::FromSockaddr(reinterpret_cast<const sockaddr*>(&in6),
-                                     sizeof(in6));
+  return SocketAddress::FromSockaddr(reinterpret_cast<const sockaddr*>(&in6), sizeof(in6));
 }
 
 // Splits `HOST:PORT` or `[IPV6]:PORT` and parses both halves; the error
@@ -181,8 +173,7 @@ absl::StatusOr<SocketAddress> ParseIp(absl::string_view text) {
     }
     port_text = text.substr(colon + 1);
   }
-  absl::StatusOr<SocketAddress> addr =
-      bracketed ? ParseIpv6Host(host) : ParseIpv4Host(host);
+  absl::StatusOr<SocketAddress> addr = bracketed ? ParseIpv6Host(host) : ParseIpv4Host(host);
   if (!addr.ok()) return addr.status();
   absl::StatusOr<uint16_t> port = ParsePort(port_text);
   if (!port.ok()) return port.status();
@@ -191,8 +182,7 @@ absl::StatusOr<SocketAddress> ParseIp(absl::string_view text) {
 
 }  // namespace
 
-SocketAddress::SocketAddress(const void* bytes, socklen_t size) noexcept
-    : storage_{}, size_(size) {
+SocketAddress::SocketAddress(const void* bytes, socklen_t size) noexcept : storage_{}, size_(size) {
   std::memcpy(&storage_, bytes, size);
 }
 
@@ -231,9 +221,7 @@ SocketAddress SocketAddress::Ipv4(uint32_t host_order_addr, uint16_t port) {
   return SocketAddress(&in, sizeof(in));
 }
 
-SocketAddress SocketAddress::Ipv4Loopback(uint16_t port) {
-  return Ipv4(INADDR_LOOPBACK, port);
-}
+SocketAddress SocketAddress::Ipv4Loopback(uint16_t port) { return Ipv4(INADDR_LOOPBACK, port); }
 
 SocketAddress SocketAddress::Ipv6Loopback(uint16_t port) {
   sockaddr_in6 in6{};
@@ -252,13 +240,11 @@ absl::StatusOr<SocketAddress> SocketAddress::UnixPath(absl::string_view path) {
   return Unix(path, /*abstract=*/false);
 }
 
-absl::StatusOr<SocketAddress> SocketAddress::UnixAbstract(
-    absl::string_view name) {
+absl::StatusOr<SocketAddress> SocketAddress::UnixAbstract(absl::string_view name) {
   return Unix(name, /*abstract=*/true);
 }
 
-absl::StatusOr<SocketAddress> SocketAddress::Unix(absl::string_view name,
-                                                  bool abstract) {
+absl::StatusOr<SocketAddress> SocketAddress::Unix(absl::string_view name, bool abstract) {
   const absl::string_view what = abstract ? "abstract name" : "path";
   const std::string text = absl::StrCat(abstract ? "unix:@" : "unix:", name);
   if (name.empty()) return InvalidAddress(text, absl::StrCat("empty ", what));
@@ -266,34 +252,30 @@ absl::StatusOr<SocketAddress> SocketAddress::Unix(absl::string_view name,
     return InvalidAddress(text, "path contains a NUL byte");
   }
   if (name.size() > kMaxUnixNameBytes) {
-    return InvalidAddress(text, absl::StrCat(what, " is ", name.size(),
-                                             " bytes, the limit is ",
-                                             kMaxUnixNameBytes));
+    return InvalidAddress(
+        text, absl::StrCat(what, " is ", name.size(), " bytes, the limit is ", kMaxUnixNameBytes));
   }
   sockaddr_un un{};
   un.sun_family = AF_UNIX;
   // A path ends with a NUL; an abstract name starts with one. Either way the
   // length counts one NUL byte besides the name.
   std::memcpy(un.sun_path + (abstract ? 1 : 0), name.data(), name.size());
-  return SocketAddress(
-      &un, static_cast<socklen_t>(kSunPathOffset + 1 + name.size()));
+  return SocketAddress(&un, static_cast<socklen_t>(kSunPathOffset + 1 + name.size()));
 }
 
-absl::StatusOr<SocketAddress> SocketAddress::FromSockaddr(const sockaddr* addr,
-                                                          socklen_t len) {
+absl::StatusOr<SocketAddress> SocketAddress::FromSockaddr(const sockaddr* addr, socklen_t len) {
   if (addr == nullptr) {
     return absl::InvalidArgumentError("invalid sockaddr: null pointer");
   }
   if (len < sizeof(sa_family_t)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "invalid sockaddr: length ", len, " is shorter than its family field"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid sockaddr: length ", len, " is shorter than its family field"));
   }
   const auto family = Load<sa_family_t>(addr);
   switch (family) {
     case AF_INET:
     case AF_INET6: {
-      const socklen_t expected =
-          family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+      const socklen_t expected = family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
       if (len != expected) {
         return absl::InvalidArgumentError(
             absl::StrCat("invalid ", family == AF_INET ? "AF_INET" : "AF_INET6",
@@ -315,9 +297,8 @@ absl::StatusOr<SocketAddress> SocketAddress::FromSockaddr(const sockaddr* addr,
     }
     case AF_UNIX: {
       if (len > sizeof(sockaddr_un)) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("invalid AF_UNIX sockaddr: length ", len,
-                         ", the most is ", sizeof(sockaddr_un)));
+        return absl::InvalidArgumentError(absl::StrCat("invalid AF_UNIX sockaddr: length ", len,
+                                                       ", the most is ", sizeof(sockaddr_un)));
       }
       const char* name = reinterpret_cast<const char*>(addr) + kSunPathOffset;
       const size_t name_len = len - kSunPathOffset;
@@ -335,14 +316,13 @@ absl::StatusOr<SocketAddress> SocketAddress::FromSockaddr(const sockaddr* addr,
     }
     default:
       return absl::InvalidArgumentError(
-          absl::StrCat("invalid sockaddr: unsupported address family ",
-                       family, " (expected AF_INET, AF_INET6 or AF_UNIX)"));
+          absl::StrCat("invalid sockaddr: unsupported address family ", family,
+                       " (expected AF_INET, AF_INET6 or AF_UNIX)"));
   }
 }
 
 bool SocketAddress::is_abstract() const noexcept {
-  return is_unix() && size_ > kSunPathOffset &&
-         Load<sockaddr_un>(&storage_).sun_path[0] == '\0';
+  return is_unix() && size_ > kSunPathOffset && Load<sockaddr_un>(&storage_).sun_path[0] == '\0';
 }
 
 uint16_t SocketAddress::port() const noexcept {
@@ -385,8 +365,7 @@ std::string SocketAddress::ToString() const {
       const auto in6 = Load<sockaddr_in6>(&storage_);
       char buf[INET6_ADDRSTRLEN];
       ::inet_ntop(AF_INET6, &in6.sin6_addr, buf, sizeof(buf));
-      const std::string scope =
-          in6.sin6_scope_id == 0 ? "" : absl::StrCat("%", in6.sin6_scope_id);
+      const std::string scope = in6.sin6_scope_id == 0 ? "" : absl::StrCat("%", in6.sin6_scope_id);
       return absl::StrCat("[", buf, scope, "]:", port());
     }
     default: {  // AF_UNIX: the factories make nothing else.
@@ -394,8 +373,7 @@ std::string SocketAddress::ToString() const {
       const size_t stored = size_ - kSunPathOffset;  // name plus one NUL
       if (stored == 0) return "unix:";               // unnamed
       if (un.sun_path[0] == '\0') {
-        return absl::StrCat("unix:@",
-                            absl::string_view(un.sun_path + 1, stored - 1));
+        return absl::StrCat("unix:@", absl::string_view(un.sun_path + 1, stored - 1));
       }
       const absl::string_view path(un.sun_path, stored - 1);
       return absl::StrCat(ReadsAsAbstract(path) ? "unix:./" : "unix:", path);
@@ -405,8 +383,7 @@ std::string SocketAddress::ToString() const {
 
 bool operator==(const SocketAddress& a, const SocketAddress& b) noexcept {
   // Every address is built zeroed and field by field, so bytes compare.
-  return a.size_ == b.size_ &&
-         std::memcmp(&a.storage_, &b.storage_, a.size_) == 0;
+  return a.size_ == b.size_ && std::memcmp(&a.storage_, &b.storage_, a.size_) == 0;
 }
 
 }  // namespace conet

@@ -8,7 +8,8 @@
 // recvfrom(2) return. Byte order is handled inside: ports and IPv4 addresses
 // go in and come out in host order.
 //
-// Its text form is the one every conet program uses (docs/programs/), and Parse(ToString()) gives the same address back:
+// Its text form is the one every conet program uses (docs/programs/), and Parse(ToString()) gives
+// the same address back:
 //
 //   127.0.0.1:8080      HOST:PORT, HOST a dotted IPv4 literal
 //   [::1]:8080          [IPV6]:PORT, optionally [fe80::1%eth0]:80 or %2
@@ -59,25 +60,21 @@ class SocketAddress {
   // 0-65535`. An IPv6 scope may be a number or an interface name (looked up
   // with if_nametoindex). An abstract name may hold any bytes, NUL included; a
   // path may not hold a NUL.
-  [[nodiscard]] static absl::StatusOr<SocketAddress> Parse(
-      absl::string_view text);
+  [[nodiscard]] static absl::StatusOr<SocketAddress> Parse(absl::string_view text);
 
   // Returns the IPv4 address `host_order_addr` (e.g. INADDR_ANY) with `port`.
-  [[nodiscard]] static SocketAddress Ipv4(uint32_t host_order_addr,
-                                          uint16_t port);
+  [[nodiscard]] static SocketAddress Ipv4(uint32_t host_order_addr, uint16_t port);
   // Returns 127.0.0.1 with `port`.
   [[nodiscard]] static SocketAddress Ipv4Loopback(uint16_t port);
   // Returns [::1] with `port`.
   [[nodiscard]] static SocketAddress Ipv6Loopback(uint16_t port);
   // Returns the UNIX address of the filesystem `path`; refuses an empty path,
   // one holding a NUL, or one longer than kMaxUnixNameBytes.
-  [[nodiscard]] static absl::StatusOr<SocketAddress> UnixPath(
-      absl::string_view path);
+  [[nodiscard]] static absl::StatusOr<SocketAddress> UnixPath(absl::string_view path);
   // Returns the abstract UNIX address `name` (without the leading NUL, any
   // bytes); refuses an empty name or one longer than kMaxUnixNameBytes.
   // Printed raw: escape ToString() before it reaches a log.
-  [[nodiscard]] static absl::StatusOr<SocketAddress> UnixAbstract(
-      absl::string_view name);
+  [[nodiscard]] static absl::StatusOr<SocketAddress> UnixAbstract(absl::string_view name);
   // Returns the unnamed UNIX address (`unix:`), the peer address of an
   // unbound socket. Nothing can connect to it; binding it asks the kernel
   // for an abstract name of the socket's own (autobind).
@@ -90,8 +87,8 @@ class SocketAddress {
   // an unbound client's peer address is) is the unnamed address: is_unix()
   // and neither a path nor abstract, printed as `unix:` (see UnixUnnamed).
   // IPv6 flow info is dropped.
-  [[nodiscard]] static absl::StatusOr<SocketAddress> FromSockaddr(
-      const sockaddr* addr, socklen_t len);
+  [[nodiscard]] static absl::StatusOr<SocketAddress> FromSockaddr(const sockaddr* addr,
+                                                                  socklen_t len);
 
   // Copies are cheap (a sockaddr_storage and a length); there is no empty
   // state: every SocketAddress is a valid endpoint.
@@ -129,8 +126,7 @@ class SocketAddress {
   [[nodiscard]] std::string ToString() const;
 
   // Compares family, address, port, IPv6 scope id, and UNIX path or name.
-  friend bool operator==(const SocketAddress& a,
-                         const SocketAddress& b) noexcept;
+  friend bool operator==(const SocketAddress& a, const SocketAddress& b) noexcept;
 
  private:
   // Copies the first `size` bytes of the sockaddr at `bytes` into zeroed
@@ -139,8 +135,7 @@ class SocketAddress {
   SocketAddress(const void* bytes, socklen_t size) noexcept;
   // Builds a UNIX address: `name` is a filesystem path or, when `abstract`,
   // an abstract name; refuses names UnixPath()/UnixAbstract() refuse.
-  static absl::StatusOr<SocketAddress> Unix(absl::string_view name,
-                                            bool abstract);
+  static absl::StatusOr<SocketAddress> Unix(absl::string_view name, bool abstract);
 
   sockaddr_storage storage_;
   socklen_t size_;

@@ -99,8 +99,7 @@ class PromiseBase {
   struct FinalAwaiter {
     bool await_ready() const noexcept { return false; }
     template <typename Promise>
-    std::coroutine_handle<> await_suspend(
-        std::coroutine_handle<Promise> handle) const noexcept {
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> handle) const noexcept {
       return handle.promise().Finished(handle.address());
     }
     void await_resume() const noexcept {}
@@ -181,13 +180,10 @@ template <typename T>
 class Promise final : public PromiseBase {
  public:
   Task<T> get_return_object() noexcept;
-  void unhandled_exception() noexcept {
-    result_.template emplace<2>(std::current_exception());
-  }
+  void unhandled_exception() noexcept { result_.template emplace<2>(std::current_exception()); }
   template <typename U>
-    requires std::is_convertible_v<U&&, T>
-  void return_value(U&& value) noexcept(
-      std::is_nothrow_constructible_v<T, U&&>) {
+  requires std::is_convertible_v<U&&, T>
+  void return_value(U&& value) noexcept(std::is_nothrow_constructible_v<T, U&&>) {
     result_.template emplace<1>(std::forward<U>(value));
   }
   T TakeResult() {
@@ -266,14 +262,11 @@ class [[nodiscard]] Task {
   // For conet's own drivers: the raw frame, ownership kept by the Task.
   std::coroutine_handle<promise_type> handle() const noexcept { return handle_; }
   // For conet's own drivers: the raw frame, ownership handed over.
-  std::coroutine_handle<promise_type> Release() noexcept {
-    return std::exchange(handle_, {});
-  }
+  std::coroutine_handle<promise_type> Release() noexcept { return std::exchange(handle_, {}); }
 
  private:
   friend class internal::Promise<T>;
-  explicit Task(std::coroutine_handle<promise_type> handle) noexcept
-      : handle_(handle) {}
+  explicit Task(std::coroutine_handle<promise_type> handle) noexcept : handle_(handle) {}
   void Destroy() noexcept {
     if (handle_) std::exchange(handle_, {}).destroy();
   }

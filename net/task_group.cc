@@ -14,7 +14,6 @@ struct TaskGroup::Child {
   }
 };
 
-
 TaskGroup::TaskGroup() = default;
 
 TaskGroup::~TaskGroup() {

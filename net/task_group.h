@@ -107,8 +107,8 @@ class TaskGroup {
   std::stop_source source_;
   std::list<std::unique_ptr<Child>> running_;
   std::list<std::unique_ptr<Child>> finished_;  // destroyed from the loop, soon
-  internal::ReapCallback<TaskGroup> reaper_;      // made on first use
-  internal::ReadyNode reap_;                      // queues reaper_ on reap_loop_
+  internal::ReapCallback<TaskGroup> reaper_;    // made on first use
+  internal::ReadyNode reap_;                    // queues reaper_ on reap_loop_
   EventLoop* reap_loop_ = nullptr;
   JoinAwaiter* joiner_ = nullptr;
   absl::Status first_error_;

@@ -81,13 +81,11 @@ ssize_t ReadExactCall::ReadNotingInq() {
 }
 
 absl::Status ReadExactCall::EndedEarly(size_t got) const {
-  return absl::OutOfRangeError(absl::StrCat("read on fd ", fd, ": end of stream after ", got,
-                                            " of ", size, " bytes"));
+  return absl::OutOfRangeError(
+      absl::StrCat("read on fd ", fd, ": end of stream after ", got, " of ", size, " bytes"));
 }
 
-ssize_t ReadvCall::operator()() const {
-  return ::readv(fd, buffers, static_cast<int>(count));
-}
+ssize_t ReadvCall::operator()() const { return ::readv(fd, buffers, static_cast<int>(count)); }
 
 ssize_t SendmsgCall::operator()() const {
   msghdr msg{};
@@ -136,34 +134,30 @@ StreamKind StreamKindOf(int fd) {
 // not cost it a word.
 static_assert(sizeof(TcpStream) == sizeof(AsyncFd));
 
-Task<absl::StatusOr<TcpStream>> TcpStream::Connect(SocketAddress address,
-                                                   Cancellation cancel) {
+Task<absl::StatusOr<TcpStream>> TcpStream::Connect(SocketAddress address, Cancellation cancel) {
   std::string what = absl::StrCat("connect to ", address.ToString());
-  absl::StatusOr<AsyncFd> fd = co_await internal::ConnectSocket(
-      address, SOCK_STREAM, std::move(what), std::move(cancel));
+  absl::StatusOr<AsyncFd> fd =
+      co_await internal::ConnectSocket(address, SOCK_STREAM, std::move(what), std::move(cancel));
   if (!fd.ok()) co_return fd.status();
-  co_return TcpStream(std::move(*fd), address.is_unix() ? internal::StreamKind::kUnix
-                                                        : internal::StreamKind::kTcp);
+  co_return TcpStream(std::move(*fd),
+                      address.is_unix() ? internal::StreamKind::kUnix : internal::StreamKind::kTcp);
 }
 
-Task<absl::StatusOr<TcpStream>> TcpStream::Connect(std::string target,
-                                                   Cancellation cancel) {
-  absl::StatusOr<std::vector<SocketAddress>> addresses =
-      co_await Resolve(target, cancel);
+Task<absl::StatusOr<TcpStream>> TcpStream::Connect(std::string target, Cancellation cancel) {
+  absl::StatusOr<std::vector<SocketAddress>> addresses = co_await Resolve(target, cancel);
   if (!addresses.ok()) co_return addresses.status();
   std::vector<std::string> failures;
   for (const SocketAddress& address : *addresses) {
     absl::StatusOr<TcpStream> stream = co_await Connect(address, cancel);
     if (stream.ok()) co_return stream;
-    if (absl::IsCancelled(stream.status()) ||
-        absl::IsDeadlineExceeded(stream.status()) || addresses->size() == 1) {
+    if (absl::IsCancelled(stream.status()) || absl::IsDeadlineExceeded(stream.status()) ||
+        addresses->size() == 1) {
       co_return stream.status();
     }
     failures.push_back(std::string(stream.status().message()));
   }
   co_return absl::UnavailableError(absl::StrCat(
-      "connect to \"", target, "\" failed for every address: ",
-      absl::StrJoin(failures, "; ")));
+      "connect to \"", target, "\" failed for every address: ", absl::StrJoin(failures, "; ")));
 }
 
 absl::StatusOr<TcpStream> TcpStream::Adopt(UniqueFd fd, EventLoop& loop) {
@@ -189,8 +183,7 @@ void TcpStream::EnableInq() {
   }
 }
 
-TcpStream::TcpStream(AsyncFd fd, internal::StreamKind kind)
-    : fd_(std::move(fd)), kind_(kind) {
+TcpStream::TcpStream(AsyncFd fd, internal::StreamKind kind) : fd_(std::move(fd)), kind_(kind) {
   // On TCP a short read means the receive queue is empty. On a UNIX stream
   // it does too, unless the read stopped at a message that carried
   // descriptors or credentials, which recvmsg reports as a cut control
@@ -207,26 +200,21 @@ absl::StatusOr<TcpStream> TcpStream::Adopt(UniqueFd fd) {
 
 TcpStream::ReadvAwaiter TcpStream::ReadSomeV(std::span<const iovec> buffers,
                                              const Cancellation& cancel) {
-  return fd_.Perform(
-      Direction::kRead, "readv",
-      internal::ReadvCall{fd_.Get(), buffers.data(), buffers.size()},
-      cancel);
+  return fd_.Perform(Direction::kRead, "readv",
+                     internal::ReadvCall{fd_.Get(), buffers.data(), buffers.size()}, cancel);
 }
 
 TcpStream::WritevAwaiter TcpStream::WriteSomeV(std::span<const iovec> buffers,
                                                const Cancellation& cancel) {
-  return fd_.Perform(
-      Direction::kWrite, "sendmsg",
-      internal::SendmsgCall{fd_.Get(), buffers.data(), buffers.size()},
-      cancel);
+  return fd_.Perform(Direction::kWrite, "sendmsg",
+                     internal::SendmsgCall{fd_.Get(), buffers.data(), buffers.size()}, cancel);
 }
 
 TcpStream::WritevAllAwaiter TcpStream::WriteAllV(std::span<const iovec> buffers,
                                                  const Cancellation& cancel) {
   return fd_.Perform(
       Direction::kWrite, "sendmsg",
-      internal::SendmsgAllCall{
-          fd_.Get(), std::vector<iovec>(buffers.begin(), buffers.end())},
+      internal::SendmsgAllCall{fd_.Get(), std::vector<iovec>(buffers.begin(), buffers.end())},
       cancel);
 }
 
@@ -250,29 +238,26 @@ absl::Status TcpStream::RequireTcp(const char* what) const {
 
 absl::Status TcpStream::SetNoDelay(bool enable) {
   if (absl::Status tcp = RequireTcp("TCP_NODELAY"); !tcp.ok()) return tcp;
-  return internal::SetIntOption(fd_.Get(), IPPROTO_TCP, TCP_NODELAY, enable,
-                                "TCP_NODELAY");
+  return internal::SetIntOption(fd_.Get(), IPPROTO_TCP, TCP_NODELAY, enable, "TCP_NODELAY");
 }
 
-absl::Status TcpStream::SetKeepAlive(bool enable, absl::Duration idle,
-                                     absl::Duration interval, int count) {
+absl::Status TcpStream::SetKeepAlive(bool enable, absl::Duration idle, absl::Duration interval,
+                                     int count) {
   if (absl::Status tcp = RequireTcp("SO_KEEPALIVE"); !tcp.ok()) return tcp;
   const int fd = fd_.Get();
-  absl::Status status = internal::SetIntOption(fd, SOL_SOCKET, SO_KEEPALIVE,
-                                               enable, "SO_KEEPALIVE");
+  absl::Status status =
+      internal::SetIntOption(fd, SOL_SOCKET, SO_KEEPALIVE, enable, "SO_KEEPALIVE");
   if (!status.ok() || !enable) return status;
   const auto seconds = [](absl::Duration d) {
     return static_cast<int>(std::max<int64_t>(1, absl::ToInt64Seconds(d)));
   };
-  status = internal::SetIntOption(fd, IPPROTO_TCP, TCP_KEEPIDLE, seconds(idle),
-                                  "TCP_KEEPIDLE");
+  status = internal::SetIntOption(fd, IPPROTO_TCP, TCP_KEEPIDLE, seconds(idle), "TCP_KEEPIDLE");
   if (status.ok()) {
-    status = internal::SetIntOption(fd, IPPROTO_TCP, TCP_KEEPINTVL,
-                                    seconds(interval), "TCP_KEEPINTVL");
+    status =
+        internal::SetIntOption(fd, IPPROTO_TCP, TCP_KEEPINTVL, seconds(interval), "TCP_KEEPINTVL");
   }
   if (status.ok()) {
-    status = internal::SetIntOption(fd, IPPROTO_TCP, TCP_KEEPCNT, count,
-                                    "TCP_KEEPCNT");
+    status = internal::SetIntOption(fd, IPPROTO_TCP, TCP_KEEPCNT, count, "TCP_KEEPCNT");
   }
   return status;
 }
@@ -288,8 +273,7 @@ absl::StatusOr<SocketAddress> TcpStream::PeerAddress() const {
 // --- TcpListener -----------------------------------------------------------
 
 absl::StatusOr<TcpListener> TcpListener::Bind(const SocketAddress& address,
-                                              const ListenOptions& options,
-                                              EventLoop& loop) {
+                                              const ListenOptions& options, EventLoop& loop) {
   internal::AcceptorOptions acceptor_options;
   acceptor_options.type = SOCK_STREAM;
   acceptor_options.reuse_address = options.reuse_address;
@@ -300,8 +284,8 @@ absl::StatusOr<TcpListener> TcpListener::Bind(const SocketAddress& address,
   absl::StatusOr<internal::Acceptor> acceptor =
       internal::Acceptor::Bind(address, acceptor_options, loop);
   if (!acceptor.ok()) return acceptor.status();
-  return TcpListener(std::move(*acceptor), address.is_unix() ? internal::StreamKind::kUnix
-                                                             : internal::StreamKind::kTcp);
+  return TcpListener(std::move(*acceptor),
+                     address.is_unix() ? internal::StreamKind::kUnix : internal::StreamKind::kTcp);
 }
 
 absl::StatusOr<TcpListener> TcpListener::Bind(const SocketAddress& address,
@@ -315,8 +299,7 @@ absl::StatusOr<TcpListener> TcpListener::Bind(const SocketAddress& address,
 absl::StatusOr<TcpListener> TcpListener::Adopt(UniqueFd fd, EventLoop& loop) {
   // Accepted sockets share the listener's domain, type and protocol.
   const internal::StreamKind kind = internal::StreamKindOf(fd.Get());
-  absl::StatusOr<internal::Acceptor> acceptor =
-      internal::Acceptor::Adopt(std::move(fd), loop);
+  absl::StatusOr<internal::Acceptor> acceptor = internal::Acceptor::Adopt(std::move(fd), loop);
   if (!acceptor.ok()) return acceptor.status();
   return TcpListener(std::move(*acceptor), kind);
 }

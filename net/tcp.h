@@ -90,14 +90,12 @@ class TcpStream {
   // or the error naming the address ("connect to 127.0.0.1:9: Connection
   // refused"). A UNIX listener with a full backlog is retried until the
   // Cancellation ends the attempt.
-  static Task<absl::StatusOr<TcpStream>> Connect(SocketAddress address,
-                                                 Cancellation cancel = {});
+  static Task<absl::StatusOr<TcpStream>> Connect(SocketAddress address, Cancellation cancel = {});
   // Resolves `target` (see net/resolve.h: "host:port", a literal address or
   // a unix: address) and connects to each address in turn until one
   // accepts. The Cancellation bounds the whole attempt, resolution included.
   // If every address fails, the error lists each one's reason.
-  static Task<absl::StatusOr<TcpStream>> Connect(std::string target,
-                                                 Cancellation cancel = {});
+  static Task<absl::StatusOr<TcpStream>> Connect(std::string target, Cancellation cancel = {});
   // Adopts a connected, non-blocking stream socket, registering it with
   // `loop` (or the current loop).
   static absl::StatusOr<TcpStream> Adopt(UniqueFd fd, EventLoop& loop);
@@ -128,12 +126,15 @@ class TcpStream {
   WriteAllAwaiter WriteAll(ConstBytes data, const Cancellation& cancel = kNoCancellation);
   // Scatter read (readv): fills `buffers` in order, like ReadSome. The
   // iovecs and the memory they point to must stay valid until completion.
-  ReadvAwaiter ReadSomeV(std::span<const iovec> buffers, const Cancellation& cancel = kNoCancellation);
+  ReadvAwaiter ReadSomeV(std::span<const iovec> buffers,
+                         const Cancellation& cancel = kNoCancellation);
   // Gather write (sendmsg with MSG_NOSIGNAL): like WriteSome.
-  WritevAwaiter WriteSomeV(std::span<const iovec> buffers, const Cancellation& cancel = kNoCancellation);
+  WritevAwaiter WriteSomeV(std::span<const iovec> buffers,
+                           const Cancellation& cancel = kNoCancellation);
   // Gather write of everything in `buffers` (the iovec array is copied;
   // the memory it points to must stay valid). co_await yields the total.
-  WritevAllAwaiter WriteAllV(std::span<const iovec> buffers, const Cancellation& cancel = kNoCancellation);
+  WritevAllAwaiter WriteAllV(std::span<const iovec> buffers,
+                             const Cancellation& cancel = kNoCancellation);
 
   // Half-closes: the peer reads end of stream; reading here goes on.
   absl::Status ShutdownWrite();
@@ -143,8 +144,7 @@ class TcpStream {
   // every `interval`, giving up after `count` unanswered ones) or off. TCP
   // only.
   absl::Status SetKeepAlive(bool enable, absl::Duration idle = absl::Seconds(60),
-                            absl::Duration interval = absl::Seconds(10),
-                            int count = 5);
+                            absl::Duration interval = absl::Seconds(10), int count = 5);
   // Returns the local address (getsockname).
   absl::StatusOr<SocketAddress> LocalAddress() const;
   // Returns the peer's address (getpeername); a UNIX client that did not
@@ -162,8 +162,7 @@ class TcpStream {
  private:
   friend class TcpListener;
   TcpStream(AsyncFd fd, internal::StreamKind kind);
-  static absl::StatusOr<TcpStream> Adopt(UniqueFd fd, EventLoop& loop,
-                                         internal::StreamKind kind);
+  static absl::StatusOr<TcpStream> Adopt(UniqueFd fd, EventLoop& loop, internal::StreamKind kind);
   absl::Status RequireTcp(const char* what) const;
 
   // no_unique_address lets the flags below sit in its tail padding.
@@ -214,8 +213,7 @@ class TcpListener {
   // and a live listener's name is refused with EADDRINUSE, without races
   // between listeners starting at once. Close() removes both files.
   static absl::StatusOr<TcpListener> Bind(const SocketAddress& address,
-                                          const ListenOptions& options,
-                                          EventLoop& loop);
+                                          const ListenOptions& options, EventLoop& loop);
   static absl::StatusOr<TcpListener> Bind(const SocketAddress& address,
                                           const ListenOptions& options = {});
   // Adopts a socket already listening (e.g. from systemd), registering it
@@ -367,34 +365,30 @@ struct SendmsgAllCall {
 // builds the awaiter in place, without a call.
 inline TcpStream::ReadAwaiter TcpStream::ReadSome(std::span<char> buffer,
                                                   const Cancellation& cancel) {
-  return fd_.Perform(
-      Direction::kRead,
-      internal::ReadCall{.fd = fd_.Get(),
-                         .unix_stream = kind_ == internal::StreamKind::kUnix,
-                         .data = buffer.data(),
-                         .size = buffer.size()},
-      cancel);
+  return fd_.Perform(Direction::kRead,
+                     internal::ReadCall{.fd = fd_.Get(),
+                                        .unix_stream = kind_ == internal::StreamKind::kUnix,
+                                        .data = buffer.data(),
+                                        .size = buffer.size()},
+                     cancel);
 }
 
 inline TcpStream::ReadExactAwaiter TcpStream::ReadExact(std::span<char> buffer,
                                                         const Cancellation& cancel) {
-  if (!inq_tried_) [[unlikely]] EnableInq();
-  return fd_.Perform(
-      Direction::kRead,
-      internal::ReadExactCall{fd_.Get(), InqLevel(), buffer.data(), buffer.size()}, cancel);
-}
-
-inline TcpStream::WriteAwaiter TcpStream::WriteSome(ConstBytes data,
-                                                    const Cancellation& cancel) {
-  return fd_.Perform(Direction::kWrite,
-                     internal::SendCall{fd_.Get(), data.data(), data.size()},
+  if (!inq_tried_) [[unlikely]]
+    EnableInq();
+  return fd_.Perform(Direction::kRead,
+                     internal::ReadExactCall{fd_.Get(), InqLevel(), buffer.data(), buffer.size()},
                      cancel);
 }
 
-inline TcpStream::WriteAllAwaiter TcpStream::WriteAll(ConstBytes data,
-                                                      const Cancellation& cancel) {
-  return fd_.Perform(Direction::kWrite,
-                     internal::SendAllCall{fd_.Get(), data.data(), data.size()},
+inline TcpStream::WriteAwaiter TcpStream::WriteSome(ConstBytes data, const Cancellation& cancel) {
+  return fd_.Perform(Direction::kWrite, internal::SendCall{fd_.Get(), data.data(), data.size()},
+                     cancel);
+}
+
+inline TcpStream::WriteAllAwaiter TcpStream::WriteAll(ConstBytes data, const Cancellation& cancel) {
+  return fd_.Perform(Direction::kWrite, internal::SendAllCall{fd_.Get(), data.data(), data.size()},
                      cancel);
 }
 

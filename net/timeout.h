@@ -46,10 +46,8 @@ inline Task<absl::Status> DeadlineTimer(absl::Time deadline) {
 
 // Runs `task` until it completes or `deadline` passes.
 template <typename T>
-  requires internal::IsStatusLike<T>::value
-Task<T> WithDeadline(Task<T> task, absl::Time deadline) {
-  auto [index, result] = co_await WhenAny(std::move(task),
-                                          internal::DeadlineTimer(deadline));
+requires internal::IsStatusLike<T>::value Task<T> WithDeadline(Task<T> task, absl::Time deadline) {
+  auto [index, result] = co_await WhenAny(std::move(task), internal::DeadlineTimer(deadline));
   if (index == 0) co_return std::get<0>(std::move(result));
   absl::Status timer = std::get<1>(std::move(result));
   if (timer.code() == absl::StatusCode::kDeadlineExceeded) {
@@ -61,8 +59,8 @@ Task<T> WithDeadline(Task<T> task, absl::Time deadline) {
 
 // Runs `task` until it completes or `timeout` has passed.
 template <typename T>
-  requires internal::IsStatusLike<T>::value
-Task<T> WithTimeout(Task<T> task, absl::Duration timeout) {
+requires internal::IsStatusLike<T>::value Task<T> WithTimeout(Task<T> task,
+                                                              absl::Duration timeout) {
   return WithDeadline(std::move(task), absl::Now() + timeout);
 }
 

@@ -25,8 +25,7 @@ bool SleepAwaiter::await_ready() noexcept {
 bool SleepAwaiter::await_suspend(std::coroutine_handle<> handle) noexcept {
   EventLoop* loop = EventLoop::Current();
   if (loop == nullptr) {
-    status() = absl::FailedPreconditionError(
-        "Sleep: no EventLoop is running on this thread");
+    status() = absl::FailedPreconditionError("Sleep: no EventLoop is running on this thread");
     return false;
   }
   timer_.on_expire = &SleepAwaiter::Expired;

@@ -50,8 +50,7 @@ class Yield {
 
 class SleepAwaiter final : public internal::Operation {
  public:
-  SleepAwaiter(int64_t wake_ns, const Cancellation& cancel)
-      : Operation(cancel) {
+  SleepAwaiter(int64_t wake_ns, const Cancellation& cancel) : Operation(cancel) {
     timer_.deadline_ns = wake_ns;
   }
   SleepAwaiter(SleepAwaiter&&) = default;

@@ -12,12 +12,10 @@ namespace internal {
 ssize_t ReceiveFromCall::operator()() {
   from_len = sizeof(from);
   // MSG_TRUNC makes recvfrom return the datagram's real length.
-  return ::recvfrom(fd, data, size, MSG_TRUNC, reinterpret_cast<sockaddr*>(&from),
-                    &from_len);
+  return ::recvfrom(fd, data, size, MSG_TRUNC, reinterpret_cast<sockaddr*>(&from), &from_len);
 }
 
-absl::StatusOr<Datagram> ReceiveFromCall::Finish(
-    absl::StatusOr<size_t> result) const {
+absl::StatusOr<Datagram> ReceiveFromCall::Finish(absl::StatusOr<size_t> result) const {
   if (!result.ok()) return result.status();
   absl::StatusOr<SocketAddress> sender =
       SocketAddress::FromSockaddr(reinterpret_cast<const sockaddr*>(&from), from_len);
@@ -32,8 +30,8 @@ absl::StatusOr<Datagram> ReceiveFromCall::Finish(
 
 }  // namespace internal
 
-absl::StatusOr<UdpSocket> UdpSocket::Bind(const SocketAddress& address,
-                                          bool reuse_port, EventLoop& loop) {
+absl::StatusOr<UdpSocket> UdpSocket::Bind(const SocketAddress& address, bool reuse_port,
+                                          EventLoop& loop) {
   const std::string what = absl::StrCat("bind UDP to ", address.ToString());
   if (address.is_unix()) {
     return absl::InvalidArgumentError(
@@ -42,8 +40,8 @@ absl::StatusOr<UdpSocket> UdpSocket::Bind(const SocketAddress& address,
   absl::StatusOr<UniqueFd> raw = internal::OpenSocket(address.family(), SOCK_DGRAM);
   if (!raw.ok()) return internal::Annotate(raw.status(), what);
   if (reuse_port) {
-    if (absl::Status s = internal::SetIntOption(raw->Get(), SOL_SOCKET,
-                                                SO_REUSEPORT, 1, "SO_REUSEPORT");
+    if (absl::Status s =
+            internal::SetIntOption(raw->Get(), SOL_SOCKET, SO_REUSEPORT, 1, "SO_REUSEPORT");
         !s.ok()) {
       return s;
     }
@@ -56,8 +54,7 @@ absl::StatusOr<UdpSocket> UdpSocket::Bind(const SocketAddress& address,
   return UdpSocket(std::move(*fd));
 }
 
-absl::StatusOr<UdpSocket> UdpSocket::Bind(const SocketAddress& address,
-                                          bool reuse_port) {
+absl::StatusOr<UdpSocket> UdpSocket::Bind(const SocketAddress& address, bool reuse_port) {
   absl::StatusOr<EventLoop*> loop =
       internal::CurrentLoop(absl::StrCat("bind UDP to ", address.ToString()));
   if (!loop.ok()) return loop.status();
@@ -66,9 +63,8 @@ absl::StatusOr<UdpSocket> UdpSocket::Bind(const SocketAddress& address,
 
 absl::StatusOr<UdpSocket> UdpSocket::Connect(const SocketAddress& peer) {
   const std::string what = absl::StrCat("connect UDP to ", peer.ToString());
-  const SocketAddress any = peer.is_ipv6()
-                                ? *SocketAddress::Parse("[::]:0")
-                                : SocketAddress::Ipv4(0, 0);
+  const SocketAddress any =
+      peer.is_ipv6() ? *SocketAddress::Parse("[::]:0") : SocketAddress::Ipv4(0, 0);
   absl::StatusOr<UdpSocket> socket = Bind(any);
   if (!socket.ok()) return internal::Annotate(socket.status(), what);
   if (::connect(socket->fd(), peer.data(), peer.size()) != 0) {
@@ -77,29 +73,23 @@ absl::StatusOr<UdpSocket> UdpSocket::Connect(const SocketAddress& peer) {
   return socket;
 }
 
-UdpSocket::SendAwaiter UdpSocket::SendTo(ConstBytes data,
-                                         const SocketAddress& to,
+UdpSocket::SendAwaiter UdpSocket::SendTo(ConstBytes data, const SocketAddress& to,
                                          const Cancellation& cancel) {
-  return fd_.Perform(
-      Direction::kWrite, "sendto",
-      internal::SendToCall{fd_.Get(), data.data(), data.size(), to, false},
-      cancel);
+  return fd_.Perform(Direction::kWrite, "sendto",
+                     internal::SendToCall{fd_.Get(), data.data(), data.size(), to, false}, cancel);
 }
 
-UdpSocket::SendAwaiter UdpSocket::Send(ConstBytes data,
-                                       const Cancellation& cancel) {
-  return fd_.Perform(Direction::kWrite, "send",
-                     internal::SendToCall{fd_.Get(), data.data(), data.size(),
-                                          SocketAddress::Ipv4(0, 0), true},
-                     cancel);
+UdpSocket::SendAwaiter UdpSocket::Send(ConstBytes data, const Cancellation& cancel) {
+  return fd_.Perform(
+      Direction::kWrite, "send",
+      internal::SendToCall{fd_.Get(), data.data(), data.size(), SocketAddress::Ipv4(0, 0), true},
+      cancel);
 }
 
 UdpSocket::ReceiveAwaiter UdpSocket::ReceiveFrom(std::span<char> buffer,
                                                  const Cancellation& cancel) {
-  return fd_.Perform(
-      Direction::kRead, "recvfrom",
-      internal::ReceiveFromCall{fd_.Get(), buffer.data(), buffer.size()},
-      cancel);
+  return fd_.Perform(Direction::kRead, "recvfrom",
+                     internal::ReceiveFromCall{fd_.Get(), buffer.data(), buffer.size()}, cancel);
 }
 
 absl::StatusOr<SocketAddress> UdpSocket::LocalAddress() const {

@@ -60,10 +60,9 @@ class UdpSocket {
   // Creates a UDP socket bound to `address` (port 0: an ephemeral port),
   // registered with `loop` (or the current loop). `reuse_port` sets
   // SO_REUSEPORT, so several sockets (one per loop) can share the port.
-  static absl::StatusOr<UdpSocket> Bind(const SocketAddress& address,
-                                        bool reuse_port, EventLoop& loop);
-  static absl::StatusOr<UdpSocket> Bind(const SocketAddress& address,
-                                        bool reuse_port = false);
+  static absl::StatusOr<UdpSocket> Bind(const SocketAddress& address, bool reuse_port,
+                                        EventLoop& loop);
+  static absl::StatusOr<UdpSocket> Bind(const SocketAddress& address, bool reuse_port = false);
   // Creates a UDP socket connected to `peer` (bound to an ephemeral port of
   // the matching family), registered with the current loop.
   static absl::StatusOr<UdpSocket> Connect(const SocketAddress& peer);
@@ -108,8 +107,8 @@ struct SendToCall {
   SocketAddress to;
   bool connected;
   ssize_t operator()() const {
-    return ::sendto(fd, data, size, MSG_NOSIGNAL,
-                    connected ? nullptr : to.data(), connected ? 0 : to.size());
+    return ::sendto(fd, data, size, MSG_NOSIGNAL, connected ? nullptr : to.data(),
+                    connected ? 0 : to.size());
   }
 };
 

@@ -43,8 +43,8 @@ template <size_t I, typename... Ts>
 WhenAnyResult<Ts...> TakeWinner(size_t index, std::tuple<Task<Ts>&...> tasks) {
   if constexpr (I < sizeof...(Ts)) {
     if (index == I) {
-      return {index, std::variant<NonVoid<Ts>...>(
-                         std::in_place_index<I>, TakeResult(std::get<I>(tasks)))};
+      return {index,
+              std::variant<NonVoid<Ts>...>(std::in_place_index<I>, TakeResult(std::get<I>(tasks)))};
     }
     return TakeWinner<I + 1, Ts...>(index, tasks);
   } else {
@@ -55,15 +55,13 @@ WhenAnyResult<Ts...> TakeWinner(size_t index, std::tuple<Task<Ts>&...> tasks) {
 
 // Runs `tasks` concurrently; yields the first to complete.
 template <typename... Ts>
-  requires(sizeof...(Ts) > 0)
-Task<WhenAnyResult<Ts...>> WhenAny(Task<Ts>... tasks) {
+requires(sizeof...(Ts) > 0) Task<WhenAnyResult<Ts...>> WhenAny(Task<Ts>... tasks) {
   internal::JoinState join(/*stop_on_first=*/true);
   std::stop_callback forward(co_await CurrentStopToken(),
                              internal::ForwardStop{&join.stop_source()});
   (join.Add(tasks), ...);
   co_await join;
-  co_return internal::TakeWinner<0, Ts...>(join.first(),
-                                           std::tuple<Task<Ts>&...>(tasks...));
+  co_return internal::TakeWinner<0, Ts...>(join.first(), std::tuple<Task<Ts>&...>(tasks...));
 }
 
 // Runs every task in `tasks` (at least one) concurrently; yields the first

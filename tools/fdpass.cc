@@ -54,8 +54,8 @@
 #include "net/unique_fd.h"
 #include "net/when_any.h"
 #include "tools/internal/command_line.h"
-#include "tools/internal/stop_signals.h"
 #include "tools/internal/fd_kind.h"
+#include "tools/internal/stop_signals.h"
 
 namespace {
 
@@ -185,9 +185,9 @@ Task<absl::Status> SendAndPrintReply(SendOptions options, std::vector<UniqueFd> 
   absl::StatusOr<conet::ipc::ReceivedMessage> reply =
       co_await socket->ReceiveFds(buffer, conet::ipc::kMaxFdsPerMessage, deadline);
   if (absl::IsDeadlineExceeded(reply.status())) {
-    co_return absl::DeadlineExceededError(
-        absl::StrCat("no reply from ", options.to.ToString(), " within ",
-                     absl::FormatDuration(options.timeout)));
+    co_return absl::DeadlineExceededError(absl::StrCat("no reply from ", options.to.ToString(),
+                                                       " within ",
+                                                       absl::FormatDuration(options.timeout)));
   }
   if (!reply.ok()) co_return reply.status();
   if (reply->size == 0) {
@@ -321,8 +321,7 @@ absl::StatusOr<SocketType> ParseType(const std::string& text) {
       absl::StrCat("--type=", text, ": expected seqpacket, stream or dgram"));
 }
 
-absl::StatusOr<SocketAddress> ParseUnixAddress(const std::string& flag,
-                                               const std::string& text) {
+absl::StatusOr<SocketAddress> ParseUnixAddress(const std::string& flag, const std::string& text) {
   if (text.empty()) return absl::InvalidArgumentError(absl::StrCat("--", flag, " is required"));
   absl::StatusOr<SocketAddress> address = SocketAddress::Parse(text);
   if (!address.ok()) return address.status();

@@ -62,16 +62,14 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             Clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
       .count();
 }
 
 // Adds one to a counter that only the calling thread writes (others read it
 // for the progress display): a plain load and store, no locked instruction.
 void Bump(std::atomic<uint64_t>& counter) {
-  counter.store(counter.load(std::memory_order_relaxed) + 1,
-                std::memory_order_relaxed);
+  counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 
 // LatencyHistogram counts nanosecond values in log-linear buckets, as
@@ -96,8 +94,8 @@ class LatencyHistogram {
   // when nothing was recorded.
   double Quantile(double q) const {
     if (total_ == 0) return 0;
-    const uint64_t rank = std::max<uint64_t>(
-        1, static_cast<uint64_t>(std::ceil(q * static_cast<double>(total_))));
+    const uint64_t rank =
+        std::max<uint64_t>(1, static_cast<uint64_t>(std::ceil(q * static_cast<double>(total_))));
     uint64_t seen = 0;
     for (int i = 0; i < kBuckets; ++i) {
       seen += counts_[i];
@@ -114,14 +112,13 @@ class LatencyHistogram {
   static int Index(uint64_t v) {
     if (v < 2 * kSub) return static_cast<int>(v);
     const int shift = (63 - __builtin_clzll(v)) - kSubBits;  // >= 1
-    return shift * kSub + static_cast<int>(v >> shift);  // v >> shift in [64, 128)
+    return shift * kSub + static_cast<int>(v >> shift);      // v >> shift in [64, 128)
   }
   static double Midpoint(int index) {
     if (index < 2 * kSub) return index;
     const int shift = index / kSub - 1;
     const uint64_t lower = static_cast<uint64_t>(index - shift * kSub) << shift;
-    return static_cast<double>(lower) +
-           static_cast<double>((uint64_t{1} << shift) - 1) / 2;
+    return static_cast<double>(lower) + static_cast<double>((uint64_t{1} << shift) - 1) / 2;
   }
 
   std::vector<uint64_t> counts_;
@@ -155,8 +152,8 @@ struct alignas(64) Worker {
   explicit Worker(int i) : index(i) {}
 
   const int index;
-  std::stop_source stop;              // stopped from the worker's own loop
-  LatencyHistogram latencies;         // measured messages only
+  std::stop_source stop;               // stopped from the worker's own loop
+  LatencyHistogram latencies;          // measured messages only
   std::atomic<uint64_t> completed{0};  // every message echoed and checked
   std::atomic<uint64_t> measured{0};   // messages echoed while measuring
   std::atomic<uint64_t> errors{0};     // connections that failed
@@ -169,10 +166,13 @@ struct alignas(64) Worker {
 // One connection's state, shared by its reader and writer (both run on the
 // same loop, so no synchronisation).
 struct Connection {
-  Connection(const Benchmark* b, Worker* w, int connection_id,
-             conet::TcpStream s)
-      : bench(b), worker(w), id(connection_id), stream(std::move(s)),
-        buffer(b->size), sent_at(b->depth) {}
+  Connection(const Benchmark* b, Worker* w, int connection_id, conet::TcpStream s)
+      : bench(b),
+        worker(w),
+        id(connection_id),
+        stream(std::move(s)),
+        buffer(b->size),
+        sent_at(b->depth) {}
 
   const Benchmark* bench;
   Worker* worker;
@@ -206,8 +206,7 @@ class WaitForCredit {
 };
 
 void WakeWriter(Connection* connection) {
-  if (std::coroutine_handle<> writer =
-          std::exchange(connection->writer_waiting, nullptr)) {
+  if (std::coroutine_handle<> writer = std::exchange(connection->writer_waiting, nullptr)) {
     writer.resume();  // runs until its next write or credit wait
   }
 }
@@ -230,18 +229,16 @@ conet::Task<absl::Status> WriteMessages(Connection* connection) {
 
 // Returns an error naming the first byte of `echo` that differs from
 // message `k`.
-absl::Status Verify(const Benchmark& bench, uint64_t k,
-                    std::span<const char> echo) {
+absl::Status Verify(const Benchmark& bench, uint64_t k, std::span<const char> echo) {
   const std::span<const char> expected = bench.Message(k);
   if (std::memcmp(echo.data(), expected.data(), echo.size()) == 0) {
     return absl::OkStatus();
   }
   size_t i = 0;
   while (echo[i] == expected[i]) ++i;
-  return absl::DataLossError(absl::StrCat(
-      "echo of message ", k, " differs at byte ", i, ": got ",
-      static_cast<unsigned char>(echo[i]), ", sent ",
-      static_cast<unsigned char>(expected[i])));
+  return absl::DataLossError(absl::StrCat("echo of message ", k, " differs at byte ", i, ": got ",
+                                          static_cast<unsigned char>(echo[i]), ", sent ",
+                                          static_cast<unsigned char>(expected[i])));
 }
 
 // Reads the echoes in order, checks them, records their latency and gives
@@ -282,8 +279,8 @@ void NoteError(Worker& worker, const std::string& error) {
 // Connects (within bench->connect_timeout) and runs one closed loop until
 // it fails or the worker stops.
 conet::Task<void> RunConnection(const Benchmark* bench, Worker* worker, int id) {
-  absl::StatusOr<conet::TcpStream> stream = co_await conet::TcpStream::Connect(
-      bench->target, conet::Within(bench->connect_timeout));
+  absl::StatusOr<conet::TcpStream> stream =
+      co_await conet::TcpStream::Connect(bench->target, conet::Within(bench->connect_timeout));
   if (!stream.ok()) {
     if (!worker->stop.stop_requested()) {
       NoteError(*worker, stream.status().ToString());
@@ -339,15 +336,12 @@ Totals Sum(const std::vector<std::unique_ptr<Worker>>& workers) {
     totals.measured += worker->measured.load(std::memory_order_relaxed);
     totals.errors += worker->errors.load(std::memory_order_relaxed);
     totals.connected += worker->connected.load(std::memory_order_relaxed);
-    totals.connect_failures +=
-        worker->connect_failures.load(std::memory_order_relaxed);
+    totals.connect_failures += worker->connect_failures.load(std::memory_order_relaxed);
   }
   return totals;
 }
 
-double Seconds(Clock::duration d) {
-  return std::chrono::duration<double>(d).count();
-}
+double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
 // The main thread's side: waits for time to pass or for SIGINT/SIGTERM
 // (blocked in every thread, taken here with sigtimedwait), and shows the
@@ -356,10 +350,13 @@ class Monitor {
  public:
   enum class Phase { kConnecting, kWarmingUp, kMeasuring };
 
-  Monitor(const sigset_t& signals,
-          const std::vector<std::unique_ptr<Worker>>& workers, int connections)
-      : signals_(signals), workers_(workers), connections_(connections),
-        show_progress_(::isatty(STDERR_FILENO) == 1), start_(Clock::now()),
+  Monitor(const sigset_t& signals, const std::vector<std::unique_ptr<Worker>>& workers,
+          int connections)
+      : signals_(signals),
+        workers_(workers),
+        connections_(connections),
+        show_progress_(::isatty(STDERR_FILENO) == 1),
+        start_(Clock::now()),
         next_progress_(start_ + std::chrono::seconds(1)) {}
 
   void Enter(Phase phase) {
@@ -370,8 +367,7 @@ class Monitor {
 
   // Waits until `until`, or until `done()` holds (checked every 10 ms, if
   // given). Returns false if a stop signal came first.
-  bool WaitUntil(Clock::time_point until,
-                 const std::function<bool()>& done = nullptr) {
+  bool WaitUntil(Clock::time_point until, const std::function<bool()>& done = nullptr) {
     while (true) {
       if (done && done()) return true;
       Clock::time_point now = Clock::now();
@@ -382,8 +378,7 @@ class Monitor {
       if (now >= until) return true;
       Clock::time_point wake = std::min(until, next_progress_);
       if (done) wake = std::min(wake, now + std::chrono::milliseconds(10));
-      const auto wait = std::chrono::duration_cast<std::chrono::nanoseconds>(
-          wake - now);
+      const auto wait = std::chrono::duration_cast<std::chrono::nanoseconds>(wake - now);
       timespec timeout{};
       timeout.tv_sec = static_cast<time_t>(wait.count() / 1'000'000'000);
       timeout.tv_nsec = static_cast<long>(wait.count() % 1'000'000'000);
@@ -406,22 +401,18 @@ class Monitor {
     const double in_phase = std::max(Seconds(now - phase_start_), 1e-9);
     switch (phase_) {
       case Phase::kConnecting:
-        std::snprintf(line, sizeof(line),
-                      "%.0fs: connecting, %llu of %d connected, %llu failed",
-                      elapsed, static_cast<unsigned long long>(totals.connected),
-                      connections_,
+        std::snprintf(line, sizeof(line), "%.0fs: connecting, %llu of %d connected, %llu failed",
+                      elapsed, static_cast<unsigned long long>(totals.connected), connections_,
                       static_cast<unsigned long long>(totals.connect_failures));
         break;
       case Phase::kWarmingUp:
-        std::snprintf(
-            line, sizeof(line), "%.0fs: warming up, %.0f msgs/s, %llu errors",
-            elapsed,
-            static_cast<double>(totals.completed - phase_completed_) / in_phase,
-            static_cast<unsigned long long>(totals.errors));
+        std::snprintf(line, sizeof(line), "%.0fs: warming up, %.0f msgs/s, %llu errors", elapsed,
+                      static_cast<double>(totals.completed - phase_completed_) / in_phase,
+                      static_cast<unsigned long long>(totals.errors));
         break;
       case Phase::kMeasuring:
-        std::snprintf(line, sizeof(line), "%.0fs: %.0f msgs/s, %llu errors",
-                      elapsed, static_cast<double>(totals.measured) / in_phase,
+        std::snprintf(line, sizeof(line), "%.0fs: %.0f msgs/s, %llu errors", elapsed,
+                      static_cast<double>(totals.measured) / in_phase,
                       static_cast<unsigned long long>(totals.errors));
         break;
     }
@@ -451,8 +442,7 @@ bool IsTarget(const std::string& target) {
   if (colon == std::string::npos || colon == 0) return false;
   if (target.find(':') != colon) return false;  // an IPv6 literal needs []
   int port = 0;
-  return absl::SimpleAtoi(target.substr(colon + 1), &port) && port > 0 &&
-         port <= 65535;
+  return absl::SimpleAtoi(target.substr(colon + 1), &port) && port > 0 && port <= 65535;
 }
 
 void PrintUsage() {
@@ -523,8 +513,7 @@ int main(int argc, char** argv) {
   for (int i = 0; i < bench.threads; ++i) {
     workers.push_back(std::make_unique<Worker>(i));
   }
-  absl::StatusOr<std::unique_ptr<conet::LoopGroup>> group =
-      conet::LoopGroup::Create(bench.threads);
+  absl::StatusOr<std::unique_ptr<conet::LoopGroup>> group = conet::LoopGroup::Create(bench.threads);
   if (!group.ok()) {
     std::fprintf(stderr, "netbench: %s\n", group.status().ToString().c_str());
     return 1;
@@ -544,8 +533,8 @@ int main(int argc, char** argv) {
   Clock::time_point measure_end{};
   monitor.Enter(Monitor::Phase::kConnecting);
   const auto connect_limit =
-      Clock::now() + std::chrono::nanoseconds(absl::ToInt64Nanoseconds(
-                         bench.connect_timeout + absl::Seconds(1)));
+      Clock::now() +
+      std::chrono::nanoseconds(absl::ToInt64Nanoseconds(bench.connect_timeout + absl::Seconds(1)));
   signalled = !monitor.WaitUntil(connect_limit, [&] {
     const Totals totals = Sum(workers);
     return totals.connect_failures > 0 ||
@@ -553,22 +542,20 @@ int main(int argc, char** argv) {
   });
   if (!signalled) {
     const Totals totals = Sum(workers);
-    connect_failed = totals.connect_failures > 0 ||
-                     totals.connected < static_cast<uint64_t>(bench.connections);
+    connect_failed =
+        totals.connect_failures > 0 || totals.connected < static_cast<uint64_t>(bench.connections);
   }
   if (!signalled && !connect_failed) {
     monitor.Enter(Monitor::Phase::kWarmingUp);
-    signalled = !monitor.WaitUntil(
-        Clock::now() +
-        std::chrono::nanoseconds(absl::ToInt64Nanoseconds(warmup)));
+    signalled = !monitor.WaitUntil(Clock::now() +
+                                   std::chrono::nanoseconds(absl::ToInt64Nanoseconds(warmup)));
   }
   if (!signalled && !connect_failed) {
     monitor.Enter(Monitor::Phase::kMeasuring);
     measure_start = Clock::now();
     bench.measuring.store(true, std::memory_order_relaxed);
-    signalled = !monitor.WaitUntil(
-        measure_start +
-        std::chrono::nanoseconds(absl::ToInt64Nanoseconds(duration)));
+    signalled = !monitor.WaitUntil(measure_start +
+                                   std::chrono::nanoseconds(absl::ToInt64Nanoseconds(duration)));
     bench.measuring.store(false, std::memory_order_relaxed);
     measure_end = Clock::now();
   }
@@ -597,33 +584,27 @@ int main(int argc, char** argv) {
   const Totals totals = Sum(workers);
   if (connect_failed) {
     std::fprintf(stderr, "netbench: %llu of %d connections failed: %s\n",
-                 static_cast<unsigned long long>(bench.connections -
-                                                 totals.connected),
-                 bench.connections,
-                 first_error.empty() ? "timed out" : first_error.c_str());
+                 static_cast<unsigned long long>(bench.connections - totals.connected),
+                 bench.connections, first_error.empty() ? "timed out" : first_error.c_str());
     return 1;
   }
 
   LatencyHistogram latencies;
   for (const auto& worker : workers) latencies.Merge(worker->latencies);
-  const double seconds =
-      measure_end > measure_start ? Seconds(measure_end - measure_start) : 0;
+  const double seconds = measure_end > measure_start ? Seconds(measure_end - measure_start) : 0;
   const double messages = static_cast<double>(totals.measured);
   const double msgs_per_sec = seconds > 0 ? messages / seconds : 0;
   const double mib_per_sec =
-      seconds > 0 ? messages * static_cast<double>(bench.size) / (1 << 20) / seconds
-                  : 0;
+      seconds > 0 ? messages * static_cast<double>(bench.size) / (1 << 20) / seconds : 0;
   std::printf(
       "msgs_per_sec=%.1f mib_per_sec=%.3f p50_us=%.2f p99_us=%.2f "
       "p999_us=%.2f errors=%llu\n",
-      msgs_per_sec, mib_per_sec, latencies.Quantile(0.50) / 1000,
-      latencies.Quantile(0.99) / 1000, latencies.Quantile(0.999) / 1000,
-      static_cast<unsigned long long>(totals.errors));
+      msgs_per_sec, mib_per_sec, latencies.Quantile(0.50) / 1000, latencies.Quantile(0.99) / 1000,
+      latencies.Quantile(0.999) / 1000, static_cast<unsigned long long>(totals.errors));
   std::fflush(stdout);
   if (totals.errors > 0) {
     std::fprintf(stderr, "netbench: %llu connections failed; the first: %s\n",
-                 static_cast<unsigned long long>(totals.errors),
-                 first_error.c_str());
+                 static_cast<unsigned long long>(totals.errors), first_error.c_str());
     return 1;
   }
   if (totals.measured == 0 && !signalled) {

@@ -52,14 +52,13 @@ struct AcceptCall {
 absl::Status SetListenOptions(int fd, const SocketAddress& address,
                               const AcceptorOptions& options) {
   if (!address.is_unix()) {
-    if (absl::Status s = SetIntOption(fd, SOL_SOCKET, SO_REUSEADDR,
-                                      options.reuse_address, "SO_REUSEADDR");
+    if (absl::Status s =
+            SetIntOption(fd, SOL_SOCKET, SO_REUSEADDR, options.reuse_address, "SO_REUSEADDR");
         !s.ok()) {
       return s;
     }
     if (options.reuse_port) {
-      if (absl::Status s = SetIntOption(fd, SOL_SOCKET, SO_REUSEPORT, 1, "SO_REUSEPORT");
-          !s.ok()) {
+      if (absl::Status s = SetIntOption(fd, SOL_SOCKET, SO_REUSEPORT, 1, "SO_REUSEPORT"); !s.ok()) {
         return s;
       }
     }
@@ -73,8 +72,7 @@ absl::Status SetListenOptions(int fd, const SocketAddress& address,
 }  // namespace
 
 absl::StatusOr<Acceptor> Acceptor::Bind(const SocketAddress& address,
-                                        const AcceptorOptions& options,
-                                        EventLoop& loop) {
+                                        const AcceptorOptions& options, EventLoop& loop) {
   const std::string where = address.ToString();
   absl::StatusOr<UniqueFd> raw = OpenSocket(address.family(), options.type);
   if (!raw.ok()) return Annotate(raw.status(), absl::StrCat("listen on ", where));
@@ -143,13 +141,12 @@ Task<absl::StatusOr<UniqueFd>> Acceptor::Accept(Cancellation cancel) {
       co_await fd_.Perform(Direction::kRead, "accept4", accept_call, cancel);
   if (!conn.ok()) {
     if (absl::IsResourceExhausted(conn.status())) {
-      backoff_ = backoff_ == absl::ZeroDuration()
-                     ? kFirstAcceptBackoff
-                     : std::min(backoff_ * 2, kMaxAcceptBackoff);
+      backoff_ = backoff_ == absl::ZeroDuration() ? kFirstAcceptBackoff
+                                                  : std::min(backoff_ * 2, kMaxAcceptBackoff);
       resume_at_ = absl::Now() + backoff_;
-      co_return absl::ResourceExhaustedError(
-          absl::StrCat(what(), ": ", conn.status().message(), " (pausing accepts for ",
-                       absl::FormatDuration(backoff_), ")"));
+      co_return absl::ResourceExhaustedError(absl::StrCat(what(), ": ", conn.status().message(),
+                                                          " (pausing accepts for ",
+                                                          absl::FormatDuration(backoff_), ")"));
     }
     co_return Annotate(conn.status(), what());
   }

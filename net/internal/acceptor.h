@@ -41,8 +41,7 @@ struct AcceptorOptions {
 class Acceptor {
  public:
   // Binds and listens on `address`, registered with `loop`.
-  static absl::StatusOr<Acceptor> Bind(const SocketAddress& address,
-                                       const AcceptorOptions& options,
+  static absl::StatusOr<Acceptor> Bind(const SocketAddress& address, const AcceptorOptions& options,
                                        EventLoop& loop);
   // Adopts a socket already listening.
   static absl::StatusOr<Acceptor> Adopt(UniqueFd fd, EventLoop& loop);

@@ -12,8 +12,8 @@
 #include "net/timer.h"
 
 namespace conet::internal {
-Task<absl::StatusOr<AsyncFd>> ConnectSocket(SocketAddress address, int type,
-                                            std::string what, Cancellation cancel) {
+Task<absl::StatusOr<AsyncFd>> ConnectSocket(SocketAddress address, int type, std::string what,
+                                            Cancellation cancel) {
   EventLoop* loop = EventLoop::Current();
   if (loop == nullptr) {
     co_return absl::FailedPreconditionError(

@@ -20,8 +20,8 @@ namespace conet::internal {
 
 // Connects a socket of `type` (SOCK_STREAM, SOCK_SEQPACKET, SOCK_DGRAM) to
 // `address`; errors start with `what` ("connect to 127.0.0.1:80").
-Task<absl::StatusOr<AsyncFd>> ConnectSocket(SocketAddress address, int type,
-                                            std::string what, Cancellation cancel);
+Task<absl::StatusOr<AsyncFd>> ConnectSocket(SocketAddress address, int type, std::string what,
+                                            Cancellation cancel);
 
 }  // namespace conet::internal
 

@@ -36,8 +36,7 @@ class Notifier {
     std::suspend_always initial_suspend() const noexcept { return {}; }
     struct Final {
       bool await_ready() const noexcept { return false; }
-      std::coroutine_handle<> await_suspend(
-          std::coroutine_handle<promise_type> me) const noexcept {
+      std::coroutine_handle<> await_suspend(std::coroutine_handle<promise_type> me) const noexcept {
         return me.promise().owner_->ChildDone(me.promise().key_);
       }
       void await_resume() const noexcept {}
@@ -130,8 +129,8 @@ class JoinState {
   template <typename T>
   void Add(Task<T>& child) {
     child.SetStopToken(source_.get_token());
-    children_.push_back({child.handle(), &child.handle().promise(),
-                         MakeNotifier(this, children_.size())});
+    children_.push_back(
+        {child.handle(), &child.handle().promise(), MakeNotifier(this, children_.size())});
   }
   std::stop_source& stop_source() { return source_; }
   // The first child to complete (valid after the join).

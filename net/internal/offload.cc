@@ -10,8 +10,7 @@ namespace conet::internal {
 bool Offload::await_suspend(std::coroutine_handle<> handle) {
   EventLoop* loop = EventLoop::Current();
   if (loop == nullptr) {
-    status() = absl::FailedPreconditionError(
-        "Offload: no EventLoop is running on this thread");
+    status() = absl::FailedPreconditionError("Offload: no EventLoop is running on this thread");
     return false;
   }
   link_ = std::make_shared<Link>();

@@ -119,8 +119,8 @@ class Operation {
   Operation(const Cancellation* cancellation, EventLoop* loop) noexcept
       : cancellation_(cancellation != nullptr ? *cancellation : Cancellation()),
         loop_(loop),
-        may_end_early_(cancellation != nullptr && (cancellation->token().stop_possible() ||
-                                                   cancellation->has_deadline())) {}
+        may_end_early_(cancellation != nullptr &&
+                       (cancellation->token().stop_possible() || cancellation->has_deadline())) {}
   absl::Status CheckStopped() const;
   void ArmGuards();
   void DisarmDeadline() noexcept;

@@ -12,8 +12,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
-#include <limits>
 #include <ctime>
+#include <limits>
 #include <optional>
 #include <span>
 #include <vector>
@@ -29,7 +29,7 @@ namespace conet::internal {
 enum PollEvents : uint32_t {
   kReadable = 0x001 | 0x002 | 0x2000,  // EPOLLIN | EPOLLPRI | EPOLLRDHUP
   kWritable = 0x004,                   // EPOLLOUT
-  kError = 0x008 | 0x010,  // EPOLLERR | EPOLLHUP: wakes both directions
+  kError = 0x008 | 0x010,              // EPOLLERR | EPOLLHUP: wakes both directions
   // Reading may never block again, or stops short of what is queued:
   // EPOLLPRI | EPOLLRDHUP | EPOLLERR | EPOLLHUP.
   kReadHangup = 0x002 | 0x2000 | 0x008 | 0x010,
@@ -77,8 +77,7 @@ class Poller {
   }
 
  private:
-  explicit Poller(UniqueFd epoll_fd)
-      : epoll_fd_(std::move(epoll_fd)), events_(kMaxEventsPerWait) {}
+  explicit Poller(UniqueFd epoll_fd) : epoll_fd_(std::move(epoll_fd)), events_(kMaxEventsPerWait) {}
 
   static constexpr int kMaxEventsPerWait = 256;
   // Wait's rare paths: a kernel without epoll_pwait2 (retries with
@@ -105,7 +104,8 @@ inline std::span<const PollEvent> Poller::Wait(int64_t timeout_ns) {
   } else {
     n = ::epoll_wait(epoll_fd_.Get(), events, kMaxEventsPerWait, ToWaitMilliseconds(timeout_ns));
   }
-  if (n < 0) [[unlikely]] n = WaitAgain(timeout_ns, errno);
+  if (n < 0) [[unlikely]]
+    n = WaitAgain(timeout_ns, errno);
   return std::span<const PollEvent>(events_.data(), static_cast<size_t>(n));
 }
 

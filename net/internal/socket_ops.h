@@ -36,11 +36,9 @@ absl::Status SetNonBlocking(int fd, bool non_blocking);
 
 // Sets the int-valued socket option `level`/`name` to `value`; `what` names
 // it in the error ("TCP_NODELAY").
-absl::Status SetIntOption(int fd, int level, int name, int value,
-                          absl::string_view what);
+absl::Status SetIntOption(int fd, int level, int name, int value, absl::string_view what);
 // Reads the int-valued socket option `level`/`name`.
-absl::StatusOr<int> GetIntOption(int fd, int level, int name,
-                                 absl::string_view what);
+absl::StatusOr<int> GetIntOption(int fd, int level, int name, absl::string_view what);
 
 // Returns the address `fd` is bound to (getsockname).
 absl::StatusOr<SocketAddress> LocalAddressOf(int fd);

@@ -37,8 +37,7 @@ bool NobodyListens(const SocketAddress& address) {
   absl::StatusOr<UniqueFd> probe = OpenSocket(AF_UNIX, SOCK_STREAM);
   if (!probe.ok()) return false;
   // A seqpacket listener refuses a stream connect with EPROTOTYPE: it lives.
-  return ::connect(probe->Get(), address.data(), address.size()) != 0 &&
-         errno == ECONNREFUSED;
+  return ::connect(probe->Get(), address.data(), address.size()) != 0 && errno == ECONNREFUSED;
 }
 
 // Removes a stale socket file of ours at `address`'s path. Another user's
@@ -51,8 +50,9 @@ absl::Status ReclaimStale(const SocketAddress& address, const std::string& path)
     return absl::OkStatus();
   }
   if (st.st_uid != ::geteuid()) {
-    return ErrnoError(EADDRINUSE, absl::StrCat("bind to unix:", path, " (a stale socket file of uid ",
-                                               st.st_uid, " is there; not removing another user's file)"));
+    return ErrnoError(
+        EADDRINUSE, absl::StrCat("bind to unix:", path, " (a stale socket file of uid ", st.st_uid,
+                                 " is there; not removing another user's file)"));
   }
   ::unlink(path.c_str());
   return absl::OkStatus();
@@ -73,15 +73,14 @@ absl::StatusOr<UniqueFd> LockSocketPath(const std::string& path, FileId* id) {
       return ErrnoError(errno, absl::StrCat("fstat lock file ", lock_path));
     }
     if (held.st_uid != ::geteuid()) {
-      return absl::PermissionDeniedError(absl::StrCat(
-          "lock file ", lock_path, " belongs to uid ", held.st_uid, ", not to this process's uid ",
-          ::geteuid(), "; refusing it"));
+      return absl::PermissionDeniedError(absl::StrCat("lock file ", lock_path, " belongs to uid ",
+                                                      held.st_uid, ", not to this process's uid ",
+                                                      ::geteuid(), "; refusing it"));
     }
     if (::flock(lock->Get(), LOCK_EX | LOCK_NB) != 0) {
       if (errno == EWOULDBLOCK) {
         return ErrnoError(EADDRINUSE, absl::StrCat("bind to unix:", path,
-                                                   " (a live listener holds ",
-                                                   lock_path, ")"));
+                                                   " (a live listener holds ", lock_path, ")"));
       }
       return ErrnoError(errno, absl::StrCat("flock ", lock_path));
     }
@@ -148,8 +147,8 @@ absl::Status UnixSocketFile::Bind(int fd, const SocketAddress& address, mode_t m
     return ErrnoError(errno, absl::StrCat("open socket file ", path_, " after bind"));
   }
   if (!S_ISSOCK(st.st_mode) || st.st_uid != ::geteuid() || st.st_nlink != 1) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "socket file ", path_, " was replaced right after bind; leaving it alone"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("socket file ", path_, " was replaced right after bind; leaving it alone"));
   }
   bound_ = true;
   socket_id_ = IdOf(st);

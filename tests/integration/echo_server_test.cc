@@ -273,8 +273,7 @@ TEST(EchoServerTest, OutOfDescriptorsItIdlesAndRecovers) {
   }
   clients.clear();
   std::vector<bool> late = Echoed(waiting, absl::Seconds(10));
-  EXPECT_EQ(std::count(late.begin(), late.end(), true),
-            static_cast<long>(waiting.size()));
+  EXPECT_EQ(std::count(late.begin(), late.end(), true), static_cast<long>(waiting.size()));
   ExpectCleanExit(server);
 }
 

@@ -199,8 +199,8 @@ class FdBrokerTest : public ::testing::Test {
 
   // Starts the broker on the socket path and root, plus `flags`.
   Broker StartBroker(std::vector<std::string> flags = {}) {
-    flags.insert(flags.begin(), {RunfilePath("examples/fd_broker"),
-                                 "--listen=unix:" + socket_path_, "--root=" + root_});
+    flags.insert(flags.begin(), {RunfilePath("examples/fd_broker"), "--listen=unix:" + socket_path_,
+                                 "--root=" + root_});
     return StartWith(flags);
   }
 
@@ -282,8 +282,8 @@ TEST_F(FdBrokerTest, DescribesEachKindInOrder) {
   ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
   UniqueFd socket_a(pair[0]), socket_b(pair[1]);
   UniqueFd null = OpenOrDie("/dev/null", O_RDONLY);
-  Reply reply = RoundTrip(client.Get(), "DESCRIBE",
-                          {file.Get(), dir.Get(), pipe.read.Get(), socket_a.Get()});
+  Reply reply =
+      RoundTrip(client.Get(), "DESCRIBE", {file.Get(), dir.Get(), pipe.read.Get(), socket_a.Get()});
   EXPECT_EQ(reply.text, absl::StrCat("OK file:", sizeof(kHello) - 1, " dir pipe socket"));
   EXPECT_TRUE(reply.fds.empty());
   Reply other = RoundTrip(client.Get(), "DESCRIBE\n", {null.Get(), pipe.write.Get()});
@@ -386,8 +386,7 @@ TEST_F(FdBrokerTest, AllowUidMayBeRepeatedOrAList) {
         std::vector<std::string>{absl::StrCat("--allow-uid=", other, ",", mine)}}) {
     Broker broker = StartBroker(flags);
     UniqueFd client = Connect(broker.address);
-    EXPECT_EQ(RoundTrip(client.Get(), "OPEN hello.txt").text, "OK")
-        << absl::StrJoin(flags, " ");
+    EXPECT_EQ(RoundTrip(client.Get(), "OPEN hello.txt").text, "OK") << absl::StrJoin(flags, " ");
     ExpectCleanExit(broker);
   }
 }
@@ -431,9 +430,8 @@ TEST_F(FdBrokerTest, SixtyFourClientsFloodItAndNoDescriptorLeaks) {
   std::atomic<int> wrong{0};
   std::vector<std::thread> clients;
   for (int i = 0; i < 64; ++i) {
-    clients.emplace_back([&] {
-      wrong += FloodClient(broker.address, fds, expected, /*rounds=*/50);
-    });
+    clients.emplace_back(
+        [&] { wrong += FloodClient(broker.address, fds, expected, /*rounds=*/50); });
   }
   for (std::thread& client : clients) client.join();
   EXPECT_EQ(wrong.load(), 0);
@@ -549,8 +547,8 @@ TEST_F(FdBrokerTest, SigtermExitsCleanlyAndRemovesTheSocketFile) {
 
 TEST_F(FdBrokerTest, ListensOnAnAbstractName) {
   const std::string name = absl::StrCat("unix:@conet-fd-broker-test-", ::getpid());
-  Broker broker = StartWith(
-      {RunfilePath("examples/fd_broker"), "--listen=" + name, "--root=" + root_});
+  Broker broker =
+      StartWith({RunfilePath("examples/fd_broker"), "--listen=" + name, "--root=" + root_});
   EXPECT_EQ(broker.address.ToString(), name);
   UniqueFd client = Connect(broker.address);
   Reply reply = RoundTrip(client.Get(), "OPEN hello.txt");

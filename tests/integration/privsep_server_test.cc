@@ -58,8 +58,7 @@ std::string StatusField(pid_t pid, const std::string& key) {
 }
 
 pid_t OnlyChild(pid_t pid) {
-  const std::string children =
-      ReadFile(absl::StrCat("/proc/", pid, "/task/", pid, "/children"));
+  const std::string children = ReadFile(absl::StrCat("/proc/", pid, "/task/", pid, "/children"));
   int child = 0;
   EXPECT_TRUE(absl::SimpleAtoi(absl::StripAsciiWhitespace(children), &child))
       << "children: \"" << children << "\"";

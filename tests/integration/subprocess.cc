@@ -36,21 +36,19 @@ std::string TempPath(const std::string& name) {
 std::string RunfilePath(const std::string& target_path) {
   const char* root = std::getenv("TEST_SRCDIR");
   const char* workspace = std::getenv("TEST_WORKSPACE");
-  return absl::StrCat(root != nullptr ? root : ".", "/",
-                      workspace != nullptr ? workspace : "conet", "/", target_path);
+  return absl::StrCat(root != nullptr ? root : ".", "/", workspace != nullptr ? workspace : "conet",
+                      "/", target_path);
 }
 
-absl::StatusOr<Subprocess> Subprocess::Start(std::vector<std::string> argv,
-                                             int max_fds) {
+absl::StatusOr<Subprocess> Subprocess::Start(std::vector<std::string> argv, int max_fds) {
   static int counter = 0;
-  const std::string stderr_path =
-      TempPath(absl::StrCat("stderr-", ::getpid(), "-", counter++));
+  const std::string stderr_path = TempPath(absl::StrCat("stderr-", ::getpid(), "-", counter++));
   int out[2];
   if (::pipe2(out, O_CLOEXEC) != 0) return absl::ErrnoToStatus(errno, "pipe2");
   if (max_fds > 0) {
     // Through the shell's ulimit: posix_spawn cannot set limits.
-    argv.insert(argv.begin(), {"/bin/sh", "-c",
-                               absl::StrCat("ulimit -n ", max_fds, " && exec \"$0\" \"$@\"")});
+    argv.insert(argv.begin(),
+                {"/bin/sh", "-c", absl::StrCat("ulimit -n ", max_fds, " && exec \"$0\" \"$@\"")});
   }
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
@@ -97,16 +95,16 @@ absl::StatusOr<std::string> Subprocess::WaitListening(absl::Duration timeout) {
     }
     const absl::Duration left = deadline - absl::Now();
     if (left <= absl::ZeroDuration()) {
-      return absl::DeadlineExceededError(absl::StrCat(
-          "no \"listening on\" line; stdout: ", stdout_seen_, " stderr: ", Stderr()));
+      return absl::DeadlineExceededError(
+          absl::StrCat("no \"listening on\" line; stdout: ", stdout_seen_, " stderr: ", Stderr()));
     }
     pollfd p{stdout_fd_, POLLIN, 0};
     ::poll(&p, 1, static_cast<int>(absl::ToInt64Milliseconds(left)) + 1);
     char buffer[256];
     const ssize_t n = ::read(stdout_fd_, buffer, sizeof(buffer));
     if (n == 0) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "exited before listening; stdout: ", stdout_seen_, " stderr: ", Stderr()));
+      return absl::FailedPreconditionError(
+          absl::StrCat("exited before listening; stdout: ", stdout_seen_, " stderr: ", Stderr()));
     }
     if (n > 0) stdout_seen_.append(buffer, static_cast<size_t>(n));
   }

@@ -27,8 +27,7 @@ class Subprocess {
  public:
   // Starts `argv` (argv[0] a path) with stdout on a pipe and stderr in a
   // file. A `max_fds` above 0 lowers the child's RLIMIT_NOFILE first.
-  static absl::StatusOr<Subprocess> Start(std::vector<std::string> argv,
-                                          int max_fds = 0);
+  static absl::StatusOr<Subprocess> Start(std::vector<std::string> argv, int max_fds = 0);
   Subprocess(Subprocess&& other) noexcept;
   Subprocess& operator=(Subprocess&&) = delete;
   // Kills (SIGKILL) and reaps the process if it still runs.

@@ -29,11 +29,9 @@ struct Ends {
 };
 
 Ends MakeChannels(ChannelOptions options = {}) {
-  absl::StatusOr<std::pair<UnixSocket, UnixSocket>> pair =
-      SocketPair(SocketType::kSeqPacket);
+  absl::StatusOr<std::pair<UnixSocket, UnixSocket>> pair = SocketPair(SocketType::kSeqPacket);
   if (!pair.ok()) std::abort();
-  return Ends{Channel(std::move(pair->first), options),
-              Channel(std::move(pair->second), options)};
+  return Ends{Channel(std::move(pair->first), options), Channel(std::move(pair->second), options)};
 }
 
 std::vector<UniqueFd> Pipes(size_t count) {
@@ -99,8 +97,7 @@ TEST(ChannelTest, SendRefusesAMessageOverTheLimit) {
 // A peer that does not use Channel sends what Channel would refuse; the
 // receiver reports it, closes the descriptors, and keeps working.
 Task<std::vector<std::string>> HostilePeer() {
-  absl::StatusOr<std::pair<UnixSocket, UnixSocket>> pair =
-      SocketPair(SocketType::kSeqPacket);
+  absl::StatusOr<std::pair<UnixSocket, UnixSocket>> pair = SocketPair(SocketType::kSeqPacket);
   UnixSocket raw = std::move(pair->first);
   ChannelOptions options;
   options.max_message_bytes = 16;
@@ -116,7 +113,8 @@ Task<std::vector<std::string>> HostilePeer() {
   std::vector<std::string> seen;
   for (int i = 0; i < 4; ++i) {
     absl::StatusOr<Message> got = co_await channel.Receive();
-    seen.push_back(got.ok() ? got->bytes : std::string(absl::StatusCodeToString(got.status().code())));
+    seen.push_back(got.ok() ? got->bytes
+                            : std::string(absl::StatusCodeToString(got.status().code())));
   }
   co_return seen;
 }
@@ -124,15 +122,13 @@ Task<std::vector<std::string>> HostilePeer() {
 TEST(ChannelTest, AHostilePeerGetsErrorsAndNothingLeaks) {
   FdLeakCheck leaks;
   EXPECT_THAT(RunTask(HostilePeer()),
-              ::testing::ElementsAre("OUT_OF_RANGE", "RESOURCE_EXHAUSTED", "DATA_LOSS",
-                                     "fine"));
+              ::testing::ElementsAre("OUT_OF_RANGE", "RESOURCE_EXHAUSTED", "DATA_LOSS", "fine"));
 }
 
 // The first frame of a two-frame message is refused (too long); the rest of
 // that message must not be taken for the next one.
 Task<std::vector<std::string>> CutOffMessage() {
-  absl::StatusOr<std::pair<UnixSocket, UnixSocket>> pair =
-      SocketPair(SocketType::kSeqPacket);
+  absl::StatusOr<std::pair<UnixSocket, UnixSocket>> pair = SocketPair(SocketType::kSeqPacket);
   UnixSocket raw = std::move(pair->first);
   ChannelOptions options;
   options.max_message_bytes = 16;
@@ -165,8 +161,7 @@ std::string BytesOrCode(const absl::StatusOr<Message>& got) {
 // The last frame of a two-frame message fails (too long): the message is
 // over, so the next one must be delivered, not skipped as its remainder.
 Task<std::vector<std::string>> LastFrameFails() {
-  absl::StatusOr<std::pair<UnixSocket, UnixSocket>> pair =
-      SocketPair(SocketType::kSeqPacket);
+  absl::StatusOr<std::pair<UnixSocket, UnixSocket>> pair = SocketPair(SocketType::kSeqPacket);
   UnixSocket raw = std::move(pair->first);
   Channel channel(std::move(pair->second), {.max_message_bytes = 16});
   {
@@ -255,9 +250,7 @@ Task<std::string> Serve(Channel* channel) {
 
 Task<std::string> CallAndAnswer() {
   Ends ends = MakeChannels();
-  EventLoop::Current()->SpawnDetached([](Channel* c) -> Task<void> {
-    co_await Serve(c);
-  }(&ends.b));
+  EventLoop::Current()->SpawnDetached([](Channel* c) -> Task<void> { co_await Serve(c); }(&ends.b));
   absl::StatusOr<Message> reply = co_await ends.a.Call("question");
   if (!reply.ok()) co_return reply.status().ToString();
   co_return absl::StrCat(reply->bytes, " with ", reply->fds.size());

@@ -102,8 +102,7 @@ bool SameFile(int a, int b) {
 }
 
 bool EnvironmentUnset() {
-  return std::getenv("LISTEN_PID") == nullptr &&
-         std::getenv("LISTEN_FDS") == nullptr &&
+  return std::getenv("LISTEN_PID") == nullptr && std::getenv("LISTEN_FDS") == nullptr &&
          std::getenv("LISTEN_FDNAMES") == nullptr;
 }
 
@@ -218,8 +217,7 @@ TEST(ListenFdsTest, KeepsTheVariablesWhenAsked) {
               Report report;
               PlaceTwoFds();
               SetEnvironment(OurPid().c_str(), "2", nullptr);
-              absl::StatusOr<std::vector<ListenedFd>> fds =
-                  ListenFds(/*unset_environment=*/false);
+              absl::StatusOr<std::vector<ListenedFd>> fds = ListenFds(/*unset_environment=*/false);
               report.Expect(fds.ok() && fds->size() == 2, fds.status().ToString());
               report.Expect(std::getenv("LISTEN_FDS") != nullptr, "LISTEN_FDS unset");
               report.Expect(std::getenv("LISTEN_PID") != nullptr, "LISTEN_PID unset");
@@ -254,13 +252,12 @@ TEST(ListenFdsTest, BadValuesAreInvalidArgumentAndTakeNothing) {
               Report report;
               PlaceTwoFds();
               for (const BadEnvironment& bad : cases) {
-                const std::string pid =
-                    std::string(bad.pid) == "self" ? OurPid() : bad.pid;
+                const std::string pid = std::string(bad.pid) == "self" ? OurPid() : bad.pid;
                 SetEnvironment(pid.c_str(), bad.fds, bad.names);
                 absl::StatusOr<std::vector<ListenedFd>> fds = ListenFds();
-                const std::string label = absl::StrCat(
-                    "pid=", bad.pid, " fds=", bad.fds,
-                    " names=", bad.names == nullptr ? "(none)" : bad.names, ": ");
+                const std::string label =
+                    absl::StrCat("pid=", bad.pid, " fds=", bad.fds,
+                                 " names=", bad.names == nullptr ? "(none)" : bad.names, ": ");
                 report.Expect(absl::IsInvalidArgument(fds.status()),
                               label + "got " + fds.status().ToString());
                 report.Expect(
@@ -285,10 +282,9 @@ TEST(ListenFdsTest, DescriptorNotOpenIsAnErrorAndTakesNothing) {
               SetEnvironment(OurPid().c_str(), "2", nullptr);
               absl::StatusOr<std::vector<ListenedFd>> fds = ListenFds();
               report.Expect(!fds.ok(), "a closed descriptor 4 was accepted");
-              report.Expect(std::string(fds.status().message()).find("descriptor 4") !=
-                                std::string::npos,
-                            "message does not name descriptor 4: " +
-                                fds.status().ToString());
+              report.Expect(
+                  std::string(fds.status().message()).find("descriptor 4") != std::string::npos,
+                  "message does not name descriptor 4: " + fds.status().ToString());
               report.Expect(IsOpen(3), "3 was closed");
               report.Expect(EnvironmentUnset(), "variables still set");
               return report.text();

@@ -74,8 +74,7 @@ TEST(SpawnWorkerTest, TheWorkerGetsTheDescriptorsItIsGivenInOrder) {
   UniqueFd read_end(pipe_fds[0]), write_end(pipe_fds[1]);
   // Given in an order that makes a source and a target number collide.
   WorkerOptions options{.fds = {write_end.Get(), null.Get(), read_end.Get()}};
-  EXPECT_EQ(RunTask(RunWorker("0", false, std::move(options))),
-            "fds=0,1,2,3,4,5,6 env= exit=0");
+  EXPECT_EQ(RunTask(RunWorker("0", false, std::move(options))), "fds=0,1,2,3,4,5,6 env= exit=0");
 }
 
 TEST(SpawnWorkerTest, TheWorkerGetsOnlyTheEnvironmentItIsGiven) {
@@ -84,8 +83,7 @@ TEST(SpawnWorkerTest, TheWorkerGetsOnlyTheEnvironmentItIsGiven) {
   // CONET_WORKER_FD is always set for the child (and taken by WorkerChannelFd).
   EXPECT_EQ(RunTask(RunWorker("0", false)), "fds=0,1,2,3 env= exit=0");
   WorkerOptions options{.environment = {"LANG=C.UTF-8", "TZ=UTC"}};
-  EXPECT_EQ(RunTask(RunWorker("0", false, std::move(options))),
-            "fds=0,1,2,3 env=LANG,TZ exit=0");
+  EXPECT_EQ(RunTask(RunWorker("0", false, std::move(options))), "fds=0,1,2,3 env=LANG,TZ exit=0");
   ::unsetenv("NOTIFY_SOCKET");
 }
 
@@ -117,9 +115,7 @@ TEST(SpawnWorkerTest, KillEndsTheWorkerAndWaitReportsTheSignal) {
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
-Task<absl::Status> SpawnMissing() {
-  co_return SpawnWorker({"/nonexistent/worker"}).status();
-}
+Task<absl::Status> SpawnMissing() { co_return SpawnWorker({"/nonexistent/worker"}).status(); }
 
 TEST(SpawnWorkerTest, AMissingProgramIsAnError) {
   FdLeakCheck leaks;

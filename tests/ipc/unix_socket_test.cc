@@ -28,8 +28,8 @@ namespace {
 
 using ::conet::testing::AsNobody;
 using ::conet::testing::FdLeakCheck;
-using ::conet::testing::SharedTempDir;
 using ::conet::testing::RunTask;
+using ::conet::testing::SharedTempDir;
 using ::testing::HasSubstr;
 
 using Pair = std::pair<UnixSocket, UnixSocket>;
@@ -70,8 +70,7 @@ bool SameFile(int a, int b) {
 Task<void> PassOneDescriptor(SocketType type) {
   Pair pair = MustPair(type);
   std::vector<UniqueFd> fds = SomeFds(1);
-  absl::StatusOr<size_t> sent =
-      co_await pair.first.SendFds(std::string("here"), Raw(fds));
+  absl::StatusOr<size_t> sent = co_await pair.first.SendFds(std::string("here"), Raw(fds));
   EXPECT_EQ(sent.value_or(0), 4u) << sent.status();
   char buffer[16];
   absl::StatusOr<ReceivedMessage> got = co_await pair.second.ReceiveFds(buffer, 1);
@@ -87,8 +86,7 @@ Task<void> PassOneDescriptor(SocketType type) {
 }
 
 TEST(UnixSocketTest, PassesADescriptorOnEveryType) {
-  for (SocketType type :
-       {SocketType::kStream, SocketType::kDatagram, SocketType::kSeqPacket}) {
+  for (SocketType type : {SocketType::kStream, SocketType::kDatagram, SocketType::kSeqPacket}) {
     SCOPED_TRACE(SocketTypeName(type));
     FdLeakCheck leaks;
     RunTask(PassOneDescriptor(type));
@@ -115,8 +113,7 @@ Task<std::pair<absl::Status, absl::Status>> SendMany(size_t count) {
   absl::StatusOr<size_t> sent = co_await pair.first.SendFds(std::string("x"), Raw(fds));
   if (!sent.ok()) co_return std::make_pair(sent.status(), absl::OkStatus());
   char buffer[4];
-  absl::StatusOr<ReceivedMessage> got =
-      co_await pair.second.ReceiveFds(buffer, kMaxFdsPerMessage);
+  absl::StatusOr<ReceivedMessage> got = co_await pair.second.ReceiveFds(buffer, kMaxFdsPerMessage);
   EXPECT_EQ(got.ok() ? got->fds.size() : 0, count);
   co_return std::make_pair(absl::OkStatus(), got.status());
 }
@@ -209,11 +206,9 @@ TEST(UnixSocketTest, OnAStreamDescriptorsArriveWithTheirBytes) {
   FdLeakCheck leaks;
   // Partial reads: the descriptors come with the read holding "w", once.
   EXPECT_THAT(RunTask(StreamBoundaries(3)),
-              ::testing::ElementsAre("pla+0", "inw+2", "ith+0", "-fd+0", "saf+0",
-                                     "ter+0"));
+              ::testing::ElementsAre("pla+0", "inw+2", "ith+0", "-fd+0", "saf+0", "ter+0"));
   // A large read stops at the end of the send that carried descriptors.
-  EXPECT_THAT(RunTask(StreamBoundaries(64)),
-              ::testing::ElementsAre("plainwith-fds+2", "after+0"));
+  EXPECT_THAT(RunTask(StreamBoundaries(64)), ::testing::ElementsAre("plainwith-fds+2", "after+0"));
 }
 
 // A stream send far larger than the socket buffer is written in several
@@ -298,13 +293,11 @@ TEST(UnixSocketTest, SendingToAClosedPeerIsAnErrorNotSigpipe) {
 Task<std::string> DatagramWithSender(std::string name) {
   absl::StatusOr<SocketAddress> address = SocketAddress::Parse("unix:@" + name);
   absl::StatusOr<UnixSocket> server = UnixSocket::BindDatagram(*address);
-  absl::StatusOr<SocketAddress> client_address =
-      SocketAddress::Parse("unix:@" + name + "-client");
+  absl::StatusOr<SocketAddress> client_address = SocketAddress::Parse("unix:@" + name + "-client");
   absl::StatusOr<UnixSocket> client = UnixSocket::BindDatagram(*client_address);
   EXPECT_TRUE(server.ok() && client.ok());
   std::vector<UniqueFd> fds = SomeFds(2);
-  absl::StatusOr<size_t> sent =
-      co_await client->SendTo(std::string("dgram"), Raw(fds), *address);
+  absl::StatusOr<size_t> sent = co_await client->SendTo(std::string("dgram"), Raw(fds), *address);
   EXPECT_TRUE(sent.ok()) << sent.status();
   char buffer[16];
   absl::StatusOr<ReceivedMessage> got = co_await server->ReceiveFds(buffer, 2);
@@ -317,8 +310,7 @@ Task<std::string> DatagramWithSender(std::string name) {
 TEST(UnixSocketTest, DatagramsCarryDescriptorsAndTheSender) {
   FdLeakCheck leaks;
   const std::string name = absl::StrCat("conet-dgram-", ::getpid());
-  EXPECT_EQ(RunTask(DatagramWithSender(name)),
-            absl::StrCat("dgram from unix:@", name, "-client"));
+  EXPECT_EQ(RunTask(DatagramWithSender(name)), absl::StrCat("dgram from unix:@", name, "-client"));
 }
 
 // A forked child connects; the listener sees the child's credentials.
@@ -429,15 +421,14 @@ Task<absl::Status> ConnectWhenTheQueueDrains(std::string name) {
     }
   };
   EventLoop::Current()->SpawnDetached(Drain::AcceptOneLater(&*listener));
-  absl::StatusOr<UnixSocket> socket = co_await UnixSocket::Connect(
-      *address, SocketType::kStream, Within(absl::Seconds(5)));
+  absl::StatusOr<UnixSocket> socket =
+      co_await UnixSocket::Connect(*address, SocketType::kStream, Within(absl::Seconds(5)));
   co_return socket.status();
 }
 
 TEST(UnixSocketTest, ConnectToAFullQueueSucceedsOnceThereIsRoom) {
   FdLeakCheck leaks;
-  absl::Status status =
-      RunTask(ConnectWhenTheQueueDrains(absl::StrCat("conet-full-", ::getpid())));
+  absl::Status status = RunTask(ConnectWhenTheQueueDrains(absl::StrCat("conet-full-", ::getpid())));
   EXPECT_TRUE(status.ok()) << status;
 }
 
@@ -511,10 +502,8 @@ TEST(UnixSocketFileTest, ALockFileSymlinkPlantedByAnotherUserIsNotFollowed) {
   ASSERT_NE(::mkdtemp(private_dir), nullptr);
   const std::string target = absl::StrCat(private_dir, "/created-by-root");
   const std::string socket_path = shared.Path("broker.sock");
-  ASSERT_EQ(AsNobody([&] {
-              return ::symlink(target.c_str(), (socket_path + ".lock").c_str()) == 0;
-            }),
-            0);
+  ASSERT_EQ(
+      AsNobody([&] { return ::symlink(target.c_str(), (socket_path + ".lock").c_str()) == 0; }), 0);
   absl::Status status = BindListenerAt(socket_path);
   EXPECT_THAT(status.message(), HasSubstr("symbolic link")) << status;
   EXPECT_FALSE(Exists(target)) << "the lock file followed the symlink";

@@ -37,9 +37,9 @@ std::pair<UniqueFd, UniqueFd> StreamPair() {
 }
 
 auto ReadInto(AsyncFd& fd, char* buffer, size_t size, Cancellation cancel = {}) {
-  return fd.Perform(Direction::kRead, "read",
-                    [&fd, buffer, size] { return ::read(fd.Get(), buffer, size); },
-                    std::move(cancel));
+  return fd.Perform(
+      Direction::kRead, "read", [&fd, buffer, size] { return ::read(fd.Get(), buffer, size); },
+      std::move(cancel));
 }
 
 auto WriteFrom(AsyncFd& fd, const char* data, size_t size) {
@@ -192,8 +192,7 @@ struct DuplexOutcome {
 // wakes both directions. The reader resumes first and either closes the
 // descriptor or registers one numbered past the loop's slot table (which
 // moves the table); the writer must then end cleanly, not be lost.
-Task<DuplexOutcome> ReaderActsOnADuplexEvent(std::pair<UniqueFd, UniqueFd> pair,
-                                             ReaderThen then) {
+Task<DuplexOutcome> ReaderActsOnADuplexEvent(std::pair<UniqueFd, UniqueFd> pair, ReaderThen then) {
   absl::StatusOr<AsyncFd> a = AsyncFd::Create(std::move(pair.first));
   FillSendBuffer(a->Get());
   const std::vector<char> chunk(64 * 1024, 'x');
@@ -210,8 +209,7 @@ Task<DuplexOutcome> ReaderActsOnADuplexEvent(std::pair<UniqueFd, UniqueFd> pair,
       EXPECT_TRUE(registered.ok()) << registered.status();
     }
   };
-  auto writer = [](AsyncFd* fd, const std::vector<char>* data,
-                   absl::Status* out) -> Task<void> {
+  auto writer = [](AsyncFd* fd, const std::vector<char>* data, absl::Status* out) -> Task<void> {
     *out = (co_await WriteFrom(*fd, data->data(), data->size())).status();
   };
   TaskGroup group;
@@ -225,16 +223,16 @@ Task<DuplexOutcome> ReaderActsOnADuplexEvent(std::pair<UniqueFd, UniqueFd> pair,
 
 TEST(AsyncFdTest, AReaderClosingOnADuplexEventCancelsTheWaitingWriter) {
   FdLeakCheck no_leaks;
-  DuplexOutcome outcome = RunTask(
-      ReaderActsOnADuplexEvent(StreamPair(), ReaderThen::kClosesTheDescriptor));
+  DuplexOutcome outcome =
+      RunTask(ReaderActsOnADuplexEvent(StreamPair(), ReaderThen::kClosesTheDescriptor));
   EXPECT_TRUE(outcome.read.ok()) << outcome.read;
   EXPECT_TRUE(absl::IsCancelled(outcome.write)) << outcome.write;
 }
 
 TEST(AsyncFdTest, AReaderGrowingTheSlotTableOnADuplexEventStillWakesTheWriter) {
   FdLeakCheck no_leaks;
-  DuplexOutcome outcome = RunTask(
-      ReaderActsOnADuplexEvent(StreamPair(), ReaderThen::kGrowsTheLoopsSlotTable));
+  DuplexOutcome outcome =
+      RunTask(ReaderActsOnADuplexEvent(StreamPair(), ReaderThen::kGrowsTheLoopsSlotTable));
   EXPECT_TRUE(outcome.read.ok()) << outcome.read;
   EXPECT_TRUE(outcome.write.ok()) << outcome.write;
 }
@@ -282,8 +280,8 @@ TEST(AsyncFdTest, ErrorsNameTheOperationAndDescriptor) {
     absl::StatusOr<AsyncFd> a = AsyncFd::Create(std::move(pair.first));
     ::shutdown(a->Get(), SHUT_WR);
     co_return (co_await a->Perform(Direction::kWrite, "send", [fd = a->Get()] {
-                 return ::send(fd, "x", 1, MSG_NOSIGNAL);  // EPIPE, no SIGPIPE
-               })).status();
+      return ::send(fd, "x", 1, MSG_NOSIGNAL);  // EPIPE, no SIGPIPE
+    })).status();
   };
   absl::Status status = RunTask(task(StreamPair()));
   EXPECT_FALSE(status.ok());

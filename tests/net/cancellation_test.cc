@@ -27,9 +27,9 @@ TEST(CancellationTest, KeepsTheDeadlineToTheNanosecond) {
 TEST(CancellationTest, InfiniteOrOutOfRangeDeadlinesMeanNone) {
   EXPECT_FALSE(Cancellation(absl::InfiniteFuture()).has_deadline());
   // Past the year 2262 Unix nanoseconds overflow: treated as no deadline.
-  EXPECT_FALSE(Cancellation(absl::FromCivil(absl::CivilSecond(3000, 1, 1, 0, 0, 0),
-                                            absl::UTCTimeZone()))
-                   .has_deadline());
+  EXPECT_FALSE(
+      Cancellation(absl::FromCivil(absl::CivilSecond(3000, 1, 1, 0, 0, 0), absl::UTCTimeZone()))
+          .has_deadline());
   // A deadline long past is a deadline that has passed.
   Cancellation past(absl::InfinitePast());
   EXPECT_TRUE(past.has_deadline());

@@ -200,15 +200,12 @@ Task<void> SpawnThrowerAndWait() {
 }
 
 TEST(EventLoopDeathTest, AnExceptionEscapingADetachedTaskTerminates) {
-  EXPECT_DEATH(NewLoop()->BlockOn(SpawnThrowerAndWait()),
-               "an exception escaped a detached task");
+  EXPECT_DEATH(NewLoop()->BlockOn(SpawnThrowerAndWait()), "an exception escaped a detached task");
 }
 
 // A loop's pass is not re-entrant (the poller's event buffer, the list of
 // tasks being started): running the loop again from inside it is refused.
-Task<int> BlockOnTheSameLoop() {
-  co_return EventLoop::Current()->BlockOn(SleepThenSeven());
-}
+Task<int> BlockOnTheSameLoop() { co_return EventLoop::Current()->BlockOn(SleepThenSeven()); }
 
 TEST(EventLoopDeathTest, BlockOnFromInsideTheSameLoopIsRefused) {
   EXPECT_DEATH(NewLoop()->BlockOn(BlockOnTheSameLoop()), "not re-entrant");

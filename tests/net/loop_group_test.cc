@@ -1,9 +1,9 @@
 #include "net/loop_group.h"
 
+#include <mutex>
 #include <set>
 #include <thread>
 
-#include <mutex>
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "net/timer.h"
@@ -42,9 +42,7 @@ TEST(LoopGroupTest, EachLoopRunsItsTaskOnItsOwnThread) {
   EXPECT_EQ(seen.threads.count(std::this_thread::get_id()), 0u);
 }
 
-TEST(LoopGroupTest, ZeroThreadsIsAnError) {
-  EXPECT_FALSE(LoopGroup::Create(0).ok());
-}
+TEST(LoopGroupTest, ZeroThreadsIsAnError) { EXPECT_FALSE(LoopGroup::Create(0).ok()); }
 
 }  // namespace
 }  // namespace conet

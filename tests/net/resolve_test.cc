@@ -123,14 +123,13 @@ TEST(ResolveTest, TheDeadlineCoversTheLookup) {
   std::promise<void> release;
   std::shared_future<void> released = release.get_future().share();
   std::promise<void> finished;
-  internal::LookupFunction slow = [released, &finished](const std::string&,
-                                                         uint16_t) -> Addresses {
+  internal::LookupFunction slow = [released, &finished](const std::string&, uint16_t) -> Addresses {
     released.wait();
     finished.set_value();
     return absl::InternalError("too late");
   };
-  Addresses addresses = RunTask(
-      internal::ResolveWith("slow.example:53", slow, Within(absl::Milliseconds(5))));
+  Addresses addresses =
+      RunTask(internal::ResolveWith("slow.example:53", slow, Within(absl::Milliseconds(5))));
   EXPECT_TRUE(absl::IsDeadlineExceeded(addresses.status())) << addresses.status();
   release.set_value();
   finished.get_future().wait();

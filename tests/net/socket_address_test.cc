@@ -34,25 +34,22 @@ SocketAddress MustParse(const std::string& text) {
 
 // Checks that `result` is InvalidArgument naming the quoted `text` (as the
 // error quotes it: non-printable bytes hex-escaped) and containing `reason`.
-void ExpectRefused(const absl::StatusOr<SocketAddress>& result,
-                   const std::string& text, const std::string& reason) {
+void ExpectRefused(const absl::StatusOr<SocketAddress>& result, const std::string& text,
+                   const std::string& reason) {
   ASSERT_FALSE(result.ok()) << "accepted as " << result->ToString();
   EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
   const std::string message(result.status().message());
-  EXPECT_NE(message.find(absl::StrCat("invalid address \"",
-                                      absl::CHexEscape(text), "\"")),
+  EXPECT_NE(message.find(absl::StrCat("invalid address \"", absl::CHexEscape(text), "\"")),
             std::string::npos)
       << message;
   EXPECT_NE(message.find(reason), std::string::npos) << message;
 }
 
 // Checks that `result` is InvalidArgument whose message contains `reason`.
-void ExpectSockaddrRefused(const absl::StatusOr<SocketAddress>& result,
-                           const std::string& reason) {
+void ExpectSockaddrRefused(const absl::StatusOr<SocketAddress>& result, const std::string& reason) {
   ASSERT_FALSE(result.ok()) << "accepted as " << result->ToString();
   EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(result.status().message().find(reason), absl::string_view::npos)
-      << result.status();
+  EXPECT_NE(result.status().message().find(reason), absl::string_view::npos) << result.status();
 }
 
 // Returns the sockaddr_un for a UNIX address, to look inside it.
@@ -63,8 +60,7 @@ sockaddr_un AsUnix(const SocketAddress& addr) {
 }
 
 absl::StatusOr<SocketAddress> FromUnix(const sockaddr_un& un, socklen_t len) {
-  return SocketAddress::FromSockaddr(reinterpret_cast<const sockaddr*>(&un),
-                                     len);
+  return SocketAddress::FromSockaddr(reinterpret_cast<const sockaddr*>(&un), len);
 }
 
 struct GoodCase {
@@ -147,13 +143,11 @@ TEST(SocketAddressTest, RefusesBadInputsSayingWhy) {
       {"[::1%]:80", "empty IPv6 scope id"},
       {"[::1%4294967296]:80", "IPv6 scope id 4294967296 out of range"},
       {"[::1%no-such-if0]:80", "unknown network interface \"no-such-if0\""},
-      {"[::1%" + std::string(IF_NAMESIZE, 'x') + "]:80",
-       "unknown network interface"},
+      {"[::1%" + std::string(IF_NAMESIZE, 'x') + "]:80", "unknown network interface"},
       {"unix:@", "empty abstract name"},
       {"unix:/" + std::string(107, 'p'), "path is 108 bytes, the limit is 107"},
       {"unix:/" + std::string(119, 'p'), "path is 120 bytes, the limit is 107"},
-      {"unix:@" + std::string(108, 'n'),
-       "abstract name is 108 bytes, the limit is 107"},
+      {"unix:@" + std::string(108, 'n'), "abstract name is 108 bytes, the limit is 107"},
       {"unix:/tmp/a\0b"s, "path contains a NUL byte"},
   };
   for (const BadCase& c : cases) {
@@ -213,15 +207,12 @@ TEST(SocketAddressTest, FactoriesBuildKernelLayouts) {
 
   ExpectRefused(SocketAddress::UnixPath(""), "unix:", "empty path");
   ExpectRefused(SocketAddress::UnixAbstract(std::string(108, 'n')),
-                "unix:@" + std::string(108, 'n'),
-                "abstract name is 108 bytes, the limit is 107");
+                "unix:@" + std::string(108, 'n'), "abstract name is 108 bytes, the limit is 107");
 }
 
 TEST(SocketAddressTest, WithPortReplacesIpPortsOnly) {
-  EXPECT_EQ(SocketAddress::Ipv4Loopback(1).WithPort(65535).ToString(),
-            "127.0.0.1:65535");
-  EXPECT_EQ(MustParse("[fe80::1%3]:1").WithPort(2).ToString(),
-            "[fe80::1%3]:2");
+  EXPECT_EQ(SocketAddress::Ipv4Loopback(1).WithPort(65535).ToString(), "127.0.0.1:65535");
+  EXPECT_EQ(MustParse("[fe80::1%3]:1").WithPort(2).ToString(), "[fe80::1%3]:2");
   const SocketAddress unix_addr = MustParse("unix:@x");
   EXPECT_EQ(unix_addr.WithPort(80), unix_addr);
   EXPECT_EQ(unix_addr.WithPort(80).port(), 0);
@@ -249,8 +240,8 @@ TEST(SocketAddressTest, FromSockaddrReadsInetAddresses) {
   in.sin_family = AF_INET;
   in.sin_port = htons(8080);
   in.sin_addr.s_addr = htonl(0x0a010203);
-  absl::StatusOr<SocketAddress> v4 = SocketAddress::FromSockaddr(
-      reinterpret_cast<const sockaddr*>(&in), sizeof(in));
+  absl::StatusOr<SocketAddress> v4 =
+      SocketAddress::FromSockaddr(reinterpret_cast<const sockaddr*>(&in), sizeof(in));
   ASSERT_TRUE(v4.ok()) << v4.status();
   EXPECT_EQ(v4->ToString(), "10.1.2.3:8080");
   EXPECT_EQ(v4->port(), 8080);
@@ -262,20 +253,18 @@ TEST(SocketAddressTest, FromSockaddrReadsInetAddresses) {
   in6.sin6_flowinfo = htonl(0x12345);  // dropped
   ASSERT_EQ(::inet_pton(AF_INET6, "fe80::1", &in6.sin6_addr), 1);
   in6.sin6_scope_id = 3;
-  absl::StatusOr<SocketAddress> v6 = SocketAddress::FromSockaddr(
-      reinterpret_cast<const sockaddr*>(&in6), sizeof(in6));
+  absl::StatusOr<SocketAddress> v6 =
+      SocketAddress::FromSockaddr(reinterpret_cast<const sockaddr*>(&in6), sizeof(in6));
   ASSERT_TRUE(v6.ok()) << v6.status();
   EXPECT_EQ(v6->ToString(), "[fe80::1%3]:443");
   EXPECT_EQ(v6->port(), 443);
   EXPECT_EQ(*v6, MustParse("[fe80::1%3]:443"));
 
-  ExpectSockaddrRefused(
-      SocketAddress::FromSockaddr(reinterpret_cast<const sockaddr*>(&in), 8),
-      "invalid AF_INET sockaddr: length 8, expected 16");
-  ExpectSockaddrRefused(
-      SocketAddress::FromSockaddr(reinterpret_cast<const sockaddr*>(&in6),
-                                  sizeof(sockaddr_storage)),
-      "invalid AF_INET6 sockaddr: length 128, expected 28");
+  ExpectSockaddrRefused(SocketAddress::FromSockaddr(reinterpret_cast<const sockaddr*>(&in), 8),
+                        "invalid AF_INET sockaddr: length 8, expected 16");
+  ExpectSockaddrRefused(SocketAddress::FromSockaddr(reinterpret_cast<const sockaddr*>(&in6),
+                                                    sizeof(sockaddr_storage)),
+                        "invalid AF_INET6 sockaddr: length 128, expected 28");
 }
 
 TEST(SocketAddressTest, FromSockaddrReadsUnixAddresses) {
@@ -283,8 +272,8 @@ TEST(SocketAddressTest, FromSockaddrReadsUnixAddresses) {
   un.sun_family = AF_UNIX;
   std::strcpy(un.sun_path, "/tmp/x.sock");
   // With and without the terminating NUL counted, as kernels may report it.
-  for (socklen_t len : {kSunPathOffset + 12, kSunPathOffset + 11,
-                        static_cast<socklen_t>(sizeof(un))}) {
+  for (socklen_t len :
+       {kSunPathOffset + 12, kSunPathOffset + 11, static_cast<socklen_t>(sizeof(un))}) {
     SCOPED_TRACE(len);
     absl::StatusOr<SocketAddress> path = FromUnix(un, len);
     ASSERT_TRUE(path.ok()) << path.status();
@@ -319,8 +308,7 @@ TEST(SocketAddressTest, FromSockaddrReadsUnixAddresses) {
   sockaddr_storage big{};
   big.ss_family = AF_UNIX;
   ExpectSockaddrRefused(
-      SocketAddress::FromSockaddr(reinterpret_cast<const sockaddr*>(&big),
-                                  sizeof(un) + 1),
+      SocketAddress::FromSockaddr(reinterpret_cast<const sockaddr*>(&big), sizeof(un) + 1),
       "invalid AF_UNIX sockaddr: length 111, the most is 110");
 }
 
@@ -328,9 +316,8 @@ TEST(SocketAddressTest, FromSockaddrRefusesOtherFamiliesAndShortLengths) {
   sockaddr_storage storage{};
   const auto* addr = reinterpret_cast<const sockaddr*>(&storage);
   storage.ss_family = AF_PACKET;
-  ExpectSockaddrRefused(
-      SocketAddress::FromSockaddr(addr, sizeof(storage)),
-      absl::StrCat("unsupported address family ", AF_PACKET));
+  ExpectSockaddrRefused(SocketAddress::FromSockaddr(addr, sizeof(storage)),
+                        absl::StrCat("unsupported address family ", AF_PACKET));
   storage.ss_family = AF_UNSPEC;
   ExpectSockaddrRefused(SocketAddress::FromSockaddr(addr, sizeof(storage)),
                         "unsupported address family 0");
@@ -339,8 +326,7 @@ TEST(SocketAddressTest, FromSockaddrRefusesOtherFamiliesAndShortLengths) {
                         "length 1 is shorter than its family field");
   ExpectSockaddrRefused(SocketAddress::FromSockaddr(addr, 0),
                         "length 0 is shorter than its family field");
-  ExpectSockaddrRefused(SocketAddress::FromSockaddr(nullptr, 16),
-                        "null pointer");
+  ExpectSockaddrRefused(SocketAddress::FromSockaddr(nullptr, 16), "null pointer");
 }
 
 // The addresses the kernel reports come back as they were bound.
@@ -354,11 +340,10 @@ TEST(SocketAddressTest, RoundTripsThroughTheKernel) {
     ASSERT_EQ(::bind(fd, bound.data(), bound.size()), 0) << errno;
     sockaddr_storage storage;
     socklen_t len = sizeof(storage);
-    ASSERT_EQ(
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&storage), &len), 0);
+    ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&storage), &len), 0);
     ::close(fd);
-    absl::StatusOr<SocketAddress> got = SocketAddress::FromSockaddr(
-        reinterpret_cast<const sockaddr*>(&storage), len);
+    absl::StatusOr<SocketAddress> got =
+        SocketAddress::FromSockaddr(reinterpret_cast<const sockaddr*>(&storage), len);
     ASSERT_TRUE(got.ok()) << got.status();
     EXPECT_EQ(got->WithPort(0), bound);  // the kernel chose the port
     EXPECT_EQ(got->is_ipv4(), got->port() != 0);
@@ -369,12 +354,11 @@ TEST(SocketAddressTest, RoundTripsThroughTheKernel) {
   ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
   sockaddr_storage storage;
   socklen_t len = sizeof(storage);
-  ASSERT_EQ(
-      ::getpeername(pair[0], reinterpret_cast<sockaddr*>(&storage), &len), 0);
+  ASSERT_EQ(::getpeername(pair[0], reinterpret_cast<sockaddr*>(&storage), &len), 0);
   ::close(pair[0]);
   ::close(pair[1]);
-  absl::StatusOr<SocketAddress> unnamed = SocketAddress::FromSockaddr(
-      reinterpret_cast<const sockaddr*>(&storage), len);
+  absl::StatusOr<SocketAddress> unnamed =
+      SocketAddress::FromSockaddr(reinterpret_cast<const sockaddr*>(&storage), len);
   ASSERT_TRUE(unnamed.ok()) << unnamed.status();
   EXPECT_EQ(unnamed->ToString(), "unix:");
   EXPECT_EQ(MustParse("unix:"), *unnamed);

@@ -54,8 +54,8 @@ struct Connection {
 Task<absl::StatusOr<Connection>> Connect(SocketAddress listen_at) {
   absl::StatusOr<TcpListener> listener = TcpListener::Bind(listen_at);
   if (!listener.ok()) co_return listener.status();
-  auto [client, server] = co_await WhenAll(
-      TcpStream::Connect(listener->address()), listener->Accept());
+  auto [client, server] =
+      co_await WhenAll(TcpStream::Connect(listener->address()), listener->Accept());
   if (!client.ok()) co_return client.status();
   if (!server.ok()) co_return server.status();
   co_return Connection{std::move(*listener), std::move(*client), std::move(*server)};
@@ -124,9 +124,7 @@ class TempDir {
     char pattern[] = "/tmp/conet-test-XXXXXX";
     path_ = ::mkdtemp(pattern);
   }
-  ~TempDir() {
-    std::system(absl::StrCat("rm -rf ", path_).c_str());
-  }
+  ~TempDir() { std::system(absl::StrCat("rm -rf ", path_).c_str()); }
   const std::string& path() const { return path_; }
 
  private:
@@ -216,8 +214,7 @@ Task<std::string> ConnectByName() {
   absl::StatusOr<TcpListener> listener = TcpListener::Bind(MustParse("127.0.0.1:0"));
   EXPECT_TRUE(listener.ok()) << listener.status();
   const std::string target = absl::StrCat("localhost:", listener->address().port());
-  auto [client, server] =
-      co_await WhenAll(TcpStream::Connect(target), listener->Accept());
+  auto [client, server] = co_await WhenAll(TcpStream::Connect(target), listener->Accept());
   if (!client.ok()) co_return client.status().ToString();
   EXPECT_TRUE(server.ok()) << server.status();
   absl::StatusOr<SocketAddress> peer = client->PeerAddress();
@@ -263,8 +260,8 @@ Task<absl::Status> ConnectToFullUnixListener(std::string name) {
 
 TEST(TcpTest, ConnectRetriesAFullUnixBacklogUntilTheDeadline) {
   FdLeakCheck leaks;
-  absl::Status status = RunTask(
-      ConnectToFullUnixListener(absl::StrCat("unix:@conet-full-", ::getpid())));
+  absl::Status status =
+      RunTask(ConnectToFullUnixListener(absl::StrCat("unix:@conet-full-", ::getpid())));
   EXPECT_TRUE(absl::IsDeadlineExceeded(status)) << status;
   EXPECT_THAT(status.message(), HasSubstr("connect to unix:@conet-full-"));
 }
@@ -342,8 +339,8 @@ Task<bool> BackPressure() {
   absl::StatusOr<Connection> c = co_await Connect(MustParse("127.0.0.1:0"));
   if (!c.ok()) co_return false;
   const std::string data = Pattern(4 << 20);  // far more than socket buffers
-  auto [sent, got] = co_await WhenAll(WriteAllOf(&c->client, data),
-                                      ReadSlowly(&c->server, data.size()));
+  auto [sent, got] =
+      co_await WhenAll(WriteAllOf(&c->client, data), ReadSlowly(&c->server, data.size()));
   EXPECT_TRUE(sent.ok()) << sent.status();
   EXPECT_EQ(sent.value_or(0), data.size());
   co_return got == data;
@@ -358,8 +355,7 @@ Task<std::string> GatherScatter() {
   absl::StatusOr<Connection> c = co_await Connect(MustParse("127.0.0.1:0"));
   if (!c.ok()) co_return c.status().ToString();
   std::string a = "scatter", b = "/", d = "gather";
-  iovec out[] = {{a.data(), a.size()}, {nullptr, 0}, {b.data(), b.size()},
-                 {d.data(), d.size()}};
+  iovec out[] = {{a.data(), a.size()}, {nullptr, 0}, {b.data(), b.size()}, {d.data(), d.size()}};
   absl::StatusOr<size_t> sent = co_await c->client.WriteAllV(out);
   EXPECT_EQ(sent.value_or(0), a.size() + b.size() + d.size());
   char first[8] = {}, second[8] = {};
@@ -430,12 +426,11 @@ TEST(TcpTest, CancelledReadLeavesTheStreamUsable) {
 Task<void> AcceptCancelled() {
   absl::StatusOr<TcpListener> listener = TcpListener::Bind(MustParse("127.0.0.1:0"));
   EXPECT_TRUE(listener.ok()) << listener.status();
-  absl::StatusOr<TcpStream> none =
-      co_await listener->Accept(Within(absl::Milliseconds(5)));
+  absl::StatusOr<TcpStream> none = co_await listener->Accept(Within(absl::Milliseconds(5)));
   EXPECT_TRUE(absl::IsDeadlineExceeded(none.status())) << none.status();
   EXPECT_THAT(none.status().message(), HasSubstr(listener->address().ToString()));
-  auto [client, server] = co_await WhenAll(
-      TcpStream::Connect(listener->address()), listener->Accept());
+  auto [client, server] =
+      co_await WhenAll(TcpStream::Connect(listener->address()), listener->Accept());
   EXPECT_TRUE(client.ok() && server.ok());
 }
 
@@ -505,7 +500,7 @@ Task<absl::StatusOr<std::string>> ReadPieces(TcpStream* stream, size_t want) {
 // Yields what `read` yields.
 template <typename SendAll>
 Task<absl::StatusOr<std::string>> ReadWhileSending(Task<absl::StatusOr<std::string>> read,
-                                                  SendAll send_all) {
+                                                   SendAll send_all) {
   auto [got, sent] = co_await WhenAll(std::move(read), [](SendAll send) -> Task<bool> {
     co_await Yield();  // the read is waiting now
     co_return send();
@@ -517,7 +512,7 @@ Task<absl::StatusOr<std::string>> ReadWhileSending(Task<absl::StatusOr<std::stri
 // Reads pieces (ReadPieces) until `want` bytes or the end, while sending.
 template <typename SendAll>
 Task<absl::StatusOr<std::string>> ReadWhatArrivesAtOnce(TcpStream* reader, size_t want,
-                                                       SendAll send_all) {
+                                                        SendAll send_all) {
   co_return co_await ReadWhileSending(ReadPieces(reader, want), std::move(send_all));
 }
 
@@ -567,8 +562,7 @@ Task<absl::StatusOr<std::string>> UnixDataBehindADescriptor(std::string name) {
   // A UNIX stream read stops after a message that carried descriptors, so
   // on UNIX a short read proves nothing: "cd" must still arrive.
   auto send = [fd] {
-    const bool ok = SendWithADescriptor(fd, "ab") &&
-                    ::send(fd, "cd", 2, MSG_NOSIGNAL) == 2;
+    const bool ok = SendWithADescriptor(fd, "ab") && ::send(fd, "cd", 2, MSG_NOSIGNAL) == 2;
     return ok;
   };
   co_return co_await ReadWhatArrivesAtOnce(&c->server, 4, send);
@@ -673,8 +667,8 @@ Task<absl::StatusOr<std::string>> UnixExactAcrossADescriptor(std::string name) {
   // "ab" carries a descriptor: the read stops after it, the descriptor is
   // closed (a stream read takes bytes only), and "cd" follows.
   auto send = [fd] {
-    const bool ok = SendWithADescriptor(fd, "ab") &&
-                    ::send(fd, "cd", 2, MSG_NOSIGNAL) == 2 && ::shutdown(fd, SHUT_WR) == 0;
+    const bool ok = SendWithADescriptor(fd, "ab") && ::send(fd, "cd", 2, MSG_NOSIGNAL) == 2 &&
+                    ::shutdown(fd, SHUT_WR) == 0;
     return ok;
   };
   co_return co_await ReadExactOf(&c->server, 4, send);
@@ -720,7 +714,8 @@ Task<absl::StatusOr<std::string>> TwoRecords(std::pair<UniqueFd, UniqueFd> pair)
   absl::StatusOr<TcpStream> stream = TcpStream::Adopt(std::move(pair.second));
   if (!stream.ok()) co_return stream.status();
   auto send = [sender] {
-    return ::send(sender, "one", 3, MSG_NOSIGNAL) == 3 && ::send(sender, "two", 3, MSG_NOSIGNAL) == 3;
+    return ::send(sender, "one", 3, MSG_NOSIGNAL) == 3 &&
+           ::send(sender, "two", 3, MSG_NOSIGNAL) == 3;
   };
   co_return co_await ReadWhatArrivesAtOnce(&*stream, 6, send);
 }
@@ -729,8 +724,7 @@ TEST(TcpTest, ARecordSocketAdoptedAsAStreamReadsEveryRecord) {
   FdLeakCheck leaks;
   int fds[2];
   ASSERT_EQ(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
-  absl::StatusOr<std::string> got =
-      RunTask(TwoRecords({UniqueFd(fds[0]), UniqueFd(fds[1])}));
+  absl::StatusOr<std::string> got = RunTask(TwoRecords({UniqueFd(fds[0]), UniqueFd(fds[1])}));
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(*got, "onetwo");
 }

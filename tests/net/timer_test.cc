@@ -65,8 +65,7 @@ Task<absl::Status> SleepWith(absl::Duration duration, Cancellation cancel) {
 TEST(TimerTest, StoppedTokenCompletesAtOnceWithCancelled) {
   std::stop_source source;
   source.request_stop();
-  EXPECT_TRUE(absl::IsCancelled(
-      RunTask(SleepWith(absl::Hours(1), source.get_token()))));
+  EXPECT_TRUE(absl::IsCancelled(RunTask(SleepWith(absl::Hours(1), source.get_token()))));
 }
 
 TEST(TimerTest, DeadlineEndsALongSleepWithDeadlineExceeded) {
@@ -85,8 +84,7 @@ TEST(TimerTest, StopFromAnotherThreadCancelsPromptly) {
     source.request_stop();
   });
   const absl::Time start = absl::Now();
-  absl::Status status =
-      (*loop)->BlockOn(SleepWith(absl::Hours(1), source.get_token()));
+  absl::Status status = (*loop)->BlockOn(SleepWith(absl::Hours(1), source.get_token()));
   stopper.join();
   EXPECT_TRUE(absl::IsCancelled(status)) << status;
   EXPECT_LT(absl::Now() - start, absl::Seconds(5));
@@ -104,13 +102,15 @@ Task<void> RaceStopAgainstExpiry(int rounds, int* resumed_total, int* cancelled)
     absl::Status result;
     TaskGroup group;
     group.Spawn(CountResumptions(source.get_token(), &resumed, &result));
-    co_await Yield();  // the sleeper is suspended, its timer due now
+    co_await Yield();       // the sleeper is suspended, its timer due now
     source.request_stop();  // both the timer and the stop are ready now
     EXPECT_TRUE((co_await group.Join()).ok());
     EXPECT_EQ(resumed, 1);
     *resumed_total += resumed;
-    if (absl::IsCancelled(result)) ++*cancelled;
-    else EXPECT_TRUE(result.ok()) << result;
+    if (absl::IsCancelled(result))
+      ++*cancelled;
+    else
+      EXPECT_TRUE(result.ok()) << result;
   }
 }
 

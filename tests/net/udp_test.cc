@@ -24,16 +24,14 @@ Task<std::string> PingPong(std::string bind_text) {
   absl::StatusOr<SocketAddress> server_address = server->LocalAddress();
   absl::StatusOr<SocketAddress> client_address = client->LocalAddress();
   EXPECT_NE(server_address->port(), 0);
-  absl::StatusOr<size_t> sent =
-      co_await client->SendTo(std::string("ping"), *server_address);
+  absl::StatusOr<size_t> sent = co_await client->SendTo(std::string("ping"), *server_address);
   EXPECT_EQ(sent.value_or(0), 4u);
   char buffer[64];
   absl::StatusOr<Datagram> got = co_await server->ReceiveFrom(buffer);
   if (!got.ok()) co_return got.status().ToString();
   EXPECT_EQ(got->from, *client_address);
   EXPECT_FALSE(got->truncated);
-  co_await server->SendTo(std::string("pong:") + std::string(buffer, got->size),
-                          got->from);
+  co_await server->SendTo(std::string("pong:") + std::string(buffer, got->size), got->from);
   got = co_await client->ReceiveFrom(buffer, Within(absl::Seconds(5)));
   if (!got.ok()) co_return got.status().ToString();
   EXPECT_EQ(got->from, *server_address);
@@ -85,8 +83,7 @@ Task<absl::Status> ConnectedToNobody() {
   EXPECT_TRUE(client.ok()) << client.status();
   co_await client->Send(std::string("anyone?"));
   char buffer[16];
-  absl::StatusOr<Datagram> got =
-      co_await client->ReceiveFrom(buffer, Within(absl::Seconds(5)));
+  absl::StatusOr<Datagram> got = co_await client->ReceiveFrom(buffer, Within(absl::Seconds(5)));
   co_return got.status();
 }
 
@@ -120,8 +117,8 @@ TEST(UdpTest, BindRefusesAUnixAddress) {
 
 Task<absl::Status> OversizedDatagram() {
   absl::StatusOr<UdpSocket> socket = UdpSocket::Bind(SocketAddress::Ipv4Loopback(0));
-  absl::StatusOr<size_t> sent = co_await socket->SendTo(
-      std::string(70000, 'x'), SocketAddress::Ipv4Loopback(9));
+  absl::StatusOr<size_t> sent =
+      co_await socket->SendTo(std::string(70000, 'x'), SocketAddress::Ipv4Loopback(9));
   co_return sent.status();
 }
 

@@ -1,7 +1,4 @@
 // Tests for WhenAll (net/when_all.h) and WhenAny (net/when_any.h).
-#include "net/when_all.h"
-#include "net/when_any.h"
-
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -10,6 +7,8 @@
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "net/timer.h"
+#include "net/when_all.h"
+#include "net/when_any.h"
 #include "tests/util/test_util.h"
 
 namespace conet {
@@ -83,8 +82,7 @@ Task<int> Loser(absl::Status* ended) {
 
 Task<void> FirstWinsLosersAreCancelledAndJoined() {
   absl::Status loser_ended = absl::UnknownError("still running");
-  auto [index, value] =
-      co_await WhenAny(Loser(&loser_ended), After(absl::Milliseconds(2), 7));
+  auto [index, value] = co_await WhenAny(Loser(&loser_ended), After(absl::Milliseconds(2), 7));
   EXPECT_EQ(index, 1u);
   EXPECT_EQ(std::get<1>(value), 7);
   // Joined: the loser has already finished, by cancellation.

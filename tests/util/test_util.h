@@ -12,7 +12,6 @@
 #include <vector>
 
 #include "absl/time/time.h"
-
 #include "gtest/gtest.h"
 #include "net/event_loop.h"
 #include "net/task.h"
@@ -43,8 +42,7 @@ struct Tracked {
 };
 
 // Sleeps for `delay`, then appends `id` to `order`.
-inline Task<void> SleepThenRecord(absl::Duration delay, int id,
-                                  std::vector<int>* order) {
+inline Task<void> SleepThenRecord(absl::Duration delay, int id, std::vector<int>* order) {
   co_await Sleep(delay);
   order->push_back(id);
 }

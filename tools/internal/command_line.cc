@@ -34,33 +34,29 @@ void CommandLine::Fail(std::string message) {
   if (error_.ok()) error_ = absl::InvalidArgumentError(std::move(message));
 }
 
-std::string CommandLine::String(const std::string& name,
-                                const std::string& fallback) {
+std::string CommandLine::String(const std::string& name, const std::string& fallback) {
   const std::string* value = Find(name);
   return value == nullptr ? fallback : *value;
 }
 
-long long CommandLine::Int(const std::string& name, long long fallback,
-                           long long min, long long max) {
+long long CommandLine::Int(const std::string& name, long long fallback, long long min,
+                           long long max) {
   const std::string* value = Find(name);
   if (value == nullptr) return fallback;
   long long parsed = 0;
   if (!absl::SimpleAtoi(*value, &parsed) || parsed < min || parsed > max) {
-    Fail(absl::StrCat("--", name, "=", *value, ": expected an integer from ",
-                      min, " to ", max));
+    Fail(absl::StrCat("--", name, "=", *value, ": expected an integer from ", min, " to ", max));
     return fallback;
   }
   return parsed;
 }
 
-absl::Duration CommandLine::Duration(const std::string& name,
-                                     absl::Duration fallback) {
+absl::Duration CommandLine::Duration(const std::string& name, absl::Duration fallback) {
   const std::string* value = Find(name);
   if (value == nullptr) return fallback;
   absl::Duration parsed;
   if (!absl::ParseDuration(*value, &parsed) || parsed < absl::ZeroDuration()) {
-    Fail(absl::StrCat("--", name, "=", *value,
-                      ": expected a duration such as 5s or 250ms"));
+    Fail(absl::StrCat("--", name, "=", *value, ": expected a duration such as 5s or 250ms"));
     return fallback;
   }
   return parsed;

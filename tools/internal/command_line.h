@@ -32,8 +32,7 @@ class CommandLine {
   // Returns --name's value, or `fallback` when absent.
   std::string String(const std::string& name, const std::string& fallback);
   // Returns --name as an integer in [min, max], or `fallback`.
-  long long Int(const std::string& name, long long fallback, long long min,
-                long long max);
+  long long Int(const std::string& name, long long fallback, long long min, long long max);
   // Returns --name as a duration ("5s", "250ms"), or `fallback`.
   absl::Duration Duration(const std::string& name, absl::Duration fallback);
   // Returns the first error: a malformed argument, a bad value, or a flag

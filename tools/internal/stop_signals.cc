@@ -28,8 +28,7 @@ sigset_t BlockStopSignals() {
   return signals;
 }
 
-void ServeUntilStopSignal(LoopGroup& group, const std::string& address,
-                          const sigset_t& signals) {
+void ServeUntilStopSignal(LoopGroup& group, const std::string& address, const sigset_t& signals) {
   group.Start();
   std::printf("listening on %s\n", address.c_str());
   std::fflush(stdout);
@@ -49,8 +48,7 @@ Task<absl::Status> WaitForStopSignal() {
   // Named: GCC 12 destroys a lambda temporary in a co_await twice.
   auto read_signal = [&fd, &info] { return ::read(fd->Get(), &info, sizeof(info)); };
   while (true) {
-    absl::StatusOr<size_t> n =
-        co_await fd->Perform(Direction::kRead, "read signalfd", read_signal);
+    absl::StatusOr<size_t> n = co_await fd->Perform(Direction::kRead, "read signalfd", read_signal);
     if (!n.ok()) co_return n.status();
     if (*n == sizeof(info)) co_return absl::OkStatus();
   }

@@ -1,8 +1,8 @@
 // File: tools/internal/stop_signals.h
 //
-// How conet's programs stop: SIGINT or SIGTERM, exit status 0 (docs/programs/). main() blocks both before starting any thread, so
-// that only the place that waits for them (sigwait, or a signalfd) sees
-// them; a server then runs until one arrives:
+// How conet's programs stop: SIGINT or SIGTERM, exit status 0 (docs/programs/). main() blocks both
+// before starting any thread, so that only the place that waits for them (sigwait, or a signalfd)
+// sees them; a server then runs until one arrives:
 //
 //   const sigset_t stop = conet::tools::BlockStopSignals();
 //   ... create the LoopGroup, bind, SpawnOnEach ...
@@ -32,8 +32,7 @@ sigset_t BlockStopSignals();
 
 // Starts `group`, prints `listening on ADDRESS` (flushed), waits for one of
 // `signals`, then stops the loops and joins their threads.
-void ServeUntilStopSignal(LoopGroup& group, const std::string& address,
-                          const sigset_t& signals);
+void ServeUntilStopSignal(LoopGroup& group, const std::string& address, const sigset_t& signals);
 
 // Waits on the current loop, through a signalfd, until SIGINT or SIGTERM
 // (blocked with BlockStopSignals) arrives: for single-loop programs that
