@@ -26,7 +26,8 @@ namespace {
 conet::Task<int> Worker(int id) {
   co_await conet::Sleep(absl::Milliseconds(10 * id));
   std::printf("worker %d done after %d ms\n", id, 10 * id);
-  co_return id* id;
+  const int square = id * id;  // (`co_return id * id` trips clang-format 14)
+  co_return square;
 }
 
 conet::Task<absl::StatusOr<std::string>> SlowAnswer() {
