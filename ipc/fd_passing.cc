@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "net/internal/socket_ops.h"
 
 namespace conet::ipc {
 namespace {
@@ -100,13 +101,7 @@ ssize_t DetachFdsCall::operator()() {
   // else, so that each error path below closes them.
   for (cmsghdr* cmsg = CMSG_FIRSTHDR(&msg); cmsg != nullptr; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
     if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS) continue;
-    const size_t count = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    const unsigned char* bytes = CMSG_DATA(cmsg);
-    for (size_t i = 0; i < count; ++i) {
-      int received;
-      std::memcpy(&received, bytes + i * sizeof(int), sizeof(int));
-      fds.emplace_back(received);
-    }
+    conet::internal::ForEachPassedFd(cmsg, [this](int received) { fds.emplace_back(received); });
   }
   msg_flags = msg.msg_flags;
   from_len = msg.msg_namelen;

@@ -24,8 +24,6 @@ namespace {
 // The descriptor number the worker finds its channel at.
 constexpr int kWorkerFd = 3;
 
-absl::Status Errno(absl::string_view what) { return absl::ErrnoToStatus(errno, what); }
-
 // Returns the child's environment: the caller's entries (any
 // CONET_WORKER_FD among them replaced), plus CONET_WORKER_FD.
 absl::StatusOr<std::vector<std::string>> WorkerEnvironment(std::vector<std::string> entries) {
@@ -52,7 +50,7 @@ absl::StatusOr<std::vector<UniqueFd>> MoveAboveTargets(const std::vector<int>& f
   for (int fd : fds) {
     moved.emplace_back(::fcntl(fd, F_DUPFD_CLOEXEC, first_free));
     if (!moved.back().Valid()) {
-      return Errno(absl::StrCat(what, ": F_DUPFD_CLOEXEC of fd ", fd));
+      return absl::ErrnoToStatus(errno, absl::StrCat(what, ": F_DUPFD_CLOEXEC of fd ", fd));
     }
   }
   return moved;
@@ -95,7 +93,7 @@ void Worker::Reap() noexcept {
 
 absl::Status Worker::Kill(int signal) {
   if (::syscall(SYS_pidfd_send_signal, pidfd_.Get(), signal, nullptr, 0) != 0) {
-    return Errno(absl::StrCat("signal ", signal, " to worker ", pid_));
+    return absl::ErrnoToStatus(errno, absl::StrCat("signal ", signal, " to worker ", pid_));
   }
   return absl::OkStatus();
 }
@@ -105,7 +103,7 @@ Task<absl::StatusOr<int>> Worker::Wait(Cancellation cancel) {
   while (true) {
     siginfo_t info{};
     if (::waitid(P_PIDFD, static_cast<id_t>(pidfd_.Get()), &info, WEXITED | WNOHANG) != 0) {
-      co_return Errno(what);
+      co_return absl::ErrnoToStatus(errno, what);
     }
     if (info.si_pid != 0) {
       pid_ = -1;  // reaped
@@ -165,7 +163,7 @@ absl::StatusOr<Worker> SpawnWorker(std::vector<std::string> argv, WorkerOptions 
   // The child is ours and unreaped, so its pid cannot be reused meanwhile.
   UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
   if (!pidfd.Valid()) {
-    const absl::Status status = Errno(absl::StrCat("pidfd_open ", pid));
+    const absl::Status status = absl::ErrnoToStatus(errno, absl::StrCat("pidfd_open ", pid));
     ::kill(pid, SIGKILL);
     ::waitpid(pid, nullptr, 0);
     return status;
@@ -182,11 +180,9 @@ absl::StatusOr<Worker> SpawnWorker(std::vector<std::string> argv, WorkerOptions 
 }
 
 absl::StatusOr<Worker> SpawnWorker(std::vector<std::string> argv, WorkerOptions options) {
-  EventLoop* loop = EventLoop::Current();
-  if (loop == nullptr) {
-    return absl::FailedPreconditionError("SpawnWorker: no EventLoop is running on this thread");
-  }
-  return SpawnWorker(std::move(argv), std::move(options), *loop);
+  absl::StatusOr<EventLoop*> loop = conet::internal::CurrentLoop("SpawnWorker");
+  if (!loop.ok()) return loop.status();
+  return SpawnWorker(std::move(argv), std::move(options), **loop);
 }
 
 std::vector<std::string> InheritEnvironment(std::initializer_list<absl::string_view> names) {
@@ -217,7 +213,7 @@ absl::StatusOr<UniqueFd> WorkerChannelFd() {
   }
   ::unsetenv(kWorkerFdVariable);
   if (::fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
-    return Errno(absl::StrCat(kWorkerFdVariable, " names fd ", fd));
+    return absl::ErrnoToStatus(errno, absl::StrCat(kWorkerFdVariable, " names fd ", fd));
   }
   return UniqueFd(fd);
 }

@@ -123,7 +123,7 @@ UnixSocket::ReceiveAwaiter UnixSocket::ReceiveFds(std::span<char> buffer, size_t
 
 absl::Status UnixSocket::ShutdownWrite() {
   if (::shutdown(fd_.Get(), SHUT_WR) != 0) {
-    return net_internal::ErrnoError(errno, absl::StrCat("shutdown on fd ", fd_.Get()));
+    return absl::ErrnoToStatus(errno, absl::StrCat("shutdown on fd ", fd_.Get()));
   }
   return absl::OkStatus();
 }
@@ -141,7 +141,7 @@ absl::StatusOr<SocketAddress> UnixSocket::PeerAddress() const {
 absl::StatusOr<std::pair<UniqueFd, UniqueFd>> SocketPairFds(SocketType type) {
   int fds[2];
   if (::socketpair(AF_UNIX, static_cast<int>(type) | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, fds) != 0) {
-    return net_internal::ErrnoError(errno, absl::StrCat("socketpair(", SocketTypeName(type), ")"));
+    return absl::ErrnoToStatus(errno, absl::StrCat("socketpair(", SocketTypeName(type), ")"));
   }
   return std::make_pair(UniqueFd(fds[0]), UniqueFd(fds[1]));
 }

@@ -9,12 +9,10 @@ absl::StatusOr<AsyncFd> AsyncFd::Create(UniqueFd fd, EventLoop& loop) {
 }
 
 absl::StatusOr<AsyncFd> AsyncFd::Create(UniqueFd fd) {
-  EventLoop* loop = EventLoop::Current();
-  if (loop == nullptr) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot register fd ", fd.Get(), ": no EventLoop is running on this thread"));
-  }
-  return Create(std::move(fd), *loop);
+  absl::StatusOr<EventLoop*> loop =
+      internal::CurrentLoop(absl::StrCat("cannot register fd ", fd.Get()));
+  if (!loop.ok()) return loop.status();
+  return Create(std::move(fd), **loop);
 }
 
 AsyncFd::AsyncFd(AsyncFd&& other) noexcept

@@ -63,6 +63,15 @@ CurrentLoopScope::CurrentLoopScope(EventLoop* loop) : previous_(std::exchange(cu
 }
 CurrentLoopScope::~CurrentLoopScope() { current_loop = previous_; }
 
+absl::StatusOr<EventLoop*> CurrentLoop(absl::string_view what) {
+  EventLoop* loop = EventLoop::Current();
+  if (loop == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(what, ": no EventLoop is running on this thread"));
+  }
+  return loop;
+}
+
 void CheckLoopAlive([[maybe_unused]] const EventLoop* loop, [[maybe_unused]] int fd) noexcept {
 #ifndef NDEBUG
   std::lock_guard<std::mutex> lock(live_loops_mu);

@@ -31,6 +31,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "net/internal/intrusive_list.h"
 #include "net/internal/operation.h"
 #include "net/internal/poller.h"
@@ -208,6 +209,10 @@ class EventLoop {
 // Implementation details follow.
 
 namespace internal {
+
+// Returns the loop running on this thread, or FailedPreconditionError
+// "<what>: no EventLoop is running on this thread".
+absl::StatusOr<EventLoop*> CurrentLoop(absl::string_view what);
 
 // In debug builds (no NDEBUG), aborts with a message naming `fd` if `loop`
 // has been destroyed: a socket closed after its loop. A no-op otherwise.

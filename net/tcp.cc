@@ -36,12 +36,7 @@ namespace {
 
 // Closes the descriptors an SCM_RIGHTS control message carries.
 void CloseReceived(const cmsghdr* c) {
-  const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-  for (size_t i = 0; i < count; ++i) {
-    int fd;
-    std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-    ::close(fd);
-  }
+  ForEachPassedFd(c, [](int fd) { ::close(fd); });
 }
 
 }  // namespace
@@ -220,7 +215,7 @@ TcpStream::WritevAllAwaiter TcpStream::WriteAllV(std::span<const iovec> buffers,
 
 absl::Status TcpStream::ShutdownWrite() {
   if (::shutdown(fd_.Get(), SHUT_WR) != 0) {
-    return internal::ErrnoError(errno, absl::StrCat("shutdown on fd ", fd_.Get()));
+    return absl::ErrnoToStatus(errno, absl::StrCat("shutdown on fd ", fd_.Get()));
   }
   return absl::OkStatus();
 }

@@ -23,11 +23,12 @@ bool SleepAwaiter::await_ready() noexcept {
 }
 
 bool SleepAwaiter::await_suspend(std::coroutine_handle<> handle) noexcept {
-  EventLoop* loop = EventLoop::Current();
-  if (loop == nullptr) {
-    status() = absl::FailedPreconditionError("Sleep: no EventLoop is running on this thread");
+  absl::StatusOr<EventLoop*> current = internal::CurrentLoop("Sleep");
+  if (!current.ok()) {
+    status() = current.status();
     return false;
   }
+  EventLoop* loop = *current;
   timer_.on_expire = &SleepAwaiter::Expired;
   timer_.context = this;
   loop->timers().Insert(&timer_);

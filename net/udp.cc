@@ -47,7 +47,7 @@ absl::StatusOr<UdpSocket> UdpSocket::Bind(const SocketAddress& address, bool reu
     }
   }
   if (::bind(raw->Get(), address.data(), address.size()) != 0) {
-    return internal::ErrnoError(errno, what);
+    return absl::ErrnoToStatus(errno, what);
   }
   absl::StatusOr<AsyncFd> fd = AsyncFd::Create(std::move(*raw), loop);
   if (!fd.ok()) return fd.status();
@@ -68,7 +68,7 @@ absl::StatusOr<UdpSocket> UdpSocket::Connect(const SocketAddress& peer) {
   absl::StatusOr<UdpSocket> socket = Bind(any);
   if (!socket.ok()) return internal::Annotate(socket.status(), what);
   if (::connect(socket->fd(), peer.data(), peer.size()) != 0) {
-    return internal::ErrnoError(errno, what);
+    return absl::ErrnoToStatus(errno, what);
   }
   return socket;
 }

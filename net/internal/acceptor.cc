@@ -89,7 +89,7 @@ absl::StatusOr<Acceptor> Acceptor::Bind(const SocketAddress& address,
   Acceptor acceptor;
   acceptor.file_ = std::move(*file);
   if (::listen(raw->Get(), options.backlog) != 0) {
-    return ErrnoError(errno, absl::StrCat("listen on ", where));
+    return absl::ErrnoToStatus(errno, absl::StrCat("listen on ", where));
   }
   absl::StatusOr<SocketAddress> local = LocalAddressOf(raw->Get());
   if (!local.ok()) return local.status();

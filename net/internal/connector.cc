@@ -14,11 +14,9 @@
 namespace conet::internal {
 Task<absl::StatusOr<AsyncFd>> ConnectSocket(SocketAddress address, int type, std::string what,
                                             Cancellation cancel) {
-  EventLoop* loop = EventLoop::Current();
-  if (loop == nullptr) {
-    co_return absl::FailedPreconditionError(
-        absl::StrCat(what, ": no EventLoop is running on this thread"));
-  }
+  absl::StatusOr<EventLoop*> current = CurrentLoop(what);
+  if (!current.ok()) co_return current.status();
+  EventLoop* loop = *current;
   absl::Duration retry = absl::Milliseconds(1);
   while (true) {
     absl::StatusOr<UniqueFd> raw = OpenSocket(address.family(), type);
@@ -45,7 +43,7 @@ Task<absl::StatusOr<AsyncFd>> ConnectSocket(SocketAddress address, int type, std
       // A wake-up before the handshake ended leaves the socket unconnected.
       if (error == 0 && !PeerAddressOf(fd->Get()).ok()) error = EINPROGRESS;
     }
-    if (error != 0) co_return ErrnoError(error, what);
+    if (error != 0) co_return absl::ErrnoToStatus(error, what);
     co_return std::move(*fd);
   }
 }

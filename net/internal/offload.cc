@@ -8,11 +8,12 @@
 namespace conet::internal {
 
 bool Offload::await_suspend(std::coroutine_handle<> handle) {
-  EventLoop* loop = EventLoop::Current();
-  if (loop == nullptr) {
-    status() = absl::FailedPreconditionError("Offload: no EventLoop is running on this thread");
+  absl::StatusOr<EventLoop*> current = CurrentLoop("Offload");
+  if (!current.ok()) {
+    status() = current.status();
     return false;
   }
+  EventLoop* loop = *current;
   link_ = std::make_shared<Link>();
   link_->op = this;
   link_->loop = loop;

@@ -17,34 +17,21 @@ absl::StatusOr<SocketAddress> AddressOf(int fd, NameCall call, const char* what)
   socklen_t len = sizeof(storage);
   auto* addr = reinterpret_cast<sockaddr*>(&storage);
   if (call(fd, addr, &len) != 0) {
-    return ErrnoError(errno, absl::StrCat(what, " on fd ", fd));
+    return absl::ErrnoToStatus(errno, absl::StrCat(what, " on fd ", fd));
   }
   return SocketAddress::FromSockaddr(addr, len);
 }
 
 }  // namespace
 
-absl::Status ErrnoError(int error, absl::string_view what) {
-  return absl::ErrnoToStatus(error, what);
-}
-
 absl::Status Annotate(const absl::Status& status, absl::string_view what) {
   return absl::Status(status.code(), absl::StrCat(what, ": ", status.message()));
-}
-
-absl::StatusOr<EventLoop*> CurrentLoop(absl::string_view what) {
-  EventLoop* loop = EventLoop::Current();
-  if (loop == nullptr) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(what, ": no EventLoop is running on this thread"));
-  }
-  return loop;
 }
 
 absl::StatusOr<UniqueFd> OpenSocket(int family, int type) {
   const int fd = ::socket(family, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) {
-    return ErrnoError(errno, absl::StrCat("socket(family ", family, ", type ", type, ")"));
+    return absl::ErrnoToStatus(errno, absl::StrCat("socket(family ", family, ", type ", type, ")"));
   }
   return UniqueFd(fd);
 }
@@ -53,15 +40,15 @@ absl::Status SetNonBlocking(int fd, bool non_blocking) {
   const int flags = ::fcntl(fd, F_GETFL);
   const int wanted = non_blocking ? flags | O_NONBLOCK : flags & ~O_NONBLOCK;
   if (flags < 0 || (wanted != flags && ::fcntl(fd, F_SETFL, wanted) != 0)) {
-    return ErrnoError(errno,
-                      absl::StrCat(non_blocking ? "set" : "clear", " O_NONBLOCK on fd ", fd));
+    return absl::ErrnoToStatus(
+        errno, absl::StrCat(non_blocking ? "set" : "clear", " O_NONBLOCK on fd ", fd));
   }
   return absl::OkStatus();
 }
 
 absl::Status SetIntOption(int fd, int level, int name, int value, absl::string_view what) {
   if (::setsockopt(fd, level, name, &value, sizeof(value)) != 0) {
-    return ErrnoError(errno, absl::StrCat("setsockopt ", what, "=", value, " on fd ", fd));
+    return absl::ErrnoToStatus(errno, absl::StrCat("setsockopt ", what, "=", value, " on fd ", fd));
   }
   return absl::OkStatus();
 }
@@ -70,7 +57,7 @@ absl::StatusOr<int> GetIntOption(int fd, int level, int name, absl::string_view 
   int value = 0;
   socklen_t len = sizeof(value);
   if (::getsockopt(fd, level, name, &value, &len) != 0) {
-    return ErrnoError(errno, absl::StrCat("getsockopt ", what, " on fd ", fd));
+    return absl::ErrnoToStatus(errno, absl::StrCat("getsockopt ", what, " on fd ", fd));
   }
   return value;
 }

@@ -7,6 +7,11 @@
 #ifndef CONET_NET_INTERNAL_SOCKET_OPS_H_
 #define CONET_NET_INTERNAL_SOCKET_OPS_H_
 
+#include <sys/socket.h>
+
+#include <cstddef>
+#include <cstring>
+
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -16,16 +21,20 @@
 
 namespace conet::internal {
 
-// Returns the status for `error` (an errno value) with the message
-// "<what>: <strerror>".
-absl::Status ErrnoError(int error, absl::string_view what);
-
 // Returns `status` with its message prefixed: "<what>: <message>".
 absl::Status Annotate(const absl::Status& status, absl::string_view what);
 
-// Returns the loop running on this thread, or FailedPreconditionError
-// "<what>: no EventLoop is running on this thread".
-absl::StatusOr<EventLoop*> CurrentLoop(absl::string_view what);
+// Calls `take(fd)` for each descriptor the SCM_RIGHTS control message
+// `cmsg` carries (the kernel installed them: the caller now owns them).
+template <typename Take>
+void ForEachPassedFd(const cmsghdr* cmsg, Take take) {
+  const size_t count = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+  for (size_t i = 0; i < count; ++i) {
+    int fd;
+    std::memcpy(&fd, CMSG_DATA(cmsg) + i * sizeof(int), sizeof(int));
+    take(fd);
+  }
+}
 
 // Creates a socket(family, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0).
 absl::StatusOr<UniqueFd> OpenSocket(int family, int type);

@@ -50,7 +50,7 @@ absl::Status ReclaimStale(const SocketAddress& address, const std::string& path)
     return absl::OkStatus();
   }
   if (st.st_uid != ::geteuid()) {
-    return ErrnoError(
+    return absl::ErrnoToStatus(
         EADDRINUSE, absl::StrCat("bind to unix:", path, " (a stale socket file of uid ", st.st_uid,
                                  " is there; not removing another user's file)"));
   }
@@ -70,7 +70,7 @@ absl::StatusOr<UniqueFd> LockSocketPath(const std::string& path, FileId* id) {
     if (!lock.ok()) return Annotate(lock.status(), absl::StrCat("lock file for unix:", path));
     struct stat held;
     if (::fstat(lock->Get(), &held) != 0) {
-      return ErrnoError(errno, absl::StrCat("fstat lock file ", lock_path));
+      return absl::ErrnoToStatus(errno, absl::StrCat("fstat lock file ", lock_path));
     }
     if (held.st_uid != ::geteuid()) {
       return absl::PermissionDeniedError(absl::StrCat("lock file ", lock_path, " belongs to uid ",
@@ -79,10 +79,11 @@ absl::StatusOr<UniqueFd> LockSocketPath(const std::string& path, FileId* id) {
     }
     if (::flock(lock->Get(), LOCK_EX | LOCK_NB) != 0) {
       if (errno == EWOULDBLOCK) {
-        return ErrnoError(EADDRINUSE, absl::StrCat("bind to unix:", path,
-                                                   " (a live listener holds ", lock_path, ")"));
+        return absl::ErrnoToStatus(
+            EADDRINUSE,
+            absl::StrCat("bind to unix:", path, " (a live listener holds ", lock_path, ")"));
       }
-      return ErrnoError(errno, absl::StrCat("flock ", lock_path));
+      return absl::ErrnoToStatus(errno, absl::StrCat("flock ", lock_path));
     }
     // The previous owner may have removed the file between our open and
     // flock; then the lock we hold guards nothing.
@@ -133,10 +134,11 @@ absl::Status UnixSocketFile::Bind(int fd, const SocketAddress& address, mode_t m
   // umask (af_unix), so narrowing the inode first means the file is never
   // looser than `mode`, not even for an instant.
   if (mode != 0 && ::fchmod(fd, mode) != 0) {
-    return ErrnoError(errno, absl::StrCat("fchmod socket fd ", fd, " before binding to ", where));
+    return absl::ErrnoToStatus(errno,
+                               absl::StrCat("fchmod socket fd ", fd, " before binding to ", where));
   }
   if (::bind(fd, address.data(), address.size()) != 0) {
-    return ErrnoError(errno, absl::StrCat("bind to ", where));
+    return absl::ErrnoToStatus(errno, absl::StrCat("bind to ", where));
   }
   if (path_.empty()) return absl::OkStatus();
   // What is at the path now: the file bind made, unless someone swapped it
@@ -144,7 +146,7 @@ absl::Status UnixSocketFile::Bind(int fd, const SocketAddress& address, mode_t m
   UniqueFd made(::open(path_.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
   struct stat st;
   if (!made.Valid() || ::fstat(made.Get(), &st) != 0) {
-    return ErrnoError(errno, absl::StrCat("open socket file ", path_, " after bind"));
+    return absl::ErrnoToStatus(errno, absl::StrCat("open socket file ", path_, " after bind"));
   }
   if (!S_ISSOCK(st.st_mode) || st.st_uid != ::geteuid() || st.st_nlink != 1) {
     return absl::FailedPreconditionError(
@@ -161,7 +163,8 @@ absl::Status UnixSocketFile::SetMode(int made, mode_t mode) const {
   // inode without another lookup of the path.
   const std::string self = absl::StrCat("/proc/self/fd/", made);
   if (::chmod(self.c_str(), mode) != 0) {
-    return ErrnoError(errno, absl::StrCat("chmod socket file ", path_, " (through ", self, ")"));
+    return absl::ErrnoToStatus(errno,
+                               absl::StrCat("chmod socket file ", path_, " (through ", self, ")"));
   }
   return absl::OkStatus();
 }
