@@ -21,11 +21,31 @@
 
 namespace conet::internal {
 
+// Owns a suspended coroutine frame and destroys it with itself (move-only).
+class OwnedFrame {
+ public:
+  OwnedFrame() = default;
+  explicit OwnedFrame(std::coroutine_handle<> handle) : handle_(handle) {}
+  OwnedFrame(OwnedFrame&& other) noexcept : handle_(std::exchange(other.handle_, {})) {}
+  OwnedFrame& operator=(OwnedFrame&& other) noexcept {
+    std::swap(handle_, other.handle_);
+    return *this;
+  }
+  ~OwnedFrame() {
+    if (handle_) handle_.destroy();
+  }
+  std::coroutine_handle<> handle() const { return handle_; }
+  explicit operator bool() const { return static_cast<bool>(handle_); }
+
+ private:
+  std::coroutine_handle<> handle_;
+};
+
 // Resumed when a child task completes (it is the child's continuation); its
 // final suspend continues with whatever `owner->ChildDone(key)` returns.
 // Used by JoinState (key: the child's index) and TaskGroup (key: its Child).
 template <typename Owner, typename Key>
-class Notifier {
+class Notifier : public OwnedFrame {
  public:
   class promise_type {
    public:
@@ -51,19 +71,9 @@ class Notifier {
   };
 
   Notifier() = default;
-  Notifier(Notifier&& other) noexcept : handle_(std::exchange(other.handle_, {})) {}
-  Notifier& operator=(Notifier&& other) noexcept {
-    std::swap(handle_, other.handle_);
-    return *this;
-  }
-  ~Notifier() {
-    if (handle_) handle_.destroy();
-  }
-  std::coroutine_handle<> handle() const { return handle_; }
 
  private:
-  explicit Notifier(std::coroutine_handle<promise_type> handle) : handle_(handle) {}
-  std::coroutine_handle<promise_type> handle_;
+  explicit Notifier(std::coroutine_handle<promise_type> handle) : OwnedFrame(handle) {}
 };
 
 // Makes a notifier for `key` of `owner` (not started: it runs when resumed).
@@ -78,7 +88,7 @@ Notifier<Owner, Key> MakeNotifier(Owner*, Key) {
 // destroys it. Used by TaskGroup to destroy finished children from the
 // loop, off the stack of the child that just finished.
 template <typename Owner>
-class ReapCallback {
+class ReapCallback : public OwnedFrame {
  public:
   class promise_type {
    public:
@@ -92,20 +102,9 @@ class ReapCallback {
   };
 
   ReapCallback() = default;
-  ReapCallback(ReapCallback&& other) noexcept : handle_(std::exchange(other.handle_, {})) {}
-  ReapCallback& operator=(ReapCallback&& other) noexcept {
-    std::swap(handle_, other.handle_);
-    return *this;
-  }
-  ~ReapCallback() {
-    if (handle_) handle_.destroy();
-  }
-  std::coroutine_handle<> handle() const { return handle_; }
-  explicit operator bool() const { return static_cast<bool>(handle_); }
 
  private:
-  explicit ReapCallback(std::coroutine_handle<promise_type> handle) : handle_(handle) {}
-  std::coroutine_handle<promise_type> handle_;
+  explicit ReapCallback(std::coroutine_handle<promise_type> handle) : OwnedFrame(handle) {}
 };
 
 // Makes the callback for `owner` (Reap must not throw).

@@ -20,6 +20,8 @@ namespace conet::ipc {
 namespace {
 
 using ::conet::testing::FdLeakCheck;
+using ::conet::testing::PipeReadEnds;
+using ::conet::testing::RawFds;
 using ::conet::testing::RunTask;
 using ::testing::HasSubstr;
 
@@ -34,27 +36,11 @@ Ends MakeChannels(ChannelOptions options = {}) {
   return Ends{Channel(std::move(pair->first), options), Channel(std::move(pair->second), options)};
 }
 
-std::vector<UniqueFd> Pipes(size_t count) {
-  std::vector<UniqueFd> fds;
-  int p[2];
-  EXPECT_EQ(::pipe2(p, O_CLOEXEC), 0);
-  ::close(p[1]);
-  fds.emplace_back(p[0]);
-  while (fds.size() < count) fds.emplace_back(::fcntl(p[0], F_DUPFD_CLOEXEC, 0));
-  return fds;
-}
-
-std::vector<int> Raw(const std::vector<UniqueFd>& fds) {
-  std::vector<int> raw;
-  for (const UniqueFd& fd : fds) raw.push_back(fd.Get());
-  return raw;
-}
-
 Task<std::vector<std::string>> Messages(size_t fd_count) {
   Ends ends = MakeChannels();
   std::vector<std::string> seen;
-  std::vector<UniqueFd> fds = Pipes(fd_count);
-  absl::Status sent = co_await ends.a.Send("payload", Raw(fds));
+  std::vector<UniqueFd> fds = PipeReadEnds(fd_count);
+  absl::Status sent = co_await ends.a.Send("payload", RawFds(fds));
   EXPECT_TRUE(sent.ok()) << sent;
   sent = co_await ends.a.Send("");  // an empty message is not EOF
   EXPECT_TRUE(sent.ok()) << sent;
@@ -104,10 +90,10 @@ Task<std::vector<std::string>> HostilePeer() {
   options.max_fds = 2;
   Channel channel(std::move(pair->second), options);
   {
-    std::vector<UniqueFd> fds = Pipes(2);
-    co_await raw.SendFds(std::string("M") + std::string(40, 'x'), Raw(fds));  // too long
-    co_await raw.SendFds(std::string("Mmany"), Raw(Pipes(3)));                // too many fds
-    co_await raw.SendFds(std::string("?bad header"), Raw(fds));               // malformed
+    std::vector<UniqueFd> fds = PipeReadEnds(2);
+    co_await raw.SendFds(std::string("M") + std::string(40, 'x'), RawFds(fds));  // too long
+    co_await raw.SendFds(std::string("Mmany"), RawFds(PipeReadEnds(3)));         // too many fds
+    co_await raw.SendFds(std::string("?bad header"), RawFds(fds));               // malformed
     co_await raw.Send(std::string("Mfine"));
   }
   std::vector<std::string> seen;
@@ -134,9 +120,9 @@ Task<std::vector<std::string>> CutOffMessage() {
   options.max_message_bytes = 16;
   Channel channel(std::move(pair->second), options);
   {
-    std::vector<UniqueFd> fds = Pipes(2);
-    co_await raw.SendFds(std::string("C") + std::string(40, 'x'), Raw(fds));
-    co_await raw.SendFds(std::string("M"), Raw(fds));  // the rest of it
+    std::vector<UniqueFd> fds = PipeReadEnds(2);
+    co_await raw.SendFds(std::string("C") + std::string(40, 'x'), RawFds(fds));
+    co_await raw.SendFds(std::string("M"), RawFds(fds));  // the rest of it
     co_await raw.Send(std::string("Mnext"));
   }
   std::vector<std::string> seen;
@@ -165,9 +151,9 @@ Task<std::vector<std::string>> LastFrameFails() {
   UnixSocket raw = std::move(pair->first);
   Channel channel(std::move(pair->second), {.max_message_bytes = 16});
   {
-    std::vector<UniqueFd> fds = Pipes(1);
-    co_await raw.SendFds(std::string("Cfirst"), Raw(fds));
-    co_await raw.SendFds(std::string("M") + std::string(40, 'x'), Raw(fds));
+    std::vector<UniqueFd> fds = PipeReadEnds(1);
+    co_await raw.SendFds(std::string("Cfirst"), RawFds(fds));
+    co_await raw.SendFds(std::string("M") + std::string(40, 'x'), RawFds(fds));
     co_await raw.Send(std::string("Msecond"));
   }
   raw.Close();  // a skipped "second" then shows as the end of the channel
@@ -186,8 +172,8 @@ TEST(ChannelTest, AMessageWhoseLastFrameFailsDoesNotSwallowTheNextOne) {
 // message, then the next message.
 Task<std::vector<std::string>> ReceiverOutOfDescriptors() {
   Ends ends = MakeChannels();
-  std::vector<UniqueFd> fds = Pipes(300);
-  absl::Status sent = co_await ends.a.Send("first", Raw(fds));
+  std::vector<UniqueFd> fds = PipeReadEnds(300);
+  absl::Status sent = co_await ends.a.Send("first", RawFds(fds));
   EXPECT_TRUE(sent.ok()) << sent;
   sent = co_await ends.a.Send("second");
   EXPECT_TRUE(sent.ok()) << sent;
@@ -243,8 +229,8 @@ TEST(ChannelTest, ACancelledCallsReplyIsNotTakenForTheNextCall) {
 Task<std::string> Serve(Channel* channel) {
   absl::StatusOr<Message> request = co_await channel->Receive();
   if (!request.ok()) co_return request.status().ToString();
-  std::vector<UniqueFd> fds = Pipes(1);
-  absl::Status sent = co_await channel->Send("re: " + request->bytes, Raw(fds));
+  std::vector<UniqueFd> fds = PipeReadEnds(1);
+  absl::Status sent = co_await channel->Send("re: " + request->bytes, RawFds(fds));
   co_return sent.ToString();
 }
 

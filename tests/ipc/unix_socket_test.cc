@@ -28,6 +28,8 @@ namespace {
 
 using ::conet::testing::AsNobody;
 using ::conet::testing::FdLeakCheck;
+using ::conet::testing::PipeReadEnds;
+using ::conet::testing::RawFds;
 using ::conet::testing::RunTask;
 using ::conet::testing::SharedTempDir;
 using ::testing::HasSubstr;
@@ -43,23 +45,6 @@ Pair MustPair(SocketType type) {
   return std::move(*pair);
 }
 
-// Opens `count` descriptors (read ends of one pipe, dup'ed).
-std::vector<UniqueFd> SomeFds(size_t count) {
-  int p[2];
-  EXPECT_EQ(::pipe2(p, O_CLOEXEC), 0);
-  UniqueFd write_end(p[1]);
-  std::vector<UniqueFd> fds;
-  fds.emplace_back(p[0]);
-  while (fds.size() < count) fds.emplace_back(::fcntl(p[0], F_DUPFD_CLOEXEC, 0));
-  return fds;
-}
-
-std::vector<int> Raw(const std::vector<UniqueFd>& fds) {
-  std::vector<int> raw;
-  for (const UniqueFd& fd : fds) raw.push_back(fd.Get());
-  return raw;
-}
-
 // Reports whether `a` and `b` are the same open file (same inode).
 bool SameFile(int a, int b) {
   struct stat sa, sb;
@@ -69,8 +54,8 @@ bool SameFile(int a, int b) {
 
 Task<void> PassOneDescriptor(SocketType type) {
   Pair pair = MustPair(type);
-  std::vector<UniqueFd> fds = SomeFds(1);
-  absl::StatusOr<size_t> sent = co_await pair.first.SendFds(std::string("here"), Raw(fds));
+  std::vector<UniqueFd> fds = PipeReadEnds(1);
+  absl::StatusOr<size_t> sent = co_await pair.first.SendFds(std::string("here"), RawFds(fds));
   EXPECT_EQ(sent.value_or(0), 4u) << sent.status();
   char buffer[16];
   absl::StatusOr<ReceivedMessage> got = co_await pair.second.ReceiveFds(buffer, 1);
@@ -95,8 +80,8 @@ TEST(UnixSocketTest, PassesADescriptorOnEveryType) {
 
 Task<absl::Status> SendFdsWithNoBytes() {
   Pair pair = MustPair(SocketType::kStream);
-  std::vector<UniqueFd> fds = SomeFds(1);
-  absl::StatusOr<size_t> sent = co_await pair.first.SendFds(std::string(), Raw(fds));
+  std::vector<UniqueFd> fds = PipeReadEnds(1);
+  absl::StatusOr<size_t> sent = co_await pair.first.SendFds(std::string(), RawFds(fds));
   co_return sent.status();
 }
 
@@ -109,8 +94,8 @@ TEST(UnixSocketTest, DescriptorsWithoutADataByteAreRefused) {
 
 Task<std::pair<absl::Status, absl::Status>> SendMany(size_t count) {
   Pair pair = MustPair(SocketType::kSeqPacket);
-  std::vector<UniqueFd> fds = SomeFds(count);
-  absl::StatusOr<size_t> sent = co_await pair.first.SendFds(std::string("x"), Raw(fds));
+  std::vector<UniqueFd> fds = PipeReadEnds(count);
+  absl::StatusOr<size_t> sent = co_await pair.first.SendFds(std::string("x"), RawFds(fds));
   if (!sent.ok()) co_return std::make_pair(sent.status(), absl::OkStatus());
   char buffer[4];
   absl::StatusOr<ReceivedMessage> got = co_await pair.second.ReceiveFds(buffer, kMaxFdsPerMessage);
@@ -132,8 +117,8 @@ TEST(UnixSocketTest, TwoHundredFiftyThreeDescriptorsPassAndMoreAreRefused) {
 Task<absl::Status> ReceiveWithRoomFor(size_t sent, size_t room, SocketType type) {
   Pair pair = MustPair(type);
   {
-    std::vector<UniqueFd> fds = SomeFds(sent);
-    absl::StatusOr<size_t> n = co_await pair.first.SendFds(std::string("abc"), Raw(fds));
+    std::vector<UniqueFd> fds = PipeReadEnds(sent);
+    absl::StatusOr<size_t> n = co_await pair.first.SendFds(std::string("abc"), RawFds(fds));
     EXPECT_TRUE(n.ok()) << n.status();
   }  // our copies are closed: any descriptor left open now is a leak
   char buffer[16];
@@ -159,8 +144,8 @@ TEST(UnixSocketTest, SurplusDescriptorsAreClosedAndReported) {
 Task<absl::Status> TruncatedSeqPacket() {
   Pair pair = MustPair(SocketType::kSeqPacket);
   {
-    std::vector<UniqueFd> fds = SomeFds(3);
-    co_await pair.first.SendFds(std::string(100, 'm'), Raw(fds));
+    std::vector<UniqueFd> fds = PipeReadEnds(3);
+    co_await pair.first.SendFds(std::string(100, 'm'), RawFds(fds));
   }
   co_await pair.first.Send(std::string("next"));
   char small[10];
@@ -185,9 +170,9 @@ TEST(UnixSocketTest, ATruncatedMessageIsAnErrorAndItsDescriptorsClosed) {
 // end of their send. Reads of `chunk` bytes until 18 bytes have come.
 Task<std::vector<std::string>> StreamBoundaries(size_t chunk) {
   Pair pair = MustPair(SocketType::kStream);
-  std::vector<UniqueFd> fds = SomeFds(2);
+  std::vector<UniqueFd> fds = PipeReadEnds(2);
   co_await pair.first.Send(std::string("plain"));
-  co_await pair.first.SendFds(std::string("with-fds"), Raw(fds));
+  co_await pair.first.SendFds(std::string("with-fds"), RawFds(fds));
   co_await pair.first.Send(std::string("after"));
   std::vector<std::string> seen;
   char buffer[64];
@@ -216,7 +201,7 @@ TEST(UnixSocketTest, OnAStreamDescriptorsArriveWithTheirBytes) {
 // piece only, so exactly one receive reports them.
 Task<std::pair<size_t, size_t>> LargeStreamSendWithFds() {
   Pair pair = MustPair(SocketType::kStream);
-  std::vector<UniqueFd> fds = SomeFds(3);
+  std::vector<UniqueFd> fds = PipeReadEnds(3);
   const std::string data(4 << 20, 'd');
   struct Reader {
     static Task<std::pair<size_t, size_t>> Drain(UnixSocket* socket, size_t size) {
@@ -235,7 +220,7 @@ Task<std::pair<size_t, size_t>> LargeStreamSendWithFds() {
       co_return co_await socket->SendFds(*text, *raw);
     }
   };
-  const std::vector<int> raw = Raw(fds);
+  const std::vector<int> raw = RawFds(fds);
   auto [sent, received] = co_await WhenAll(Reader::Send(&pair.first, &data, &raw),
                                            Reader::Drain(&pair.second, data.size()));
   EXPECT_EQ(sent.value_or(0), data.size()) << sent.status();
@@ -252,8 +237,8 @@ TEST(UnixSocketTest, APartialStreamWriteNeverSendsTheDescriptorsTwice) {
 Task<absl::Status> ReceiveOutOfDescriptors() {
   Pair pair = MustPair(SocketType::kSeqPacket);
   {
-    std::vector<UniqueFd> fds = SomeFds(10);
-    co_await pair.first.SendFds(std::string("ten"), Raw(fds));
+    std::vector<UniqueFd> fds = PipeReadEnds(10);
+    co_await pair.first.SendFds(std::string("ten"), RawFds(fds));
   }
   // Leave room for only a few new descriptors.
   rlimit old_limit;
@@ -278,8 +263,8 @@ TEST(UnixSocketTest, RunningOutOfDescriptorsWhileReceivingClosesThoseInstalled) 
 Task<absl::Status> SendToClosedPeer() {
   Pair pair = MustPair(SocketType::kStream);
   pair.second.Close();
-  std::vector<UniqueFd> fds = SomeFds(1);
-  absl::StatusOr<size_t> sent = co_await pair.first.SendFds(std::string("x"), Raw(fds));
+  std::vector<UniqueFd> fds = PipeReadEnds(1);
+  absl::StatusOr<size_t> sent = co_await pair.first.SendFds(std::string("x"), RawFds(fds));
   co_return sent.status();
 }
 
@@ -296,8 +281,9 @@ Task<std::string> DatagramWithSender(std::string name) {
   absl::StatusOr<SocketAddress> client_address = SocketAddress::Parse("unix:@" + name + "-client");
   absl::StatusOr<UnixSocket> client = UnixSocket::BindDatagram(*client_address);
   EXPECT_TRUE(server.ok() && client.ok());
-  std::vector<UniqueFd> fds = SomeFds(2);
-  absl::StatusOr<size_t> sent = co_await client->SendTo(std::string("dgram"), Raw(fds), *address);
+  std::vector<UniqueFd> fds = PipeReadEnds(2);
+  absl::StatusOr<size_t> sent =
+      co_await client->SendTo(std::string("dgram"), RawFds(fds), *address);
   EXPECT_TRUE(sent.ok()) << sent.status();
   char buffer[16];
   absl::StatusOr<ReceivedMessage> got = co_await server->ReceiveFds(buffer, 2);
@@ -379,8 +365,8 @@ Task<std::string> RefusedPeer(std::string name) {
       co_await UnixSocket::Connect(*address, SocketType::kSeqPacket);
   EXPECT_TRUE(client.ok()) << client.status();
   {
-    std::vector<UniqueFd> fds = SomeFds(1);
-    co_await client->SendFds(std::string("OPEN secret"), Raw(fds));
+    std::vector<UniqueFd> fds = PipeReadEnds(1);
+    co_await client->SendFds(std::string("OPEN secret"), RawFds(fds));
   }
   absl::StatusOr<UnixSocket> accepted = co_await listener->Accept();
   EXPECT_TRUE(absl::IsPermissionDenied(accepted.status())) << accepted.status();
@@ -600,10 +586,10 @@ Task<bool> FillTheDescriptorsInFlight() {
   Pair pair = MustPair(SocketType::kSeqPacket);
   rlimit tight{32, 32};
   if (::setrlimit(RLIMIT_NOFILE, &tight) != 0) co_return false;
-  std::vector<UniqueFd> fds = SomeFds(1);
+  std::vector<UniqueFd> fds = PipeReadEnds(1);
   absl::Status refused;
   for (int i = 0; i < 64 && refused.ok(); ++i) {
-    refused = (co_await pair.first.SendFds(std::string("x"), Raw(fds))).status();
+    refused = (co_await pair.first.SendFds(std::string("x"), RawFds(fds))).status();
   }
   const bool told = absl::IsResourceExhausted(refused) &&
                     absl::StrContains(refused.message(), "too many descriptors in flight");

@@ -1,6 +1,7 @@
 #include "tests/util/test_util.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <sys/stat.h>
@@ -24,6 +25,25 @@ std::set<int> OpenFds() {
   }
   ::closedir(dir);
   return fds;
+}
+
+std::vector<UniqueFd> PipeReadEnds(size_t count) {
+  std::vector<UniqueFd> fds;
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) {
+    ADD_FAILURE() << "pipe2 failed";
+    return fds;
+  }
+  ::close(p[1]);
+  fds.emplace_back(p[0]);
+  while (fds.size() < count) fds.emplace_back(::fcntl(p[0], F_DUPFD_CLOEXEC, 0));
+  return fds;
+}
+
+std::vector<int> RawFds(const std::vector<UniqueFd>& fds) {
+  std::vector<int> raw;
+  for (const UniqueFd& fd : fds) raw.push_back(fd.Get());
+  return raw;
 }
 
 SharedTempDir::SharedTempDir() {

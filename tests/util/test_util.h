@@ -16,11 +16,19 @@
 #include "net/event_loop.h"
 #include "net/task.h"
 #include "net/timer.h"
+#include "net/unique_fd.h"
 
 namespace conet::testing {
 
 // Returns the descriptors open in this process (from /proc/self/fd).
 std::set<int> OpenFds();
+
+// Returns `count` descriptors: the read end of a new pipe (its write end
+// closed) and dups of it, each close-on-exec.
+std::vector<UniqueFd> PipeReadEnds(size_t count);
+
+// Returns the raw numbers of `fds`, still theirs.
+std::vector<int> RawFds(const std::vector<UniqueFd>& fds);
 
 // Records the open descriptors on construction and, on destruction, fails
 // the current test if any descriptor was opened and not closed (or closed
