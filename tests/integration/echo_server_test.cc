@@ -29,16 +29,16 @@
 namespace conet {
 namespace {
 
-using ::conet::testing::RunfilePath;
-using ::conet::testing::Subprocess;
+using ::conet::test::RunfilePath;
+using ::conet::test::Subprocess;
 using ::testing::HasSubstr;
 
 // A running echo_server and the address it reported.
-using Server = ::conet::testing::ListeningProcess;
+using Server = ::conet::test::ListeningProcess;
 
 Server StartServer(std::vector<std::string> flags, int max_fds = 0) {
   flags.insert(flags.begin(), RunfilePath("examples/echo_server"));
-  return ::conet::testing::StartListening(std::move(flags), max_fds);
+  return ::conet::test::StartListening(std::move(flags), max_fds);
 }
 
 // Stops the server with `signal` and expects a clean exit.

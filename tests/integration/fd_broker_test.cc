@@ -36,8 +36,8 @@
 namespace conet {
 namespace {
 
-using ::conet::testing::RunfilePath;
-using ::conet::testing::Subprocess;
+using ::conet::test::RunfilePath;
+using ::conet::test::Subprocess;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
@@ -168,7 +168,7 @@ UniqueFd OpenOrDie(const std::string& path, int flags) {
 }
 
 // A running fd_broker and the address it reported.
-using Broker = ::conet::testing::ListeningProcess;
+using Broker = ::conet::test::ListeningProcess;
 
 class FdBrokerTest : public ::testing::Test {
  protected:
@@ -205,7 +205,7 @@ class FdBrokerTest : public ::testing::Test {
   }
 
   static Broker StartWith(const std::vector<std::string>& argv) {
-    return ::conet::testing::StartListening(argv);
+    return ::conet::test::StartListening(argv);
   }
 
   // Stops the broker with SIGTERM and expects a clean exit.
@@ -463,7 +463,7 @@ class NobodyBrokerTest : public FdBrokerTest {
     std::ofstream(root + "/f") << "f";
     ::chmod((root + "/f").c_str(), 0644);
     static int counter = 0;
-    return ::conet::testing::StartListening(
+    return ::conet::test::StartListening(
         {"/usr/bin/setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", binary,
          absl::StrCat("--listen=unix:@conet-broker-nobody-", ::getpid(), "-", counter++),
          "--root=" + root, "--allow-uid=0"},
@@ -496,7 +496,7 @@ class NobodyBrokerTest : public FdBrokerTest {
     FdBrokerTest::SetUp();
   }
 
-  ::conet::testing::SharedTempDir dir_;
+  ::conet::test::SharedTempDir dir_;
 };
 
 TEST_F(NobodyBrokerTest, AClientThatNeverReadsCannotStarveTheOthers) {

@@ -29,10 +29,10 @@
 namespace conet {
 namespace {
 
-using ::conet::testing::AsNobody;
-using ::conet::testing::RunfilePath;
-using ::conet::testing::SharedTempDir;
-using ::conet::testing::Subprocess;
+using ::conet::test::AsNobody;
+using ::conet::test::RunfilePath;
+using ::conet::test::SharedTempDir;
+using ::conet::test::Subprocess;
 using ::testing::HasSubstr;
 
 std::string ReadFile(const std::string& path) {
@@ -82,10 +82,10 @@ std::string RoundTrip(const SocketAddress& address, const std::string& message) 
   return back;
 }
 
-using Running = ::conet::testing::ListeningProcess;
+using Running = ::conet::test::ListeningProcess;
 
 Running Start(const std::string& listen, const std::string& log) {
-  return ::conet::testing::StartListening(
+  return ::conet::test::StartListening(
       {RunfilePath("examples/privsep_server"), "--listen=" + listen, "--log=" + log});
 }
 

@@ -23,7 +23,7 @@
 
 extern char** environ;
 
-namespace conet::testing {
+namespace conet::test {
 namespace {
 
 std::string TempPath(const std::string& name) {
@@ -171,4 +171,4 @@ ListeningProcess StartListening(std::vector<std::string> argv, int max_fds) {
   return ListeningProcess{std::move(*process), *address};
 }
 
-}  // namespace conet::testing
+}  // namespace conet::test

@@ -17,7 +17,7 @@
 #include "absl/time/time.h"
 #include "net/socket_address.h"
 
-namespace conet::testing {
+namespace conet::test {
 
 // Returns the path of `target_path` (e.g. "examples/echo_server") in the
 // test's runfiles.
@@ -65,6 +65,6 @@ struct ListeningProcess {
 // program's stderr), since nothing after it could run.
 ListeningProcess StartListening(std::vector<std::string> argv, int max_fds = 0);
 
-}  // namespace conet::testing
+}  // namespace conet::test
 
 #endif  // CONET_TESTS_INTEGRATION_SUBPROCESS_H_

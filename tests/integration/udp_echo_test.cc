@@ -14,8 +14,8 @@
 namespace conet {
 namespace {
 
-using ::conet::testing::RunfilePath;
-using ::conet::testing::Subprocess;
+using ::conet::test::RunfilePath;
+using ::conet::test::Subprocess;
 
 void EchoesDatagramsOn(const std::string& listen) {
   absl::StatusOr<Subprocess> server =

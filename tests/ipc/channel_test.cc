@@ -19,10 +19,10 @@
 namespace conet::ipc {
 namespace {
 
-using ::conet::testing::FdLeakCheck;
-using ::conet::testing::PipeReadEnds;
-using ::conet::testing::RawFds;
-using ::conet::testing::RunTask;
+using ::conet::test::FdLeakCheck;
+using ::conet::test::PipeReadEnds;
+using ::conet::test::RawFds;
+using ::conet::test::RunTask;
 using ::testing::HasSubstr;
 
 struct Ends {
@@ -181,7 +181,7 @@ Task<std::vector<std::string>> ReceiverOutOfDescriptors() {
   fds.clear();
   rlimit old;
   ::getrlimit(RLIMIT_NOFILE, &old);
-  const std::set<int> open = ::conet::testing::OpenFds();
+  const std::set<int> open = ::conet::test::OpenFds();
   rlimit tight = old;
   tight.rlim_cur = static_cast<rlim_t>(*open.rbegin() + 20);  // room for 20, not 47
   ::setrlimit(RLIMIT_NOFILE, &tight);

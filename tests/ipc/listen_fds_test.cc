@@ -23,7 +23,7 @@
 namespace conet::ipc {
 namespace {
 
-using ::conet::testing::FdLeakCheck;
+using ::conet::test::FdLeakCheck;
 
 // Collects failed checks in the child, where gtest's macros are no use.
 class Report {

@@ -17,9 +17,9 @@
 namespace conet::ipc {
 namespace {
 
-using ::conet::testing::FdLeakCheck;
-using ::conet::testing::RunfilePath;
-using ::conet::testing::RunTask;
+using ::conet::test::FdLeakCheck;
+using ::conet::test::RunfilePath;
+using ::conet::test::RunTask;
 
 // Spawns the worker, reads its report, asks for `request`, and returns the
 // report and the exit status.

@@ -26,12 +26,12 @@
 namespace conet::ipc {
 namespace {
 
-using ::conet::testing::AsNobody;
-using ::conet::testing::FdLeakCheck;
-using ::conet::testing::PipeReadEnds;
-using ::conet::testing::RawFds;
-using ::conet::testing::RunTask;
-using ::conet::testing::SharedTempDir;
+using ::conet::test::AsNobody;
+using ::conet::test::FdLeakCheck;
+using ::conet::test::PipeReadEnds;
+using ::conet::test::RawFds;
+using ::conet::test::RunTask;
+using ::conet::test::SharedTempDir;
 using ::testing::HasSubstr;
 
 using Pair = std::pair<UnixSocket, UnixSocket>;
@@ -244,7 +244,7 @@ Task<absl::Status> ReceiveOutOfDescriptors() {
   rlimit old_limit;
   ::getrlimit(RLIMIT_NOFILE, &old_limit);
   int highest = 0;
-  for (int fd : ::conet::testing::OpenFds()) highest = std::max(highest, fd);
+  for (int fd : ::conet::test::OpenFds()) highest = std::max(highest, fd);
   rlimit low = old_limit;
   low.rlim_cur = static_cast<rlim_t>(highest + 4);
   ::setrlimit(RLIMIT_NOFILE, &low);

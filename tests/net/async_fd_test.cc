@@ -27,8 +27,8 @@
 namespace conet {
 namespace {
 
-using ::conet::testing::FdLeakCheck;
-using ::conet::testing::RunTask;
+using ::conet::test::FdLeakCheck;
+using ::conet::test::RunTask;
 
 std::pair<UniqueFd, UniqueFd> StreamPair() {
   int fds[2];

@@ -17,8 +17,8 @@
 namespace conet {
 namespace {
 
-using ::conet::testing::FdLeakCheck;
-using ::conet::testing::Tracked;
+using ::conet::test::FdLeakCheck;
+using ::conet::test::Tracked;
 
 std::unique_ptr<EventLoop> NewLoop() {
   auto loop = EventLoop::Create();

@@ -15,7 +15,7 @@
 namespace conet {
 namespace {
 
-using ::conet::testing::FdLeakCheck;
+using ::conet::test::FdLeakCheck;
 using ::testing::HasSubstr;
 
 class RegularFileTest : public ::testing::Test {

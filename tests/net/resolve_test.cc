@@ -15,8 +15,8 @@
 namespace conet {
 namespace {
 
-using ::conet::testing::FdLeakCheck;
-using ::conet::testing::RunTask;
+using ::conet::test::FdLeakCheck;
+using ::conet::test::RunTask;
 using ::testing::HasSubstr;
 
 using Addresses = absl::StatusOr<std::vector<SocketAddress>>;

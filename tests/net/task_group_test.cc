@@ -19,9 +19,9 @@
 namespace conet {
 namespace {
 
-using ::conet::testing::RunTask;
-using ::conet::testing::SleepThenRecord;
-using ::conet::testing::Tracked;
+using ::conet::test::RunTask;
+using ::conet::test::SleepThenRecord;
+using ::conet::test::Tracked;
 
 Task<void> JoinWaitsForAll(std::vector<int>* done) {
   TaskGroup group;

@@ -10,7 +10,7 @@
 namespace conet {
 namespace {
 
-using ::conet::testing::RunTask;
+using ::conet::test::RunTask;
 
 Task<int> Constant(int value) { co_return value; }
 

@@ -31,8 +31,8 @@
 namespace conet {
 namespace {
 
-using ::conet::testing::FdLeakCheck;
-using ::conet::testing::RunTask;
+using ::conet::test::FdLeakCheck;
+using ::conet::test::RunTask;
 using ::testing::HasSubstr;
 
 SocketAddress MustParse(const std::string& text) {

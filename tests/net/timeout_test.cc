@@ -11,7 +11,7 @@
 namespace conet {
 namespace {
 
-using ::conet::testing::RunTask;
+using ::conet::test::RunTask;
 
 Task<absl::StatusOr<int>> SlowValue(absl::Duration delay, int value) {
   if (absl::Status slept = co_await Sleep(delay); !slept.ok()) co_return slept;

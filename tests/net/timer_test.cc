@@ -15,8 +15,8 @@
 namespace conet {
 namespace {
 
-using ::conet::testing::RunTask;
-using ::conet::testing::SleepThenRecord;
+using ::conet::test::RunTask;
+using ::conet::test::SleepThenRecord;
 
 Task<absl::Duration> TimeSleep(absl::Duration duration) {
   const absl::Time start = absl::Now();

@@ -12,8 +12,8 @@
 namespace conet {
 namespace {
 
-using ::conet::testing::FdLeakCheck;
-using ::conet::testing::RunTask;
+using ::conet::test::FdLeakCheck;
+using ::conet::test::RunTask;
 using ::testing::HasSubstr;
 
 Task<std::string> PingPong(std::string bind_text) {

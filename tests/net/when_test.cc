@@ -14,7 +14,7 @@
 namespace conet {
 namespace {
 
-using ::conet::testing::RunTask;
+using ::conet::test::RunTask;
 
 Task<int> After(absl::Duration delay, int value) {
   co_await Sleep(delay);

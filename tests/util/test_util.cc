@@ -11,21 +11,7 @@
 #include <cstdlib>
 #include <filesystem>
 
-namespace conet::testing {
-
-std::set<int> OpenFds() {
-  std::set<int> fds;
-  DIR* dir = ::opendir("/proc/self/fd");
-  if (dir == nullptr) return fds;
-  const int own = ::dirfd(dir);
-  while (dirent* entry = ::readdir(dir)) {
-    if (entry->d_name[0] == '.') continue;
-    const int fd = std::atoi(entry->d_name);
-    if (fd != own) fds.insert(fd);
-  }
-  ::closedir(dir);
-  return fds;
-}
+namespace conet::test {
 
 std::vector<UniqueFd> PipeReadEnds(size_t count) {
   std::vector<UniqueFd> fds;
@@ -76,4 +62,4 @@ int AsNobody(const std::function<bool()>& action) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 2;
 }
 
-}  // namespace conet::testing
+}  // namespace conet::test

@@ -1,8 +1,9 @@
 // File: tests/util/test_util.h
 //
-// Shared helpers for conet's tests: a descriptor-leak check, a one-line
-// way to run a task on a fresh loop, and what attacks by another local
-// user need (a shared sticky directory, running code as nobody).
+// Helpers for conet's own tests, beside the public ones in net/testing.h
+// (RunTask, FdLeakCheck, the CONET_CO_ASSERT_* macros): descriptors to pass
+// around, frame and order tracking, and what attacks by another local user
+// need (a shared sticky directory, running code as nobody).
 #ifndef CONET_TESTS_UTIL_TEST_UTIL_H_
 #define CONET_TESTS_UTIL_TEST_UTIL_H_
 
@@ -15,13 +16,11 @@
 #include "gtest/gtest.h"
 #include "net/event_loop.h"
 #include "net/task.h"
+#include "net/testing.h"
 #include "net/timer.h"
 #include "net/unique_fd.h"
 
-namespace conet::testing {
-
-// Returns the descriptors open in this process (from /proc/self/fd).
-std::set<int> OpenFds();
+namespace conet::test {
 
 // Returns `count` descriptors: the read end of a new pipe (its write end
 // closed) and dups of it, each close-on-exec.
@@ -29,18 +28,6 @@ std::vector<UniqueFd> PipeReadEnds(size_t count);
 
 // Returns the raw numbers of `fds`, still theirs.
 std::vector<int> RawFds(const std::vector<UniqueFd>& fds);
-
-// Records the open descriptors on construction and, on destruction, fails
-// the current test if any descriptor was opened and not closed (or closed
-// and not reopened).
-class FdLeakCheck {
- public:
-  FdLeakCheck() : before_(OpenFds()) {}
-  ~FdLeakCheck() { EXPECT_EQ(OpenFds(), before_) << "descriptors leaked"; }
-
- private:
-  std::set<int> before_;
-};
 
 // Counts live instances, so a test can see a coroutine frame being destroyed.
 struct Tracked {
@@ -53,17 +40,6 @@ struct Tracked {
 inline Task<void> SleepThenRecord(absl::Duration delay, int id, std::vector<int>* order) {
   co_await Sleep(delay);
   order->push_back(id);
-}
-
-// Runs `task` to completion on a new loop (destroyed afterwards).
-template <typename T>
-T RunTask(Task<T> task) {
-  auto loop = EventLoop::Create();
-  if (!loop.ok()) {
-    ADD_FAILURE() << loop.status();
-    std::abort();
-  }
-  return (*loop)->BlockOn(std::move(task));
 }
 
 // A fresh world-writable, sticky directory under /tmp (like /tmp itself,
@@ -87,6 +63,6 @@ class SharedTempDir {
 // 2 if the child could not become nobody (the caller must be root).
 int AsNobody(const std::function<bool()>& action);
 
-}  // namespace conet::testing
+}  // namespace conet::test
 
 #endif  // CONET_TESTS_UTIL_TEST_UTIL_H_
