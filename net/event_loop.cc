@@ -443,6 +443,8 @@ void EventLoop::ForgetDetached(std::coroutine_handle<> frame, uint32_t index) no
 
 namespace internal {
 
+namespace {
+
 void FinishDetached(std::coroutine_handle<> frame, uint32_t index) noexcept {
   EventLoop* loop = EventLoop::Current();
   if (loop == nullptr) {
@@ -456,6 +458,14 @@ void TerminateDetached() noexcept {
   std::fputs("conet: an exception escaped a detached task\n", stderr);
   std::terminate();
 }
+
+// Set during static initialization: no detached task exists before main.
+[[maybe_unused]] const bool detached_hooks_set = [] {
+  detached_hooks = DetachedHooks{&FinishDetached, &TerminateDetached};
+  return true;
+}();
+
+}  // namespace
 
 }  // namespace internal
 }  // namespace conet

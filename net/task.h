@@ -62,11 +62,16 @@ struct CurrentStopToken {
 
 namespace internal {
 
-// Called by a detached task's frame when it completes (net/event_loop.cc):
-// takes it out of the running loop's registry and destroys it.
-void FinishDetached(std::coroutine_handle<> frame, uint32_t index) noexcept;
-// Reports an exception that escaped a detached task and terminates.
-[[noreturn]] void TerminateDetached() noexcept;
+// What a detached task's frame calls, set by net/event_loop.cc (the only
+// code that detaches tasks) as the program starts, so that //net:task needs
+// nothing of the loop's to link: `finish` takes a completed frame out of
+// the running loop's registry and destroys it; `terminate` reports an
+// exception that escaped a detached task (std::terminate follows).
+struct DetachedHooks {
+  void (*finish)(std::coroutine_handle<> frame, uint32_t index) noexcept = nullptr;
+  void (*terminate)() noexcept = nullptr;
+};
+inline DetachedHooks detached_hooks;
 
 // An awaitable that wants its awaiting task's stop token declares
 //   void InheritStopToken(const std::stop_token&);
@@ -126,7 +131,7 @@ class PromiseBase {
   // small: deep chains of awaits nest them on the stack.
   [[gnu::noinline]] std::coroutine_handle<> Finished(void* self) noexcept {
     if (detached_) {
-      FinishDetached(std::coroutine_handle<>::from_address(self), detached_index_);
+      detached_hooks.finish(std::coroutine_handle<>::from_address(self), detached_index_);
       return std::noop_coroutine();
     }
     // Second to arrive resumes the awaiter; first means the awaiter is
@@ -202,7 +207,10 @@ class Promise<void> final : public PromiseBase {
   void unhandled_exception() noexcept {
     // Nobody would see it: fail loudly, as an exception leaving a
     // std::thread does.
-    if (detached()) TerminateDetached();
+    if (detached()) {
+      detached_hooks.terminate();
+      std::terminate();
+    }
     exception_ = std::current_exception();
   }
   void return_void() const noexcept {}

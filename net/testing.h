@@ -67,24 +67,25 @@ const absl::Status& StatusOf(const absl::StatusOr<T>& status_or) {
 }  // namespace conet::test
 
 // Expects `expr` (a Status or a StatusOr) to be OK.
-#define CONET_EXPECT_OK(expr) EXPECT_TRUE(::conet::test::StatusOf(expr).ok()) << #expr ": " << ::conet::test::StatusOf(expr)
+#define CONET_EXPECT_OK(expr) \
+  EXPECT_TRUE(::conet::test::StatusOf(expr).ok()) << #expr ": " << ::conet::test::StatusOf(expr)
 
 // Asserts `expr` is OK (in a plain function: returns on failure).
-#define CONET_ASSERT_OK(expr)                                                      \
-  do {                                                                             \
-    const ::absl::Status conet_assert_status_ = ::conet::test::StatusOf(expr);     \
+#define CONET_ASSERT_OK(expr)                                                     \
+  do {                                                                            \
+    const ::absl::Status conet_assert_status_ = ::conet::test::StatusOf(expr);    \
     ASSERT_TRUE(conet_assert_status_.ok()) << #expr ": " << conet_assert_status_; \
   } while (false)
 
 // In a Task<void> coroutine: fails the test and co_returns unless `expr`
 // (a Status or a StatusOr; it may contain co_await) is OK.
-#define CONET_CO_ASSERT_OK(expr)                                                 \
-  do {                                                                           \
-    const ::absl::Status conet_co_status_ = ::conet::test::StatusOf(expr);       \
-    if (!conet_co_status_.ok()) {                                                \
-      ADD_FAILURE() << #expr ": " << conet_co_status_;                           \
-      co_return;                                                                 \
-    }                                                                            \
+#define CONET_CO_ASSERT_OK(expr)                                           \
+  do {                                                                     \
+    const ::absl::Status conet_co_status_ = ::conet::test::StatusOf(expr); \
+    if (!conet_co_status_.ok()) {                                          \
+      ADD_FAILURE() << #expr ": " << conet_co_status_;                     \
+      co_return;                                                           \
+    }                                                                      \
   } while (false)
 
 // In a Task<void> coroutine: evaluates `expr` (a StatusOr; it may contain

@@ -1,0 +1,3 @@
+#include "ipc/listen_fds.h"
+
+int main() { return conet::ipc::ListenFds().ok() ? 0 : 1; }

@@ -1,0 +1,12 @@
+#include "net/tcp.h"
+
+#include "net/event_loop.h"
+
+conet::Task<bool> Listens() {
+  co_return conet::TcpListener::Bind(conet::SocketAddress::Ipv4Loopback(0)).ok();
+}
+
+int main() {
+  auto loop = conet::EventLoop::Create();
+  return loop.ok() && (*loop)->BlockOn(Listens()) ? 0 : 1;
+}

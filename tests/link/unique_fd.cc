@@ -1,0 +1,8 @@
+#include "net/unique_fd.h"
+
+#include <fcntl.h>
+
+int main() {
+  conet::UniqueFd fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  return fd.Valid() ? 0 : 1;
+}
