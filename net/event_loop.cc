@@ -14,6 +14,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "net/internal/poller_wait.h"
 
 namespace conet {
 namespace {

@@ -10,6 +10,7 @@
 #include <ctime>
 
 #include "absl/strings/str_cat.h"
+#include "net/internal/poller_wait.h"
 
 namespace conet::internal {
 static_assert(sizeof(PollEvent) == sizeof(epoll_event));

@@ -2,12 +2,12 @@
 //
 // Poller is the one seam between conet and the OS readiness API (epoll). It
 // is the only code that calls epoll; another backend would be one new file
-// implementing this class. (Wait is defined here, inline, because the loop
-// calls it on every pass.)
+// implementing this class. This header does not include <sys/epoll.h>, so
+// that the public headers that hold a Poller (net/event_loop.h) do not
+// bring it to users: Wait, which the loop calls on every pass and wants
+// inlined, is defined in poller_wait.h, included by the loop's .cc alone.
 #ifndef CONET_NET_INTERNAL_POLLER_H_
 #define CONET_NET_INTERNAL_POLLER_H_
-
-#include <sys/epoll.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -64,6 +64,7 @@ class Poller {
   // fail on a valid poller (EBADF, EFAULT, EINVAL are bugs): it aborts with
   // a message if it does.
   static constexpr int64_t kNoTimeout = -1;
+  // Defined in poller_wait.h.
   std::span<const PollEvent> Wait(int64_t timeout_ns);
 
   // The epoll_wait timeout for a Wait timeout (kernels without
@@ -89,25 +90,6 @@ class Poller {
   std::vector<PollEvent> events_;
   bool have_pwait2_ = true;
 };
-
-inline std::span<const PollEvent> Poller::Wait(int64_t timeout_ns) {
-  auto* events = reinterpret_cast<epoll_event*>(events_.data());
-  int n;
-  if (have_pwait2_) [[likely]] {
-    timespec timeout{};
-    if (timeout_ns != kNoTimeout) {
-      timeout.tv_sec = timeout_ns / 1'000'000'000;
-      timeout.tv_nsec = timeout_ns % 1'000'000'000;
-    }
-    n = ::epoll_pwait2(epoll_fd_.Get(), events, kMaxEventsPerWait,
-                       timeout_ns != kNoTimeout ? &timeout : nullptr, nullptr);
-  } else {
-    n = ::epoll_wait(epoll_fd_.Get(), events, kMaxEventsPerWait, ToWaitMilliseconds(timeout_ns));
-  }
-  if (n < 0) [[unlikely]]
-    n = WaitAgain(timeout_ns, errno);
-  return std::span<const PollEvent>(events_.data(), static_cast<size_t>(n));
-}
 
 }  // namespace conet::internal
 

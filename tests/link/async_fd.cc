@@ -1,8 +1,13 @@
 #include "net/async_fd.h"
 
-#include "net/event_loop.h"
+// The public headers keep the poller's OS API to themselves.
+#ifdef EPOLLIN
+#error "a public header brought <sys/epoll.h>"
+#endif
 
 #include <sys/socket.h>
+
+#include "net/event_loop.h"
 
 conet::Task<bool> Registers() {
   int pair[2];

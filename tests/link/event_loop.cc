@@ -1,5 +1,10 @@
 #include "net/event_loop.h"
 
+// The public headers keep the poller's OS API to themselves.
+#ifdef EPOLLIN
+#error "a public header brought <sys/epoll.h>"
+#endif
+
 conet::Task<int> Seven() { co_return 7; }
 
 int main() {

@@ -1,5 +1,10 @@
 #include "net/tcp.h"
 
+// The public headers keep the poller's OS API to themselves.
+#ifdef EPOLLIN
+#error "a public header brought <sys/epoll.h>"
+#endif
+
 #include "net/event_loop.h"
 
 conet::Task<bool> Listens() {

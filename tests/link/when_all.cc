@@ -1,8 +1,8 @@
 #include "net/when_all.h"
 
-#include "net/event_loop.h"
-
 #include <vector>
+
+#include "net/event_loop.h"
 
 conet::Task<int> Value(int v) { co_return v; }
 
