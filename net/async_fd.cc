@@ -3,7 +3,7 @@
 namespace conet {
 
 absl::StatusOr<AsyncFd> AsyncFd::Create(UniqueFd fd, EventLoop& loop) {
-  absl::StatusOr<uint32_t> generation = loop.Register(fd.Get());
+  absl::StatusOr<uint32_t> generation = internal::LoopAccess::Register(loop, fd.Get());
   if (!generation.ok()) return generation.status();
   return AsyncFd(std::move(fd), &loop, *generation);
 }
@@ -37,7 +37,7 @@ void AsyncFd::Close() noexcept { Release().Reset(); }
 UniqueFd AsyncFd::Release() noexcept {
   if (loop_ != nullptr && fd_.Valid()) {
     internal::CheckLoopAlive(loop_, fd_.Get());
-    loop_->Unregister(fd_.Get(), generation_);
+    internal::LoopAccess::Unregister(*loop_, fd_.Get(), generation_);
   }
   loop_ = nullptr;
   short_read_drains_ = false;
@@ -60,11 +60,12 @@ absl::Status AsyncFd::SlotAwaiter::Failure(ssize_t result, const char* what) {
 internal::IoOperation** AsyncFd::SlotAwaiter::PrepareSlot() {
   internal::IoOperation** slot = nullptr;
   if (loop() != nullptr) {
-    if (absl::Status watched = loop()->Watch(fd_, generation_); !watched.ok()) {
+    if (absl::Status watched = internal::LoopAccess::Watch(*loop(), fd_, generation_);
+        !watched.ok()) {
       status() = std::move(watched);
       return nullptr;
     }
-    slot = loop()->WaitSlot(fd_, generation_, for_write_);
+    slot = internal::LoopAccess::WaitSlot(*loop(), fd_, generation_, for_write_);
   }
   if (slot == nullptr) {
     status() =
@@ -80,7 +81,7 @@ internal::IoOperation** AsyncFd::SlotAwaiter::PrepareSlot() {
 }
 
 void AsyncFd::SlotAwaiter::Unlink() noexcept {
-  internal::IoOperation** slot = loop()->Slot(fd_, generation_, for_write_);
+  internal::IoOperation** slot = internal::LoopAccess::Slot(*loop(), fd_, generation_, for_write_);
   if (slot != nullptr && *slot == this) *slot = nullptr;
 }
 

@@ -70,7 +70,7 @@ class AsyncFd {
   // server.
   void SetShortReadDrains() noexcept {
     if (loop_ == nullptr) return;
-    loop_->SetShortReadDrains(fd_.Get(), generation_);
+    internal::LoopAccess::SetShortReadDrains(*loop_, fd_.Get(), generation_);
     short_read_drains_ = true;
   }
 
@@ -129,7 +129,8 @@ class AsyncFd::SlotAwaiter : public internal::IoOperation {
   // operation waits there.
   bool await_suspend(std::coroutine_handle<> handle) noexcept {
     internal::IoOperation** slot =
-        loop() != nullptr ? loop()->WaitSlot(fd_, generation_, for_write_) : nullptr;
+        loop() != nullptr ? internal::LoopAccess::WaitSlot(*loop(), fd_, generation_, for_write_)
+                          : nullptr;
     if (slot == nullptr || *slot != nullptr) [[unlikely]] {
       slot = PrepareSlot();
       if (slot == nullptr) return false;
@@ -150,9 +151,11 @@ class AsyncFd::SlotAwaiter : public internal::IoOperation {
   ~SlotAwaiter() = default;
   int fd() const { return fd_; }
   // Read hints (see SetShortReadDrains); free for descriptors without them.
-  bool KnownDrained() const { return short_read_drains_ && loop()->KnownDrained(fd_, generation_); }
+  bool KnownDrained() const {
+    return short_read_drains_ && internal::LoopAccess::KnownDrained(*loop(), fd_, generation_);
+  }
   void NoteShortRead() {
-    if (short_read_drains_) loop()->NoteShortRead(fd_, generation_);
+    if (short_read_drains_) internal::LoopAccess::NoteShortRead(*loop(), fd_, generation_);
   }
   // The error an operation ends with: its early-completion status, or else
   // the errno in `result` (negated) naming `what` and the fd. Kept out of

@@ -115,7 +115,7 @@ void Operation::ArmGuards() {
     timer.deadline_ns = ToMonotonicNs(cancellation_.deadline());
     timer.on_expire = &Operation::DeadlinePassed;
     timer.context = this;
-    loop_->timers().Insert(&timer);
+    internal::LoopAccess::Timers(*loop_).Insert(&timer);
   }
   // A token stopped already runs the callback right here; that wake is
   // deferred to the ready queue, so it is safe before we have suspended.
@@ -127,7 +127,9 @@ void Operation::ArmGuards() {
   }
 }
 
-void Operation::DisarmDeadline() noexcept { loop_->timers().Remove(&guards_->deadline_timer); }
+void Operation::DisarmDeadline() noexcept {
+  internal::LoopAccess::Timers(*loop_).Remove(&guards_->deadline_timer);
+}
 
 void Operation::Wake(absl::Status status, bool resume_now) {
   if (!pending_) return;
@@ -138,7 +140,7 @@ void Operation::Wake(absl::Status status, bool resume_now) {
   if (resume_now) {
     ready_node.handle.resume();
   } else {
-    loop_->Schedule(&ready_node);
+    internal::LoopAccess::Schedule(*loop_, &ready_node);
   }
 }
 
@@ -146,7 +148,7 @@ void Operation::StopRequested() noexcept {
   if (EventLoop::Current() == loop_) {
     CancelFromLoop();
   } else {
-    loop_->CancelRemotely(this);
+    internal::LoopAccess::CancelRemotely(*loop_, this);
   }
 }
 
@@ -162,9 +164,9 @@ void Operation::AbandonSlow() noexcept {
     // thread, so after these two lines no new cross-thread cancel can appear.
     guards_->stop_callback.reset();
     guards_->ambient_callback.reset();
-    if (remote_queued) loop_->ForgetRemoteCancel(this);
+    if (remote_queued) internal::LoopAccess::ForgetRemoteCancel(*loop_, this);
   }
-  if (ready_node.Linked()) loop_->Unschedule(&ready_node);
+  if (ready_node.Linked()) internal::LoopAccess::Unschedule(*loop_, &ready_node);
   if (pending_) {
     pending_ = false;
     if (guards_ != nullptr) DisarmDeadline();
@@ -451,7 +453,7 @@ void FinishDetached(std::coroutine_handle<> frame, uint32_t index) noexcept {
   if (loop == nullptr) {
     Fatal(absl::InternalError("a detached task finished outside its loop"));
   }
-  loop->ForgetDetached(frame, index);
+  internal::LoopAccess::ForgetDetached(*loop, frame, index);
   frame.destroy();
 }
 

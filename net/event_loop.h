@@ -43,6 +43,7 @@ namespace conet {
 
 namespace internal {
 class IoOperation;
+class LoopAccess;
 }  // namespace internal
 
 class EventLoop {
@@ -77,7 +78,10 @@ class EventLoop {
   // Returns how many detached tasks are still running.
   size_t DetachedCount() const { return detached_.size(); }
 
-  // --- Used by conet's awaitables; not part of the application API. ---
+ private:
+  // The machinery conet's awaitables use, reached through
+  // internal::LoopAccess (below), not by applications.
+  friend class internal::LoopAccess;
 
   // Registers `fd` for both directions; returns its generation (the key that
   // makes stale events for a reused descriptor number harmless). The
@@ -142,7 +146,6 @@ class EventLoop {
   // Takes a completed detached frame out of the registry.
   void ForgetDetached(std::coroutine_handle<> frame, uint32_t index) noexcept;
 
- private:
   struct IoSlot {
     internal::IoOperation* reader = nullptr;
     internal::IoOperation* writer = nullptr;
@@ -209,6 +212,45 @@ class EventLoop {
 // Implementation details follow.
 
 namespace internal {
+
+// The loop's machinery for conet's own awaitables and combinators (fd
+// registration and wait slots, read hints, the ready queue, timers,
+// cross-thread cancellation, detached frames); see the private members of
+// EventLoop for what each does. Not for applications.
+class LoopAccess {
+ public:
+  static absl::StatusOr<uint32_t> Register(EventLoop& loop, int fd) { return loop.Register(fd); }
+  static void Unregister(EventLoop& loop, int fd, uint32_t generation) noexcept {
+    loop.Unregister(fd, generation);
+  }
+  static IoOperation** WaitSlot(EventLoop& loop, int fd, uint32_t generation, bool for_write) {
+    return loop.WaitSlot(fd, generation, for_write);
+  }
+  static absl::Status Watch(EventLoop& loop, int fd, uint32_t generation) {
+    return loop.Watch(fd, generation);
+  }
+  static IoOperation** Slot(EventLoop& loop, int fd, uint32_t generation, bool for_write) {
+    return loop.Slot(fd, generation, for_write);
+  }
+  static void SetShortReadDrains(EventLoop& loop, int fd, uint32_t generation) {
+    loop.SetShortReadDrains(fd, generation);
+  }
+  static bool KnownDrained(const EventLoop& loop, int fd, uint32_t generation) {
+    return loop.KnownDrained(fd, generation);
+  }
+  static void NoteShortRead(EventLoop& loop, int fd, uint32_t generation) {
+    loop.NoteShortRead(fd, generation);
+  }
+  static void Schedule(EventLoop& loop, ReadyNode* node) { loop.Schedule(node); }
+  static void Unschedule(EventLoop& loop, ReadyNode* node) { loop.Unschedule(node); }
+  static TimerHeap& Timers(EventLoop& loop) { return loop.timers(); }
+  static void CancelRemotely(EventLoop& loop, Operation* op) { loop.CancelRemotely(op); }
+  static void ForgetRemoteCancel(EventLoop& loop, Operation* op) { loop.ForgetRemoteCancel(op); }
+  static void ForgetDetached(EventLoop& loop, std::coroutine_handle<> frame,
+                             uint32_t index) noexcept {
+    loop.ForgetDetached(frame, index);
+  }
+};
 
 // Returns the loop running on this thread, or FailedPreconditionError
 // "<what>: no EventLoop is running on this thread".

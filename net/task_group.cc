@@ -10,14 +10,14 @@ struct TaskGroup::Child {
   internal::ReadyNode start;
   EventLoop* loop = nullptr;
   ~Child() {
-    if (loop != nullptr) loop->Unschedule(&start);
+    if (loop != nullptr) internal::LoopAccess::Unschedule(*loop, &start);
   }
 };
 
 TaskGroup::TaskGroup() = default;
 
 TaskGroup::~TaskGroup() {
-  if (reap_loop_ != nullptr) reap_loop_->Unschedule(&reap_);
+  if (reap_loop_ != nullptr) internal::LoopAccess::Unschedule(*reap_loop_, &reap_);
   RequestStop();
   running_.clear();  // destroys each frame at its suspension point
   finished_.clear();
@@ -45,7 +45,7 @@ void TaskGroup::Start(std::variant<Task<void>, Task<absl::Status>> task) {
     return;
   }
   child.start.handle = handle;
-  child.loop->Schedule(&child.start);
+  internal::LoopAccess::Schedule(*child.loop, &child.start);
 }
 
 std::coroutine_handle<> TaskGroup::ChildDone(Child* child) noexcept {
@@ -82,7 +82,7 @@ std::coroutine_handle<> TaskGroup::ChildDone(Child* child) noexcept {
     // symmetric transfer is a nested call, not a tail call).
     JoinAwaiter* joiner = std::exchange(joiner_, nullptr);
     if (joiner->loop_ != nullptr) {
-      joiner->loop_->Schedule(&joiner->resume_);
+      internal::LoopAccess::Schedule(*joiner->loop_, &joiner->resume_);
     } else {
       return joiner->resume_.handle;
     }
@@ -99,13 +99,13 @@ void TaskGroup::ScheduleReap(EventLoop* loop) noexcept {
     reap_.handle = reaper_.handle();
   }
   reap_loop_ = loop;
-  loop->Schedule(&reap_);
+  internal::LoopAccess::Schedule(*loop, &reap_);
 }
 
 TaskGroup::JoinAwaiter TaskGroup::Join() { return JoinAwaiter(this); }
 
 TaskGroup::JoinAwaiter::~JoinAwaiter() {
-  if (loop_ != nullptr) loop_->Unschedule(&resume_);
+  if (loop_ != nullptr) internal::LoopAccess::Unschedule(*loop_, &resume_);
   if (group_->joiner_ == this) group_->joiner_ = nullptr;
 }
 

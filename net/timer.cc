@@ -31,7 +31,7 @@ bool SleepAwaiter::await_suspend(std::coroutine_handle<> handle) noexcept {
   EventLoop* loop = *current;
   timer_.on_expire = &SleepAwaiter::Expired;
   timer_.context = this;
-  loop->timers().Insert(&timer_);
+  internal::LoopAccess::Timers(*loop).Insert(&timer_);
   Suspend(*loop, handle);
   return true;
 }
@@ -40,17 +40,17 @@ void SleepAwaiter::Expired(internal::TimerNode* node) {
   static_cast<SleepAwaiter*>(node->context)->Wake(absl::OkStatus(), true);
 }
 
-void SleepAwaiter::Unlink() noexcept { loop()->timers().Remove(&timer_); }
+void SleepAwaiter::Unlink() noexcept { internal::LoopAccess::Timers(*loop()).Remove(&timer_); }
 
 Yield::~Yield() {
-  if (loop_ != nullptr) loop_->Unschedule(&node_);
+  if (loop_ != nullptr) internal::LoopAccess::Unschedule(*loop_, &node_);
 }
 
 bool Yield::await_suspend(std::coroutine_handle<> handle) noexcept {
   loop_ = EventLoop::Current();
   if (loop_ == nullptr) return false;
   node_.handle = handle;
-  loop_->Schedule(&node_);
+  internal::LoopAccess::Schedule(*loop_, &node_);
   return true;
 }
 

@@ -121,7 +121,7 @@ class JoinState {
   explicit JoinState(bool stop_on_first) : stop_on_first_(stop_on_first) {}
   JoinState(const JoinState&) = delete;
   ~JoinState() {
-    if (loop_ != nullptr) loop_->Unschedule(&resume_);
+    if (loop_ != nullptr) internal::LoopAccess::Unschedule(*loop_, &resume_);
   }
 
   // Adds a child (not started yet); it will observe this join's stop token.
@@ -160,7 +160,7 @@ class JoinState {
     // child's frame (at -O0 symmetric transfer is a nested call), so it is
     // resumed from the loop.
     if (loop_ == nullptr) return resume_.handle;
-    loop_->Schedule(&resume_);
+    internal::LoopAccess::Schedule(*loop_, &resume_);
     return std::noop_coroutine();
   }
 
