@@ -35,8 +35,8 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "net/signals.h"
 #include "tools/internal/command_line.h"
-#include "tools/internal/stop_signals.h"
 
 namespace {
 
@@ -142,7 +142,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   // The threads inherit this mask; only sigwait below sees the signals.
-  const sigset_t stop_signals = conet::tools::BlockStopSignals();
+  const sigset_t stop_signals = conet::BlockStopSignals();
 
   std::vector<std::unique_ptr<asio::io_context>> contexts;
   std::string bound;

@@ -24,17 +24,17 @@
 #include "examples/echo_session.h"
 #include "net/event_loop.h"
 #include "net/loop_group.h"
+#include "net/signals.h"
 #include "net/socket_address.h"
 #include "net/task.h"
 #include "net/tcp.h"
+#include "net/throttled_log.h"
 #include "tools/internal/command_line.h"
-#include "tools/internal/stop_signals.h"
-#include "tools/internal/throttled_log.h"
 
 namespace {
 
 conet::Task<void> Serve(conet::TcpListener listener) {
-  conet::tools::ThrottledLog errors("echo_server");
+  conet::ThrottledLog errors("echo_server");
   while (true) {
     absl::StatusOr<conet::TcpStream> stream = co_await listener.Accept();
     if (!stream.ok()) {
@@ -105,7 +105,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   // The loops' threads inherit this mask; only sigwait below sees the signals.
-  const sigset_t stop_signals = conet::tools::BlockStopSignals();
+  const sigset_t stop_signals = conet::BlockStopSignals();
 
   absl::StatusOr<std::unique_ptr<conet::LoopGroup>> group = conet::LoopGroup::Create(threads);
   if (!group.ok()) return Fail(std::string(group.status().message()));
@@ -113,6 +113,6 @@ int main(int argc, char** argv) {
   if (!listeners.ok()) return Fail(std::string(listeners.status().message()));
   const std::string bound = (*listeners)[0].address().ToString();
   (*group)->SpawnOnEach([&listeners](int index) { return Serve(std::move((*listeners)[index])); });
-  conet::tools::ServeUntilStopSignal(**group, bound, stop_signals);
+  conet::ServeUntilStopSignal(**group, bound, stop_signals);
   return 0;
 }

@@ -48,17 +48,17 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "ipc/fd_kind.h"
 #include "ipc/fd_passing.h"
 #include "ipc/unix_socket.h"
 #include "net/event_loop.h"
 #include "net/loop_group.h"
+#include "net/signals.h"
 #include "net/socket_address.h"
 #include "net/task.h"
+#include "net/throttled_log.h"
 #include "net/unique_fd.h"
 #include "tools/internal/command_line.h"
-#include "tools/internal/fd_kind.h"
-#include "tools/internal/stop_signals.h"
-#include "tools/internal/throttled_log.h"
 
 namespace {
 
@@ -112,7 +112,7 @@ Reply Open(absl::string_view path, int root_fd) {
 Reply Describe(const std::vector<conet::UniqueFd>& fds) {
   if (fds.empty()) return Error("DESCRIBE needs descriptors");
   std::vector<std::string> kinds;
-  for (const conet::UniqueFd& fd : fds) kinds.push_back(conet::tools::DescribeFd(fd.Get()));
+  for (const conet::UniqueFd& fd : fds) kinds.push_back(conet::ipc::DescribeFd(fd.Get()));
   return Reply{absl::StrCat("OK ", absl::StrJoin(kinds, " ")), {}};
 }
 
@@ -178,8 +178,7 @@ std::string Describe(const conet::ipc::UnixSocket& client) {
 // not read their replies) is not a reason to drop the client: it is told,
 // and the broker's log says who and why. Returns false once the connection
 // is unusable.
-conet::Task<bool> SendReply(conet::ipc::UnixSocket* client, Reply reply,
-                            conet::tools::ThrottledLog* log) {
+conet::Task<bool> SendReply(conet::ipc::UnixSocket* client, Reply reply, conet::ThrottledLog* log) {
   std::vector<int> attached;
   if (reply.fd.Valid()) attached.push_back(reply.fd.Get());
   absl::StatusOr<size_t> sent =
@@ -195,7 +194,7 @@ conet::Task<bool> SendReply(conet::ipc::UnixSocket* client, Reply reply,
 
 // Serves one client until it leaves or its socket fails.
 conet::Task<void> ServeClient(conet::ipc::UnixSocket client, int root_fd,
-                              conet::tools::ThrottledLog* log) {
+                              conet::ThrottledLog* log) {
   // Best effort: without it the kernel's default (about 270 replies) holds.
   (void)::setsockopt(client.fd(), SOL_SOCKET, SO_SNDBUF, &kReplyBufferBytes,
                      sizeof(kReplyBufferBytes));
@@ -212,7 +211,7 @@ conet::Task<void> ServeClient(conet::ipc::UnixSocket client, int root_fd,
 conet::Task<void> AcceptClients(conet::ipc::UnixListener listener, int root_fd) {
   // Lives as long as this task, which outlives every client task it starts
   // (the loop runs them all until it is destroyed).
-  conet::tools::ThrottledLog errors("fd_broker");
+  conet::ThrottledLog errors("fd_broker");
   while (true) {
     // Refused peers come back as PermissionDeniedError, already answered
     // and closed by the listener: log them and go on.
@@ -331,7 +330,7 @@ int main(int argc, char** argv) {
   if (!root_fd.Valid()) return Fail(absl::StrCat("--root=", root_dir, ": ", std::strerror(errno)));
 
   // The loop's thread inherits this mask; only sigwait below sees the signals.
-  const sigset_t stop_signals = conet::tools::BlockStopSignals();
+  const sigset_t stop_signals = conet::BlockStopSignals();
 
   absl::StatusOr<std::unique_ptr<conet::LoopGroup>> group = conet::LoopGroup::Create(1);
   if (!group.ok()) return Fail(std::string(group.status().message()));
@@ -342,6 +341,6 @@ int main(int argc, char** argv) {
   const int root = root_fd.Get();
   (*group)->SpawnOnEach(
       [&listener, root](int) { return AcceptClients(std::move(*listener), root); });
-  conet::tools::ServeUntilStopSignal(**group, bound, stop_signals);
+  conet::ServeUntilStopSignal(**group, bound, stop_signals);
   return 0;
 }

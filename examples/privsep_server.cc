@@ -41,12 +41,12 @@
 #include "net/async_fd.h"
 #include "net/event_loop.h"
 #include "net/regular_file.h"
+#include "net/signals.h"
 #include "net/socket_address.h"
 #include "net/task.h"
 #include "net/tcp.h"
 #include "net/when_any.h"
 #include "tools/internal/command_line.h"
-#include "tools/internal/stop_signals.h"
 
 namespace {
 
@@ -115,7 +115,7 @@ conet::Task<int> Monitor(Flags flags) {
   conet::ipc::Channel channel(std::move(worker->channel()));
 
   auto ended = co_await conet::WhenAny(ServeWorker(&channel, &*listener, log->Get()),
-                                       conet::tools::WaitForStopSignal());
+                                       conet::WaitForStopSignal());
   if (ended.index == 1) {  // asked to stop: stop the worker first
     (void)worker->Kill(SIGTERM);
     absl::StatusOr<int> status = co_await worker->Wait(conet::Within(absl::Seconds(5)));
@@ -237,6 +237,6 @@ int main(int argc, char** argv) {
   }
   if (flags.listen.empty()) return Fail(absl::InvalidArgumentError("--listen is required"), 2);
   // Seen only through the signalfd in WaitForStopSignal.
-  conet::tools::BlockStopSignals();
+  conet::BlockStopSignals();
   return (*loop)->BlockOn(Monitor(flags));
 }

@@ -16,11 +16,11 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "net/loop_group.h"
+#include "net/signals.h"
 #include "net/socket_address.h"
 #include "net/task.h"
 #include "net/udp.h"
 #include "tools/internal/command_line.h"
-#include "tools/internal/stop_signals.h"
 
 namespace {
 
@@ -67,7 +67,7 @@ int main(int argc, char** argv) {
   absl::StatusOr<conet::SocketAddress> address = conet::SocketAddress::Parse(listen);
   if (!address.ok()) return Fail(address.status(), 2);
 
-  const sigset_t stop_signals = conet::tools::BlockStopSignals();
+  const sigset_t stop_signals = conet::BlockStopSignals();
 
   absl::StatusOr<std::unique_ptr<conet::LoopGroup>> group = conet::LoopGroup::Create(1);
   if (!group.ok()) return Fail(group.status(), 1);
@@ -77,6 +77,6 @@ int main(int argc, char** argv) {
   absl::StatusOr<conet::SocketAddress> bound = socket->LocalAddress();
   if (!bound.ok()) return Fail(bound.status(), 1);
   (*group)->SpawnOnEach([&socket](int) { return Serve(std::move(*socket)); });
-  conet::tools::ServeUntilStopSignal(**group, bound->ToString(), stop_signals);
+  conet::ServeUntilStopSignal(**group, bound->ToString(), stop_signals);
   return 0;
 }

@@ -44,18 +44,18 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "ipc/fd_kind.h"
 #include "ipc/fd_passing.h"
 #include "ipc/unix_socket.h"
 #include "net/async_fd.h"
 #include "net/cancellation.h"
 #include "net/event_loop.h"
+#include "net/signals.h"
 #include "net/socket_address.h"
 #include "net/task.h"
 #include "net/unique_fd.h"
 #include "net/when_any.h"
 #include "tools/internal/command_line.h"
-#include "tools/internal/fd_kind.h"
-#include "tools/internal/stop_signals.h"
 
 namespace {
 
@@ -103,7 +103,7 @@ struct RecvOptions {
 // Returns the kinds of `fds`, in order.
 std::vector<std::string> Kinds(const std::vector<UniqueFd>& fds) {
   std::vector<std::string> kinds;
-  for (const UniqueFd& fd : fds) kinds.push_back(conet::tools::DescribeFd(fd.Get()));
+  for (const UniqueFd& fd : fds) kinds.push_back(conet::ipc::DescribeFd(fd.Get()));
   return kinds;
 }
 
@@ -125,7 +125,7 @@ void PrintMessage(absl::string_view bytes, const std::vector<UniqueFd>& fds) {
 Task<absl::Status> UntilStopSignal(Task<absl::Status> work) {
   std::vector<Task<absl::Status>> racers;
   racers.push_back(std::move(work));
-  racers.push_back(conet::tools::WaitForStopSignal());
+  racers.push_back(conet::WaitForStopSignal());
   conet::WhenAnyOf<absl::Status> first = co_await conet::WhenAny(std::move(racers));
   co_return std::move(first.value);  // the work's result, or the signal's OK
 }
@@ -395,7 +395,7 @@ int RunRecv(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   // Seen only through the signalfd in UntilStopSignal.
-  conet::tools::BlockStopSignals();
+  conet::BlockStopSignals();
 
   const std::string command = argc > 1 ? argv[1] : "";
   if (command == "--help" || command == "-h" || command == "help") {

@@ -50,12 +50,12 @@
 #include "net/cancellation.h"
 #include "net/event_loop.h"
 #include "net/loop_group.h"
+#include "net/signals.h"
 #include "net/socket_address.h"
 #include "net/task.h"
 #include "net/task_group.h"
 #include "net/tcp.h"
 #include "tools/internal/command_line.h"
-#include "tools/internal/stop_signals.h"
 
 namespace {
 
@@ -505,7 +505,7 @@ int main(int argc, char** argv) {
   }
 
   // The loops' threads inherit this mask; only the Monitor sees the signals.
-  const sigset_t stop_signals = conet::tools::BlockStopSignals();
+  const sigset_t stop_signals = conet::BlockStopSignals();
 
   // Declared before the group: its loops may still hold frames pointing
   // here until the group is destroyed.

@@ -1,17 +1,17 @@
-// File: tools/internal/stop_signals.h
+// File: net/signals.h
 //
-// How conet's programs stop: SIGINT or SIGTERM, exit status 0 (docs/programs/). main() blocks both
+// How a server stops: SIGINT or SIGTERM (conet's programs then exit 0). main() blocks both
 // before starting any thread, so that only the place that waits for them (sigwait, or a signalfd)
 // sees them; a server then runs until one arrives:
 //
-//   const sigset_t stop = conet::tools::BlockStopSignals();
+//   const sigset_t stop = conet::BlockStopSignals();
 //   ... create the LoopGroup, bind, SpawnOnEach ...
-//   conet::tools::ServeUntilStopSignal(*group, bound_address, stop);
+//   conet::ServeUntilStopSignal(*group, bound_address, stop);
 //   return 0;
 //
 // A single-loop program races its work against WaitForStopSignal() instead.
-#ifndef CONET_TOOLS_INTERNAL_STOP_SIGNALS_H_
-#define CONET_TOOLS_INTERNAL_STOP_SIGNALS_H_
+#ifndef CONET_NET_SIGNALS_H_
+#define CONET_NET_SIGNALS_H_
 
 #include <signal.h>
 
@@ -21,7 +21,7 @@
 #include "net/loop_group.h"
 #include "net/task.h"
 
-namespace conet::tools {
+namespace conet {
 
 // Returns {SIGINT, SIGTERM}.
 sigset_t StopSignals();
@@ -40,6 +40,6 @@ void ServeUntilStopSignal(LoopGroup& group, const std::string& address, const si
 // when a signal came, or why the wait failed (or was cancelled).
 Task<absl::Status> WaitForStopSignal();
 
-}  // namespace conet::tools
+}  // namespace conet
 
-#endif  // CONET_TOOLS_INTERNAL_STOP_SIGNALS_H_
+#endif  // CONET_NET_SIGNALS_H_

@@ -1,10 +1,10 @@
-#include "tools/internal/throttled_log.h"
+#include "net/throttled_log.h"
 
 #include <cstdio>
 
 #include "absl/time/clock.h"
 
-namespace conet::tools {
+namespace conet {
 
 void ThrottledLog::Report(const absl::Status& error) {
   const absl::Time now = absl::Now();
@@ -19,4 +19,4 @@ void ThrottledLog::Report(const absl::Status& error) {
   suppressed_ = 0;
 }
 
-}  // namespace conet::tools
+}  // namespace conet

@@ -1,4 +1,4 @@
-// File: tools/internal/fd_kind.h
+// File: ipc/fd_kind.h
 //
 // DescribeFd names what kind of object a descriptor refers to, in the words
 // of the fd_broker's DESCRIBE reply (docs/programs/fd_broker.md):
@@ -7,18 +7,18 @@
 // symlinks opened with O_PATH, or a descriptor fstat cannot read).
 //
 //   int fd = ::open("/etc/hostname", O_RDONLY | O_CLOEXEC);
-//   std::string kind = conet::tools::DescribeFd(fd);  // e.g. "file:7"
-#ifndef CONET_TOOLS_INTERNAL_FD_KIND_H_
-#define CONET_TOOLS_INTERNAL_FD_KIND_H_
+//   std::string kind = conet::ipc::DescribeFd(fd);  // e.g. "file:7"
+#ifndef CONET_IPC_FD_KIND_H_
+#define CONET_IPC_FD_KIND_H_
 
 #include <string>
 
-namespace conet::tools {
+namespace conet::ipc {
 
 // Returns the kind of `fd` as above; it only fstat()s the descriptor, which
 // stays the caller's.
 std::string DescribeFd(int fd);
 
-}  // namespace conet::tools
+}  // namespace conet::ipc
 
-#endif  // CONET_TOOLS_INTERNAL_FD_KIND_H_
+#endif  // CONET_IPC_FD_KIND_H_

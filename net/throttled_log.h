@@ -1,20 +1,20 @@
-// File: tools/internal/throttled_log.h
+// File: net/throttled_log.h
 //
 // ThrottledLog prints errors to stderr at most once a second, counting the
 // ones it held back: a server out of descriptors, or one refusing a flood of
 // peers, would otherwise fill its log as fast as it can loop.
 //
-//   conet::tools::ThrottledLog errors("echo_server");
+//   conet::ThrottledLog errors("echo_server");
 //   errors.Report(status);  // "echo_server: accept on ...: ... (and 41 more)"
-#ifndef CONET_TOOLS_INTERNAL_THROTTLED_LOG_H_
-#define CONET_TOOLS_INTERNAL_THROTTLED_LOG_H_
+#ifndef CONET_NET_THROTTLED_LOG_H_
+#define CONET_NET_THROTTLED_LOG_H_
 
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 
-namespace conet::tools {
+namespace conet {
 
 class ThrottledLog {
  public:
@@ -31,6 +31,6 @@ class ThrottledLog {
   int suppressed_ = 0;
 };
 
-}  // namespace conet::tools
+}  // namespace conet
 
-#endif  // CONET_TOOLS_INTERNAL_THROTTLED_LOG_H_
+#endif  // CONET_NET_THROTTLED_LOG_H_

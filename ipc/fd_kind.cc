@@ -1,10 +1,10 @@
-#include "tools/internal/fd_kind.h"
+#include "ipc/fd_kind.h"
 
 #include <sys/stat.h>
 
 #include "absl/strings/str_cat.h"
 
-namespace conet::tools {
+namespace conet::ipc {
 
 std::string DescribeFd(int fd) {
   struct stat st;
@@ -16,4 +16,4 @@ std::string DescribeFd(int fd) {
   return "other";
 }
 
-}  // namespace conet::tools
+}  // namespace conet::ipc

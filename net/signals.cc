@@ -1,4 +1,4 @@
-#include "tools/internal/stop_signals.h"
+#include "net/signals.h"
 
 #include <pthread.h>
 #include <sys/signalfd.h>
@@ -12,7 +12,7 @@
 #include "net/async_fd.h"
 #include "net/unique_fd.h"
 
-namespace conet::tools {
+namespace conet {
 
 sigset_t StopSignals() {
   sigset_t signals;
@@ -54,4 +54,4 @@ Task<absl::Status> WaitForStopSignal() {
   }
 }
 
-}  // namespace conet::tools
+}  // namespace conet
