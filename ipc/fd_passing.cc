@@ -7,7 +7,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "net/internal/socket_ops.h"
+#include "net/sockets/socket_ops.h"
 
 namespace conet::ipc {
 namespace {
@@ -101,7 +101,7 @@ ssize_t DetachFdsCall::operator()() {
   // else, so that each error path below closes them.
   for (cmsghdr* cmsg = CMSG_FIRSTHDR(&msg); cmsg != nullptr; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
     if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS) continue;
-    conet::internal::ForEachPassedFd(cmsg, [this](int received) { fds.emplace_back(received); });
+    sockets::ForEachPassedFd(cmsg, [this](int received) { fds.emplace_back(received); });
   }
   msg_flags = msg.msg_flags;
   from_len = msg.msg_namelen;

@@ -16,7 +16,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "net/internal/socket_ops.h"
+#include "net/sockets/socket_ops.h"
 
 namespace conet::ipc {
 namespace {
@@ -120,14 +120,14 @@ absl::StatusOr<Worker> SpawnWorker(std::vector<std::string> argv, WorkerOptions 
   if (argv.empty()) return absl::InvalidArgumentError("SpawnWorker: empty argv");
   const std::string what = absl::StrCat("spawn worker ", argv[0]);
   absl::StatusOr<std::vector<std::string>> env = WorkerEnvironment(std::move(options.environment));
-  if (!env.ok()) return conet::internal::Annotate(env.status(), what);
+  if (!env.ok()) return sockets::Annotate(env.status(), what);
   absl::StatusOr<std::pair<UniqueFd, UniqueFd>> pair = SocketPairFds(SocketType::kSeqPacket);
   if (!pair.ok()) return pair.status();
   UniqueFd child_end = std::move(pair->second);
   // The child gets a blocking descriptor, as inherited ones usually are
   // (UnixSocket::Adopt makes it non-blocking for a conet worker).
-  if (absl::Status s = conet::internal::SetNonBlocking(child_end.Get(), false); !s.ok()) {
-    return conet::internal::Annotate(s, what);
+  if (absl::Status s = sockets::SetNonBlocking(child_end.Get(), false); !s.ok()) {
+    return sockets::Annotate(s, what);
   }
   std::vector<int> given = {child_end.Get()};
   given.insert(given.end(), options.fds.begin(), options.fds.end());

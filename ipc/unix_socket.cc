@@ -9,13 +9,11 @@
 #include <cerrno>
 
 #include "absl/strings/str_cat.h"
-#include "net/internal/connector.h"
-#include "net/internal/socket_ops.h"
+#include "net/sockets/connector.h"
+#include "net/sockets/socket_ops.h"
 
 namespace conet::ipc {
 namespace {
-
-namespace net_internal = ::conet::internal;
 
 absl::Status RequireUnix(const SocketAddress& address, absl::string_view what) {
   if (address.is_unix()) return absl::OkStatus();
@@ -43,8 +41,8 @@ Task<absl::StatusOr<UnixSocket>> UnixSocket::Connect(SocketAddress address, Sock
                                                      Cancellation cancel) {
   std::string what = absl::StrCat("connect ", SocketTypeName(type), " to ", address.ToString());
   if (absl::Status s = RequireUnix(address, what); !s.ok()) co_return s;
-  absl::StatusOr<AsyncFd> fd = co_await conet::internal::ConnectSocket(
-      address, static_cast<int>(type), std::move(what), std::move(cancel));
+  absl::StatusOr<AsyncFd> fd = co_await sockets::ConnectSocket(address, static_cast<int>(type),
+                                                               std::move(what), std::move(cancel));
   if (!fd.ok()) co_return fd.status();
   co_return UnixSocket(std::move(*fd), type);
 }
@@ -53,36 +51,35 @@ absl::StatusOr<UnixSocket> UnixSocket::BindDatagram(const SocketAddress& address
   const std::string what = absl::StrCat("bind datagram to ", address.ToString());
   if (absl::Status s = RequireUnix(address, what); !s.ok()) return s;
   absl::StatusOr<UnixSocket> socket = OpenDatagram();
-  if (!socket.ok()) return net_internal::Annotate(socket.status(), what);
-  absl::StatusOr<conet::internal::UnixSocketFile> file =
-      conet::internal::UnixSocketFile::Claim(address);
+  if (!socket.ok()) return sockets::Annotate(socket.status(), what);
+  absl::StatusOr<sockets::UnixSocketFile> file = sockets::UnixSocketFile::Claim(address);
   if (!file.ok()) return file.status();
   if (absl::Status bound = file->Bind(socket->fd(), address, mode); !bound.ok()) {
-    return net_internal::Annotate(bound, "datagram");
+    return sockets::Annotate(bound, "datagram");
   }
   socket->file_ = std::move(*file);
   return socket;
 }
 
 absl::StatusOr<UnixSocket> UnixSocket::OpenDatagram() {
-  absl::StatusOr<EventLoop*> loop = net_internal::CurrentLoop("open datagram socket");
+  absl::StatusOr<EventLoop*> loop = conet::internal::CurrentLoop("open datagram socket");
   if (!loop.ok()) return loop.status();
-  absl::StatusOr<UniqueFd> raw = net_internal::OpenSocket(AF_UNIX, SOCK_DGRAM);
+  absl::StatusOr<UniqueFd> raw = sockets::OpenSocket(AF_UNIX, SOCK_DGRAM);
   if (!raw.ok()) return raw.status();
   return Adopt(std::move(*raw), **loop);
 }
 
 absl::StatusOr<UnixSocket> UnixSocket::Adopt(UniqueFd fd, EventLoop& loop) {
-  absl::StatusOr<int> type = net_internal::GetIntOption(fd.Get(), SOL_SOCKET, SO_TYPE, "SO_TYPE");
+  absl::StatusOr<int> type = sockets::GetIntOption(fd.Get(), SOL_SOCKET, SO_TYPE, "SO_TYPE");
   if (!type.ok()) return type.status();
-  if (absl::Status s = net_internal::SetNonBlocking(fd.Get(), true); !s.ok()) return s;
+  if (absl::Status s = sockets::SetNonBlocking(fd.Get(), true); !s.ok()) return s;
   absl::StatusOr<AsyncFd> async = AsyncFd::Create(std::move(fd), loop);
   if (!async.ok()) return async.status();
   return UnixSocket(std::move(*async), static_cast<SocketType>(*type));
 }
 
 absl::StatusOr<UnixSocket> UnixSocket::Adopt(UniqueFd fd) {
-  absl::StatusOr<EventLoop*> loop = net_internal::CurrentLoop("UnixSocket::Adopt");
+  absl::StatusOr<EventLoop*> loop = conet::internal::CurrentLoop("UnixSocket::Adopt");
   if (!loop.ok()) return loop.status();
   return Adopt(std::move(fd), **loop);
 }
@@ -129,11 +126,11 @@ absl::Status UnixSocket::ShutdownWrite() {
 }
 
 absl::StatusOr<SocketAddress> UnixSocket::LocalAddress() const {
-  return net_internal::LocalAddressOf(fd_.Get());
+  return sockets::LocalAddressOf(fd_.Get());
 }
 
 absl::StatusOr<SocketAddress> UnixSocket::PeerAddress() const {
-  return net_internal::PeerAddressOf(fd_.Get());
+  return sockets::PeerAddressOf(fd_.Get());
 }
 
 // --- SocketPair ------------------------------------------------------------
@@ -157,7 +154,7 @@ absl::StatusOr<std::pair<UnixSocket, UnixSocket>> SocketPair(SocketType type, Ev
 }
 
 absl::StatusOr<std::pair<UnixSocket, UnixSocket>> SocketPair(SocketType type) {
-  absl::StatusOr<EventLoop*> loop = net_internal::CurrentLoop("socketpair");
+  absl::StatusOr<EventLoop*> loop = conet::internal::CurrentLoop("socketpair");
   if (!loop.ok()) return loop.status();
   return SocketPair(type, **loop);
 }
@@ -172,12 +169,12 @@ absl::StatusOr<UnixListener> UnixListener::Bind(const SocketAddress& address,
     return absl::InvalidArgumentError(
         absl::StrCat(what, ": datagram sockets do not listen (use UnixSocket::BindDatagram)"));
   }
-  conet::internal::AcceptorOptions acceptor_options;
+  sockets::AcceptorOptions acceptor_options;
   acceptor_options.type = static_cast<int>(options.type);
   acceptor_options.backlog = options.backlog;
   acceptor_options.unix_mode = options.mode;
-  absl::StatusOr<conet::internal::Acceptor> acceptor =
-      conet::internal::Acceptor::Bind(address, acceptor_options, loop);
+  absl::StatusOr<sockets::Acceptor> acceptor =
+      sockets::Acceptor::Bind(address, acceptor_options, loop);
   if (!acceptor.ok()) return acceptor.status();
   return UnixListener(std::move(*acceptor), std::move(options));
 }
@@ -185,18 +182,17 @@ absl::StatusOr<UnixListener> UnixListener::Bind(const SocketAddress& address,
 absl::StatusOr<UnixListener> UnixListener::Bind(const SocketAddress& address,
                                                 UnixListenOptions options) {
   absl::StatusOr<EventLoop*> loop =
-      net_internal::CurrentLoop(absl::StrCat("listen on ", address.ToString()));
+      conet::internal::CurrentLoop(absl::StrCat("listen on ", address.ToString()));
   if (!loop.ok()) return loop.status();
   return Bind(address, std::move(options), **loop);
 }
 
 absl::StatusOr<UnixListener> UnixListener::Adopt(UniqueFd fd, UnixListenOptions options,
                                                  EventLoop& loop) {
-  absl::StatusOr<int> type = net_internal::GetIntOption(fd.Get(), SOL_SOCKET, SO_TYPE, "SO_TYPE");
+  absl::StatusOr<int> type = sockets::GetIntOption(fd.Get(), SOL_SOCKET, SO_TYPE, "SO_TYPE");
   if (!type.ok()) return type.status();
   options.type = static_cast<SocketType>(*type);
-  absl::StatusOr<conet::internal::Acceptor> acceptor =
-      conet::internal::Acceptor::Adopt(std::move(fd), loop);
+  absl::StatusOr<sockets::Acceptor> acceptor = sockets::Acceptor::Adopt(std::move(fd), loop);
   if (!acceptor.ok()) return acceptor.status();
   return UnixListener(std::move(*acceptor), std::move(options));
 }
@@ -247,7 +243,7 @@ Task<absl::StatusOr<UnixSocket>> UnixListener::Accept(Cancellation cancel) {
   }
   absl::StatusOr<AsyncFd> fd = AsyncFd::Create(std::move(*conn), *acceptor_.loop());
   if (!fd.ok())
-    co_return net_internal::Annotate(fd.status(), absl::StrCat("accept on ", address().ToString()));
+    co_return sockets::Annotate(fd.status(), absl::StrCat("accept on ", address().ToString()));
   co_return UnixSocket(std::move(*fd), options_.type);
 }
 

@@ -46,9 +46,9 @@
 #include "net/bytes.h"
 #include "net/cancellation.h"
 #include "net/event_loop.h"
-#include "net/internal/acceptor.h"
-#include "net/internal/unix_socket_file.h"
 #include "net/socket_address.h"
+#include "net/sockets/acceptor.h"
+#include "net/sockets/unix_socket_file.h"
 #include "net/task.h"
 #include "net/unique_fd.h"
 
@@ -147,7 +147,7 @@ class UnixSocket {
 
   AsyncFd fd_;
   SocketType type_ = SocketType::kStream;
-  conet::internal::UnixSocketFile file_;  // a bound datagram path
+  sockets::UnixSocketFile file_;  // a bound datagram path
 };
 
 // Creates a connected pair of UNIX sockets of `type`, registered with `loop`
@@ -204,13 +204,13 @@ class UnixListener {
   void Close() noexcept { acceptor_.Close(); }
 
  private:
-  UnixListener(conet::internal::Acceptor acceptor, UnixListenOptions options)
+  UnixListener(sockets::Acceptor acceptor, UnixListenOptions options)
       : acceptor_(std::move(acceptor)), options_(std::move(options)) {}
   // Returns PermissionDenied (after sending the refusal) if the peer's uid
   // is not allowed.
   absl::Status CheckPeer(int fd) const;
 
-  conet::internal::Acceptor acceptor_;
+  sockets::Acceptor acceptor_;
   UnixListenOptions options_;
 };
 

@@ -14,9 +14,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
-#include "net/internal/connector.h"
-#include "net/internal/socket_ops.h"
 #include "net/resolve.h"
+#include "net/sockets/connector.h"
+#include "net/sockets/socket_ops.h"
 #include "net/timer.h"
 
 namespace conet {
@@ -36,7 +36,7 @@ namespace {
 
 // Closes the descriptors an SCM_RIGHTS control message carries.
 void CloseReceived(const cmsghdr* c) {
-  ForEachPassedFd(c, [](int fd) { ::close(fd); });
+  sockets::ForEachPassedFd(c, [](int fd) { ::close(fd); });
 }
 
 }  // namespace
@@ -112,12 +112,12 @@ ssize_t SendmsgAllCall::operator()() {
 }
 
 StreamKind StreamKindOf(int fd) {
-  absl::StatusOr<int> domain = GetIntOption(fd, SOL_SOCKET, SO_DOMAIN, "SO_DOMAIN");
-  absl::StatusOr<int> type = GetIntOption(fd, SOL_SOCKET, SO_TYPE, "SO_TYPE");
+  absl::StatusOr<int> domain = sockets::GetIntOption(fd, SOL_SOCKET, SO_DOMAIN, "SO_DOMAIN");
+  absl::StatusOr<int> type = sockets::GetIntOption(fd, SOL_SOCKET, SO_TYPE, "SO_TYPE");
   if (!domain.ok() || !type.ok() || *type != SOCK_STREAM) return StreamKind::kOther;
   if (*domain == AF_UNIX) return StreamKind::kUnix;
   if (*domain != AF_INET && *domain != AF_INET6) return StreamKind::kOther;
-  absl::StatusOr<int> protocol = GetIntOption(fd, SOL_SOCKET, SO_PROTOCOL, "SO_PROTOCOL");
+  absl::StatusOr<int> protocol = sockets::GetIntOption(fd, SOL_SOCKET, SO_PROTOCOL, "SO_PROTOCOL");
   return protocol.ok() && *protocol == IPPROTO_TCP ? StreamKind::kTcp : StreamKind::kOther;
 }
 
@@ -132,7 +132,7 @@ static_assert(sizeof(TcpStream) == sizeof(AsyncFd));
 Task<absl::StatusOr<TcpStream>> TcpStream::Connect(SocketAddress address, Cancellation cancel) {
   std::string what = absl::StrCat("connect to ", address.ToString());
   absl::StatusOr<AsyncFd> fd =
-      co_await internal::ConnectSocket(address, SOCK_STREAM, std::move(what), std::move(cancel));
+      co_await sockets::ConnectSocket(address, SOCK_STREAM, std::move(what), std::move(cancel));
   if (!fd.ok()) co_return fd.status();
   co_return TcpStream(std::move(*fd),
                       address.is_unix() ? internal::StreamKind::kUnix : internal::StreamKind::kTcp);
@@ -221,8 +221,7 @@ absl::Status TcpStream::ShutdownWrite() {
 }
 
 absl::Status TcpStream::RequireTcp(const char* what) const {
-  absl::StatusOr<int> domain =
-      internal::GetIntOption(fd_.Get(), SOL_SOCKET, SO_DOMAIN, "SO_DOMAIN");
+  absl::StatusOr<int> domain = sockets::GetIntOption(fd_.Get(), SOL_SOCKET, SO_DOMAIN, "SO_DOMAIN");
   if (!domain.ok()) return domain.status();
   if (*domain != AF_INET && *domain != AF_INET6) {
     return absl::FailedPreconditionError(
@@ -233,51 +232,50 @@ absl::Status TcpStream::RequireTcp(const char* what) const {
 
 absl::Status TcpStream::SetNoDelay(bool enable) {
   if (absl::Status tcp = RequireTcp("TCP_NODELAY"); !tcp.ok()) return tcp;
-  return internal::SetIntOption(fd_.Get(), IPPROTO_TCP, TCP_NODELAY, enable, "TCP_NODELAY");
+  return sockets::SetIntOption(fd_.Get(), IPPROTO_TCP, TCP_NODELAY, enable, "TCP_NODELAY");
 }
 
 absl::Status TcpStream::SetKeepAlive(bool enable, absl::Duration idle, absl::Duration interval,
                                      int count) {
   if (absl::Status tcp = RequireTcp("SO_KEEPALIVE"); !tcp.ok()) return tcp;
   const int fd = fd_.Get();
-  absl::Status status =
-      internal::SetIntOption(fd, SOL_SOCKET, SO_KEEPALIVE, enable, "SO_KEEPALIVE");
+  absl::Status status = sockets::SetIntOption(fd, SOL_SOCKET, SO_KEEPALIVE, enable, "SO_KEEPALIVE");
   if (!status.ok() || !enable) return status;
   const auto seconds = [](absl::Duration d) {
     return static_cast<int>(std::max<int64_t>(1, absl::ToInt64Seconds(d)));
   };
-  status = internal::SetIntOption(fd, IPPROTO_TCP, TCP_KEEPIDLE, seconds(idle), "TCP_KEEPIDLE");
+  status = sockets::SetIntOption(fd, IPPROTO_TCP, TCP_KEEPIDLE, seconds(idle), "TCP_KEEPIDLE");
   if (status.ok()) {
     status =
-        internal::SetIntOption(fd, IPPROTO_TCP, TCP_KEEPINTVL, seconds(interval), "TCP_KEEPINTVL");
+        sockets::SetIntOption(fd, IPPROTO_TCP, TCP_KEEPINTVL, seconds(interval), "TCP_KEEPINTVL");
   }
   if (status.ok()) {
-    status = internal::SetIntOption(fd, IPPROTO_TCP, TCP_KEEPCNT, count, "TCP_KEEPCNT");
+    status = sockets::SetIntOption(fd, IPPROTO_TCP, TCP_KEEPCNT, count, "TCP_KEEPCNT");
   }
   return status;
 }
 
 absl::StatusOr<SocketAddress> TcpStream::LocalAddress() const {
-  return internal::LocalAddressOf(fd_.Get());
+  return sockets::LocalAddressOf(fd_.Get());
 }
 
 absl::StatusOr<SocketAddress> TcpStream::PeerAddress() const {
-  return internal::PeerAddressOf(fd_.Get());
+  return sockets::PeerAddressOf(fd_.Get());
 }
 
 // --- TcpListener -----------------------------------------------------------
 
 absl::StatusOr<TcpListener> TcpListener::Bind(const SocketAddress& address,
                                               const ListenOptions& options, EventLoop& loop) {
-  internal::AcceptorOptions acceptor_options;
+  sockets::AcceptorOptions acceptor_options;
   acceptor_options.type = SOCK_STREAM;
   acceptor_options.reuse_address = options.reuse_address;
   acceptor_options.reuse_port = options.reuse_port;
   acceptor_options.backlog = options.backlog;
   acceptor_options.v6_only = options.v6_only;
   acceptor_options.unix_mode = options.unix_mode;
-  absl::StatusOr<internal::Acceptor> acceptor =
-      internal::Acceptor::Bind(address, acceptor_options, loop);
+  absl::StatusOr<sockets::Acceptor> acceptor =
+      sockets::Acceptor::Bind(address, acceptor_options, loop);
   if (!acceptor.ok()) return acceptor.status();
   return TcpListener(std::move(*acceptor),
                      address.is_unix() ? internal::StreamKind::kUnix : internal::StreamKind::kTcp);
@@ -294,7 +292,7 @@ absl::StatusOr<TcpListener> TcpListener::Bind(const SocketAddress& address,
 absl::StatusOr<TcpListener> TcpListener::Adopt(UniqueFd fd, EventLoop& loop) {
   // Accepted sockets share the listener's domain, type and protocol.
   const internal::StreamKind kind = internal::StreamKindOf(fd.Get());
-  absl::StatusOr<internal::Acceptor> acceptor = internal::Acceptor::Adopt(std::move(fd), loop);
+  absl::StatusOr<sockets::Acceptor> acceptor = sockets::Acceptor::Adopt(std::move(fd), loop);
   if (!acceptor.ok()) return acceptor.status();
   return TcpListener(std::move(*acceptor), kind);
 }

@@ -48,8 +48,8 @@
 #include "net/bytes.h"
 #include "net/cancellation.h"
 #include "net/event_loop.h"
-#include "net/internal/acceptor.h"
 #include "net/socket_address.h"
+#include "net/sockets/acceptor.h"
 #include "net/task.h"
 #include "net/unique_fd.h"
 
@@ -247,10 +247,10 @@ class TcpListener {
   void Close() noexcept { acceptor_.Close(); }
 
  private:
-  TcpListener(internal::Acceptor acceptor, internal::StreamKind kind)
+  TcpListener(sockets::Acceptor acceptor, internal::StreamKind kind)
       : acceptor_(std::move(acceptor)), kind_(kind) {}
 
-  internal::Acceptor acceptor_;
+  sockets::Acceptor acceptor_;
   internal::StreamKind kind_ = internal::StreamKind::kOther;  // of accepted streams
 };
 

@@ -4,7 +4,7 @@
 #include <cerrno>
 
 #include "absl/strings/str_cat.h"
-#include "net/internal/socket_ops.h"
+#include "net/sockets/socket_ops.h"
 
 namespace conet {
 namespace internal {
@@ -37,11 +37,11 @@ absl::StatusOr<UdpSocket> UdpSocket::Bind(const SocketAddress& address, bool reu
     return absl::InvalidArgumentError(
         absl::StrCat(what, ": UdpSocket takes IPv4 or IPv6 addresses"));
   }
-  absl::StatusOr<UniqueFd> raw = internal::OpenSocket(address.family(), SOCK_DGRAM);
-  if (!raw.ok()) return internal::Annotate(raw.status(), what);
+  absl::StatusOr<UniqueFd> raw = sockets::OpenSocket(address.family(), SOCK_DGRAM);
+  if (!raw.ok()) return sockets::Annotate(raw.status(), what);
   if (reuse_port) {
     if (absl::Status s =
-            internal::SetIntOption(raw->Get(), SOL_SOCKET, SO_REUSEPORT, 1, "SO_REUSEPORT");
+            sockets::SetIntOption(raw->Get(), SOL_SOCKET, SO_REUSEPORT, 1, "SO_REUSEPORT");
         !s.ok()) {
       return s;
     }
@@ -66,7 +66,7 @@ absl::StatusOr<UdpSocket> UdpSocket::Connect(const SocketAddress& peer) {
   const SocketAddress any =
       peer.is_ipv6() ? *SocketAddress::Parse("[::]:0") : SocketAddress::Ipv4(0, 0);
   absl::StatusOr<UdpSocket> socket = Bind(any);
-  if (!socket.ok()) return internal::Annotate(socket.status(), what);
+  if (!socket.ok()) return sockets::Annotate(socket.status(), what);
   if (::connect(socket->fd(), peer.data(), peer.size()) != 0) {
     return absl::ErrnoToStatus(errno, what);
   }
@@ -93,7 +93,7 @@ UdpSocket::ReceiveAwaiter UdpSocket::ReceiveFrom(std::span<char> buffer,
 }
 
 absl::StatusOr<SocketAddress> UdpSocket::LocalAddress() const {
-  return internal::LocalAddressOf(fd_.Get());
+  return sockets::LocalAddressOf(fd_.Get());
 }
 
 }  // namespace conet

@@ -1,4 +1,4 @@
-#include "net/internal/socket_ops.h"
+#include "net/sockets/socket_ops.h"
 
 #include <fcntl.h>
 #include <sys/socket.h>
@@ -7,7 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace conet::internal {
+namespace conet::sockets {
 namespace {
 
 using NameCall = int (*)(int, sockaddr*, socklen_t*);
@@ -70,4 +70,4 @@ absl::StatusOr<SocketAddress> PeerAddressOf(int fd) {
   return AddressOf(fd, &::getpeername, "getpeername");
 }
 
-}  // namespace conet::internal
+}  // namespace conet::sockets

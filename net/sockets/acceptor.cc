@@ -1,4 +1,4 @@
-#include "net/internal/acceptor.h"
+#include "net/sockets/acceptor.h"
 
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -13,11 +13,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "net/internal/socket_ops.h"
-#include "net/internal/unix_socket_file.h"
+#include "net/sockets/socket_ops.h"
+#include "net/sockets/unix_socket_file.h"
 #include "net/timer.h"
 
-namespace conet::internal {
+namespace conet::sockets {
 namespace {
 
 constexpr absl::Duration kFirstAcceptBackoff = absl::Milliseconds(5);
@@ -154,4 +154,4 @@ Task<absl::StatusOr<UniqueFd>> Acceptor::Accept(Cancellation cancel) {
   co_return UniqueFd(static_cast<int>(*conn));
 }
 
-}  // namespace conet::internal
+}  // namespace conet::sockets

@@ -1,11 +1,11 @@
-// File: net/internal/socket_ops.h
+// File: net/sockets/socket_ops.h
 //
 // Small syscall helpers shared by conet's socket classes (net/, ipc/): every
 // socket is created close-on-exec and non-blocking, options are set with one
 // call, and failures become statuses that name the call, the descriptor and
 // the errno text.
-#ifndef CONET_NET_INTERNAL_SOCKET_OPS_H_
-#define CONET_NET_INTERNAL_SOCKET_OPS_H_
+#ifndef CONET_NET_SOCKETS_SOCKET_OPS_H_
+#define CONET_NET_SOCKETS_SOCKET_OPS_H_
 
 #include <sys/socket.h>
 
@@ -19,7 +19,7 @@
 #include "net/socket_address.h"
 #include "net/unique_fd.h"
 
-namespace conet::internal {
+namespace conet::sockets {
 
 // Returns `status` with its message prefixed: "<what>: <message>".
 absl::Status Annotate(const absl::Status& status, absl::string_view what);
@@ -54,6 +54,6 @@ absl::StatusOr<SocketAddress> LocalAddressOf(int fd);
 // Returns the address of `fd`'s peer (getpeername).
 absl::StatusOr<SocketAddress> PeerAddressOf(int fd);
 
-}  // namespace conet::internal
+}  // namespace conet::sockets
 
-#endif  // CONET_NET_INTERNAL_SOCKET_OPS_H_
+#endif  // CONET_NET_SOCKETS_SOCKET_OPS_H_

@@ -1,12 +1,12 @@
-// File: net/internal/connector.h
+// File: net/sockets/connector.h
 //
 // ConnectSocket is the non-blocking connect behind TcpStream::Connect and
 // ipc::UnixSocket::Connect: a fresh socket registered with the current
 // loop, connect(2), then a wait for writability and SO_ERROR (TCP), or,
 // when a UNIX listener's queue is full (EAGAIN, with nothing to wait on),
 // short sleeps and a new attempt, until the Cancellation ends it.
-#ifndef CONET_NET_INTERNAL_CONNECTOR_H_
-#define CONET_NET_INTERNAL_CONNECTOR_H_
+#ifndef CONET_NET_SOCKETS_CONNECTOR_H_
+#define CONET_NET_SOCKETS_CONNECTOR_H_
 
 #include <string>
 
@@ -16,13 +16,13 @@
 #include "net/socket_address.h"
 #include "net/task.h"
 
-namespace conet::internal {
+namespace conet::sockets {
 
 // Connects a socket of `type` (SOCK_STREAM, SOCK_SEQPACKET, SOCK_DGRAM) to
 // `address`; errors start with `what` ("connect to 127.0.0.1:80").
 Task<absl::StatusOr<AsyncFd>> ConnectSocket(SocketAddress address, int type, std::string what,
                                             Cancellation cancel);
 
-}  // namespace conet::internal
+}  // namespace conet::sockets
 
-#endif  // CONET_NET_INTERNAL_CONNECTOR_H_
+#endif  // CONET_NET_SOCKETS_CONNECTOR_H_

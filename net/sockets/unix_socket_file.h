@@ -1,4 +1,4 @@
-// File: net/internal/unix_socket_file.h
+// File: net/sockets/unix_socket_file.h
 //
 // UnixSocketFile is the life cycle of a UNIX socket bound to a path, shared
 // by every conet socket that binds one (listeners, datagram sockets). The
@@ -24,8 +24,8 @@
 //     bound the name, the newer server's files stay.
 // Abstract names and unnamed sockets have no file: every step but bind(2)
 // itself is a no-op.
-#ifndef CONET_NET_INTERNAL_UNIX_SOCKET_FILE_H_
-#define CONET_NET_INTERNAL_UNIX_SOCKET_FILE_H_
+#ifndef CONET_NET_SOCKETS_UNIX_SOCKET_FILE_H_
+#define CONET_NET_SOCKETS_UNIX_SOCKET_FILE_H_
 
 #include <sys/types.h>
 
@@ -36,7 +36,7 @@
 #include "net/socket_address.h"
 #include "net/unique_fd.h"
 
-namespace conet::internal {
+namespace conet::sockets {
 
 // A file's identity, to tell it from another one at the same path later.
 struct FileId {
@@ -75,6 +75,6 @@ class UnixSocketFile {
 // Returns the filesystem path of a UNIX path address ("" otherwise).
 std::string UnixPathOf(const SocketAddress& address);
 
-}  // namespace conet::internal
+}  // namespace conet::sockets
 
-#endif  // CONET_NET_INTERNAL_UNIX_SOCKET_FILE_H_
+#endif  // CONET_NET_SOCKETS_UNIX_SOCKET_FILE_H_

@@ -1,4 +1,4 @@
-// File: net/internal/acceptor.h
+// File: net/sockets/acceptor.h
 //
 // Acceptor is the listening socket behind TcpListener (net/tcp.h) and
 // ipc::UnixListener (ipc/unix_socket.h): bind and listen for stream or
@@ -7,8 +7,8 @@
 //
 // A UNIX path's socket file is managed by UnixSocketFile (lock file,
 // stale-file reclaim, mode, removal).
-#ifndef CONET_NET_INTERNAL_ACCEPTOR_H_
-#define CONET_NET_INTERNAL_ACCEPTOR_H_
+#ifndef CONET_NET_SOCKETS_ACCEPTOR_H_
+#define CONET_NET_SOCKETS_ACCEPTOR_H_
 
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -22,12 +22,12 @@
 #include "net/async_fd.h"
 #include "net/cancellation.h"
 #include "net/event_loop.h"
-#include "net/internal/unix_socket_file.h"
 #include "net/socket_address.h"
+#include "net/sockets/unix_socket_file.h"
 #include "net/task.h"
 #include "net/unique_fd.h"
 
-namespace conet::internal {
+namespace conet::sockets {
 
 struct AcceptorOptions {
   int type = 0;  // SOCK_STREAM or SOCK_SEQPACKET
@@ -71,6 +71,6 @@ class Acceptor {
   absl::Time resume_at_ = absl::InfinitePast();
 };
 
-}  // namespace conet::internal
+}  // namespace conet::sockets
 
-#endif  // CONET_NET_INTERNAL_ACCEPTOR_H_
+#endif  // CONET_NET_SOCKETS_ACCEPTOR_H_

@@ -1,4 +1,4 @@
-#include "net/internal/unix_socket_file.h"
+#include "net/sockets/unix_socket_file.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -11,10 +11,10 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "net/internal/socket_ops.h"
 #include "net/regular_file.h"
+#include "net/sockets/socket_ops.h"
 
-namespace conet::internal {
+namespace conet::sockets {
 
 std::string UnixPathOf(const SocketAddress& address) {
   if (!address.is_unix() || address.is_abstract()) return "";
@@ -180,4 +180,4 @@ void UnixSocketFile::Remove() noexcept {
   lock_.Reset();
 }
 
-}  // namespace conet::internal
+}  // namespace conet::sockets

@@ -1,4 +1,4 @@
-#include "net/internal/connector.h"
+#include "net/sockets/connector.h"
 
 #include <sys/socket.h>
 
@@ -8,13 +8,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "net/event_loop.h"
-#include "net/internal/socket_ops.h"
+#include "net/sockets/socket_ops.h"
 #include "net/timer.h"
 
-namespace conet::internal {
+namespace conet::sockets {
 Task<absl::StatusOr<AsyncFd>> ConnectSocket(SocketAddress address, int type, std::string what,
                                             Cancellation cancel) {
-  absl::StatusOr<EventLoop*> current = CurrentLoop(what);
+  absl::StatusOr<EventLoop*> current = internal::CurrentLoop(what);
   if (!current.ok()) co_return current.status();
   EventLoop* loop = *current;
   absl::Duration retry = absl::Milliseconds(1);
@@ -48,4 +48,4 @@ Task<absl::StatusOr<AsyncFd>> ConnectSocket(SocketAddress address, int type, std
   }
 }
 
-}  // namespace conet::internal
+}  // namespace conet::sockets
