@@ -167,7 +167,7 @@ std::optional<Reply> Answer(absl::StatusOr<conet::ipc::ReceivedMessage> got, con
 constexpr int kReplyBufferBytes = 12 * 1024;
 
 // Returns "client pid P uid U" for the log.
-std::string Describe(const conet::ipc::UnixSocket& client) {
+std::string ClientName(const conet::ipc::UnixSocket& client) {
   absl::StatusOr<conet::ipc::Credentials> peer = client.PeerCredentials();
   if (!peer.ok()) return absl::StrCat("client on fd ", client.fd());
   return absl::StrCat("client pid ", peer->pid, " uid ", peer->uid);
@@ -181,14 +181,13 @@ std::string Describe(const conet::ipc::UnixSocket& client) {
 conet::Task<bool> SendReply(conet::ipc::UnixSocket* client, Reply reply, conet::ThrottledLog* log) {
   std::vector<int> attached;
   if (reply.fd.Valid()) attached.push_back(reply.fd.Get());
-  absl::StatusOr<size_t> sent =
-      co_await client->SendFds(std::span<const char>(reply.text), attached);
+  absl::StatusOr<size_t> sent = co_await client->SendFds(reply.text, attached);
   if (sent.ok()) co_return true;
   if (attached.empty() || !absl::IsResourceExhausted(sent.status())) co_return false;
-  log->Report(
-      absl::ResourceExhaustedError(absl::StrCat(Describe(*client), ": ", sent.status().message())));
+  log->Report(absl::ResourceExhaustedError(
+      absl::StrCat(ClientName(*client), ": ", sent.status().message())));
   const std::string text = "ERR too many descriptors in flight, try again later";
-  sent = co_await client->Send(std::span<const char>(text));
+  sent = co_await client->Send(text);
   co_return sent.ok();
 }  // reply.fd, the broker's copy of an opened file, is closed here
 
