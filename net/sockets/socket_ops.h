@@ -15,7 +15,6 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "net/event_loop.h"
 #include "net/socket_address.h"
 #include "net/unique_fd.h"
 
