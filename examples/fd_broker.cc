@@ -97,13 +97,13 @@ Reply Open(absl::string_view path, int root_fd) {
   how.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
   how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
   conet::UniqueFd file(OpenBeneath(root_fd, c_path.c_str(), how));
-  if (!file.Valid()) {
+  if (!file.is_open()) {
     return Error(errno == EXDEV ? "path escapes root" : std::strerror(errno));
   }
   // ...and clear it again: the flag belongs to the open file description the
   // client shares, which should behave like a plain open().
-  const int flags = ::fcntl(file.Get(), F_GETFL);
-  if (flags < 0 || ::fcntl(file.Get(), F_SETFL, flags & ~O_NONBLOCK) != 0) {
+  const int flags = ::fcntl(file.fd(), F_GETFL);
+  if (flags < 0 || ::fcntl(file.fd(), F_SETFL, flags & ~O_NONBLOCK) != 0) {
     return Error(std::strerror(errno));
   }
   return Reply{"OK", std::move(file)};
@@ -112,7 +112,7 @@ Reply Open(absl::string_view path, int root_fd) {
 Reply Describe(const std::vector<conet::UniqueFd>& fds) {
   if (fds.empty()) return Error("DESCRIBE needs descriptors");
   std::vector<std::string> kinds;
-  for (const conet::UniqueFd& fd : fds) kinds.push_back(conet::ipc::DescribeFd(fd.Get()));
+  for (const conet::UniqueFd& fd : fds) kinds.push_back(conet::ipc::DescribeFd(fd.fd()));
   return Reply{absl::StrCat("OK ", absl::StrJoin(kinds, " ")), {}};
 }
 
@@ -180,7 +180,7 @@ std::string ClientName(const conet::ipc::UnixSocket& client) {
 // is unusable.
 conet::Task<bool> SendReply(conet::ipc::UnixSocket* client, Reply reply, conet::ThrottledLog* log) {
   std::vector<int> attached;
-  if (reply.fd.Valid()) attached.push_back(reply.fd.Get());
+  if (reply.fd.is_open()) attached.push_back(reply.fd.fd());
   absl::StatusOr<size_t> sent = co_await client->SendFds(reply.text, attached);
   if (sent.ok()) co_return true;
   if (attached.empty() || !absl::IsResourceExhausted(sent.status())) co_return false;
@@ -326,7 +326,8 @@ int main(int argc, char** argv) {
   // or replacing DIR later does not move what clients can reach. Declared
   // before the loops, so it outlives every task that borrows it.
   const conet::UniqueFd root_fd(::open(root_dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-  if (!root_fd.Valid()) return Fail(absl::StrCat("--root=", root_dir, ": ", std::strerror(errno)));
+  if (!root_fd.is_open())
+    return Fail(absl::StrCat("--root=", root_dir, ": ", std::strerror(errno)));
 
   // The loop's thread inherits this mask; only sigwait below sees the signals.
   const sigset_t stop_signals = conet::BlockStopSignals();
@@ -337,7 +338,7 @@ int main(int argc, char** argv) {
       Listen(*address, std::move(*allowed_uids), (*group)->loop(0));
   if (!listener.ok()) return Fail(std::string(listener.status().message()));
   const std::string bound = listener->address().ToString();
-  const int root = root_fd.Get();
+  const int root = root_fd.fd();
   (*group)->SpawnOnEach(
       [&listener, root](int) { return AcceptClients(std::move(*listener), root); });
   conet::ServeUntilStopSignal(**group, bound, stop_signals);

@@ -114,7 +114,7 @@ conet::Task<int> Monitor(Flags flags) {
   if (!worker.ok()) co_return Fail(worker.status(), 1);
   conet::ipc::Channel channel(std::move(worker->channel()));
 
-  auto ended = co_await conet::WhenAny(ServeWorker(&channel, &*listener, log->Get()),
+  auto ended = co_await conet::WhenAny(ServeWorker(&channel, &*listener, log->fd()),
                                        conet::WaitForStopSignal());
   if (ended.index == 1) {  // asked to stop: stop the worker first
     (void)worker->Kill(SIGTERM);
@@ -195,7 +195,7 @@ conet::Task<int> Worker(Flags flags) {
   if (absl::Status ready = co_await channel.Send("READY"); !ready.ok()) {
     co_return Fail(ready, 1);
   }
-  co_await conet::WhenAny(AcceptLoop(&*listener, log.Get()), WatchMonitor(&channel));
+  co_await conet::WhenAny(AcceptLoop(&*listener, log.fd()), WatchMonitor(&channel));
   co_return 0;
 }
 

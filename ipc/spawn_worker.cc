@@ -49,7 +49,7 @@ absl::StatusOr<std::vector<UniqueFd>> MoveAboveTargets(const std::vector<int>& f
   std::vector<UniqueFd> moved;
   for (int fd : fds) {
     moved.emplace_back(::fcntl(fd, F_DUPFD_CLOEXEC, first_free));
-    if (!moved.back().Valid()) {
+    if (!moved.back().is_open()) {
       return absl::ErrnoToStatus(errno, absl::StrCat(what, ": F_DUPFD_CLOEXEC of fd ", fd));
     }
   }
@@ -83,16 +83,16 @@ Worker& Worker::operator=(Worker&& other) noexcept {
 Worker::~Worker() { Reap(); }
 
 void Worker::Reap() noexcept {
-  if (pid_ > 0 && pidfd_.Valid()) {
-    ::syscall(SYS_pidfd_send_signal, pidfd_.Get(), SIGKILL, nullptr, 0);
+  if (pid_ > 0 && pidfd_.is_open()) {
+    ::syscall(SYS_pidfd_send_signal, pidfd_.fd(), SIGKILL, nullptr, 0);
     siginfo_t info;
-    ::waitid(P_PIDFD, static_cast<id_t>(pidfd_.Get()), &info, WEXITED);
+    ::waitid(P_PIDFD, static_cast<id_t>(pidfd_.fd()), &info, WEXITED);
   }
   pid_ = -1;
 }
 
 absl::Status Worker::Kill(int signal) {
-  if (::syscall(SYS_pidfd_send_signal, pidfd_.Get(), signal, nullptr, 0) != 0) {
+  if (::syscall(SYS_pidfd_send_signal, pidfd_.fd(), signal, nullptr, 0) != 0) {
     return absl::ErrnoToStatus(errno, absl::StrCat("signal ", signal, " to worker ", pid_));
   }
   return absl::OkStatus();
@@ -102,7 +102,7 @@ Task<absl::StatusOr<int>> Worker::Wait(Cancellation cancel) {
   const std::string what = absl::StrCat("wait for worker ", pid_);
   while (true) {
     siginfo_t info{};
-    if (::waitid(P_PIDFD, static_cast<id_t>(pidfd_.Get()), &info, WEXITED | WNOHANG) != 0) {
+    if (::waitid(P_PIDFD, static_cast<id_t>(pidfd_.fd()), &info, WEXITED | WNOHANG) != 0) {
       co_return absl::ErrnoToStatus(errno, what);
     }
     if (info.si_pid != 0) {
@@ -126,18 +126,17 @@ absl::StatusOr<Worker> SpawnWorker(std::vector<std::string> argv, WorkerOptions 
   UniqueFd child_end = std::move(pair->second);
   // The child gets a blocking descriptor, as inherited ones usually are
   // (UnixSocket::Adopt makes it non-blocking for a conet worker).
-  if (absl::Status s = sockets::SetNonBlocking(child_end.Get(), false); !s.ok()) {
+  if (absl::Status s = sockets::SetNonBlocking(child_end.fd(), false); !s.ok()) {
     return sockets::Annotate(s, what);
   }
-  std::vector<int> given = {child_end.Get()};
+  std::vector<int> given = {child_end.fd()};
   given.insert(given.end(), options.fds.begin(), options.fds.end());
   absl::StatusOr<std::vector<UniqueFd>> sources = MoveAboveTargets(given, what);
   if (!sources.ok()) return sources.status();
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   for (size_t i = 0; i < sources->size(); ++i) {
-    posix_spawn_file_actions_adddup2(&actions, (*sources)[i].Get(),
-                                     kWorkerFd + static_cast<int>(i));
+    posix_spawn_file_actions_adddup2(&actions, (*sources)[i].fd(), kWorkerFd + static_cast<int>(i));
   }
   // Everything above is closed, whether or not it was close-on-exec.
   posix_spawn_file_actions_addclosefrom_np(&actions, kWorkerFd + static_cast<int>(sources->size()));
@@ -162,13 +161,13 @@ absl::StatusOr<Worker> SpawnWorker(std::vector<std::string> argv, WorkerOptions 
   if (error != 0) return absl::ErrnoToStatus(error, what);
   // The child is ours and unreaped, so its pid cannot be reused meanwhile.
   UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
-  if (!pidfd.Valid()) {
+  if (!pidfd.is_open()) {
     const absl::Status status = absl::ErrnoToStatus(errno, absl::StrCat("pidfd_open ", pid));
     ::kill(pid, SIGKILL);
     ::waitpid(pid, nullptr, 0);
     return status;
   }
-  ::fcntl(pidfd.Get(), F_SETFD, FD_CLOEXEC);
+  ::fcntl(pidfd.fd(), F_SETFD, FD_CLOEXEC);
   absl::StatusOr<AsyncFd> async_pidfd = AsyncFd::Create(std::move(pidfd), loop);
   absl::StatusOr<UnixSocket> channel = UnixSocket::Adopt(std::move(pair->first), loop);
   if (!async_pidfd.ok() || !channel.ok()) {

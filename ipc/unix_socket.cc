@@ -70,9 +70,9 @@ absl::StatusOr<UnixSocket> UnixSocket::OpenDatagram() {
 }
 
 absl::StatusOr<UnixSocket> UnixSocket::Adopt(UniqueFd fd, EventLoop& loop) {
-  absl::StatusOr<int> type = sockets::GetIntOption(fd.Get(), SOL_SOCKET, SO_TYPE, "SO_TYPE");
+  absl::StatusOr<int> type = sockets::GetIntOption(fd.fd(), SOL_SOCKET, SO_TYPE, "SO_TYPE");
   if (!type.ok()) return type.status();
-  if (absl::Status s = sockets::SetNonBlocking(fd.Get(), true); !s.ok()) return s;
+  if (absl::Status s = sockets::SetNonBlocking(fd.fd(), true); !s.ok()) return s;
   absl::StatusOr<AsyncFd> async = AsyncFd::Create(std::move(fd), loop);
   if (!async.ok()) return async.status();
   return UnixSocket(std::move(*async), static_cast<SocketType>(*type));
@@ -87,8 +87,8 @@ absl::StatusOr<UnixSocket> UnixSocket::Adopt(UniqueFd fd) {
 UnixSocket::SendAwaiter UnixSocket::SendMessage(ConstBytes bytes, std::span<const int> fds,
                                                 std::optional<SocketAddress> to,
                                                 const Cancellation& cancel) {
-  internal::AttachFdsCall call{fd_.Get(), bytes.data(),  bytes.size(),
-                               fds,       std::move(to), type_ == SocketType::kStream};
+  internal::AttachFdsCall call{fd_.fd(), bytes.data(),  bytes.size(),
+                               fds,      std::move(to), type_ == SocketType::kStream};
   // Refused before any syscall: the call then fails without one.
   call.invalid = CheckSendFds(bytes.size(), fds.size());
   return fd_.Perform(Direction::kWrite, "sendmsg", std::move(call), cancel);
@@ -112,25 +112,25 @@ UnixSocket::ReceiveAwaiter UnixSocket::ReceiveFds(std::span<char> buffer, size_t
                                                   const Cancellation& cancel) {
   return fd_.Perform(
       Direction::kRead, "recvmsg",
-      internal::DetachFdsCall{fd_.Get(), buffer.data(), buffer.size(),
+      internal::DetachFdsCall{fd_.fd(), buffer.data(), buffer.size(),
                               std::min(max_fds, kMaxFdsPerMessage), type_ != SocketType::kStream,
                               type_ == SocketType::kDatagram},
       cancel);
 }
 
 absl::Status UnixSocket::ShutdownWrite() {
-  if (::shutdown(fd_.Get(), SHUT_WR) != 0) {
-    return absl::ErrnoToStatus(errno, absl::StrCat("shutdown on fd ", fd_.Get()));
+  if (::shutdown(fd_.fd(), SHUT_WR) != 0) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("shutdown on fd ", fd_.fd()));
   }
   return absl::OkStatus();
 }
 
 absl::StatusOr<SocketAddress> UnixSocket::LocalAddress() const {
-  return sockets::LocalAddressOf(fd_.Get());
+  return sockets::LocalAddressOf(fd_.fd());
 }
 
 absl::StatusOr<SocketAddress> UnixSocket::PeerAddress() const {
-  return sockets::PeerAddressOf(fd_.Get());
+  return sockets::PeerAddressOf(fd_.fd());
 }
 
 // --- SocketPair ------------------------------------------------------------
@@ -189,7 +189,7 @@ absl::StatusOr<UnixListener> UnixListener::Bind(const SocketAddress& address,
 
 absl::StatusOr<UnixListener> UnixListener::Adopt(UniqueFd fd, UnixListenOptions options,
                                                  EventLoop& loop) {
-  absl::StatusOr<int> type = sockets::GetIntOption(fd.Get(), SOL_SOCKET, SO_TYPE, "SO_TYPE");
+  absl::StatusOr<int> type = sockets::GetIntOption(fd.fd(), SOL_SOCKET, SO_TYPE, "SO_TYPE");
   if (!type.ok()) return type.status();
   options.type = static_cast<SocketType>(*type);
   absl::StatusOr<sockets::Acceptor> acceptor = sockets::Acceptor::Adopt(std::move(fd), loop);
@@ -238,7 +238,7 @@ absl::Status UnixListener::CheckPeer(int fd) const {
 Task<absl::StatusOr<UnixSocket>> UnixListener::Accept(Cancellation cancel) {
   absl::StatusOr<UniqueFd> conn = co_await acceptor_.Accept(std::move(cancel));
   if (!conn.ok()) co_return conn.status();
-  if (absl::Status allowed = CheckPeer(conn->Get()); !allowed.ok()) {
+  if (absl::Status allowed = CheckPeer(conn->fd()); !allowed.ok()) {
     co_return allowed;  // `conn` closes as it goes out of scope
   }
   absl::StatusOr<AsyncFd> fd = AsyncFd::Create(std::move(*conn), *acceptor_.loop());

@@ -128,8 +128,8 @@ class UnixSocket {
   absl::StatusOr<SocketAddress> PeerAddress() const;
 
   [[nodiscard]] SocketType type() const noexcept { return type_; }
-  [[nodiscard]] int fd() const noexcept { return fd_.Get(); }
-  [[nodiscard]] bool is_open() const noexcept { return fd_.Valid(); }
+  [[nodiscard]] int fd() const noexcept { return fd_.fd(); }
+  [[nodiscard]] bool is_open() const noexcept { return fd_.is_open(); }
   // Closes the socket (removing a datagram socket's file); pending
   // operations complete with CancelledError.
   void Close() noexcept {

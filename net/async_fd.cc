@@ -3,14 +3,14 @@
 namespace conet {
 
 absl::StatusOr<AsyncFd> AsyncFd::Create(UniqueFd fd, EventLoop& loop) {
-  absl::StatusOr<uint32_t> generation = internal::LoopAccess::Register(loop, fd.Get());
+  absl::StatusOr<uint32_t> generation = internal::LoopAccess::Register(loop, fd.fd());
   if (!generation.ok()) return generation.status();
   return AsyncFd(std::move(fd), &loop, *generation);
 }
 
 absl::StatusOr<AsyncFd> AsyncFd::Create(UniqueFd fd) {
   absl::StatusOr<EventLoop*> loop =
-      internal::CurrentLoop(absl::StrCat("cannot register fd ", fd.Get()));
+      internal::CurrentLoop(absl::StrCat("cannot register fd ", fd.fd()));
   if (!loop.ok()) return loop.status();
   return Create(std::move(fd), **loop);
 }
@@ -35,9 +35,9 @@ AsyncFd& AsyncFd::operator=(AsyncFd&& other) noexcept {
 void AsyncFd::Close() noexcept { Release().Reset(); }
 
 UniqueFd AsyncFd::Release() noexcept {
-  if (loop_ != nullptr && fd_.Valid()) {
-    internal::CheckLoopAlive(loop_, fd_.Get());
-    internal::LoopAccess::Unregister(*loop_, fd_.Get(), generation_);
+  if (loop_ != nullptr && fd_.is_open()) {
+    internal::CheckLoopAlive(loop_, fd_.fd());
+    internal::LoopAccess::Unregister(*loop_, fd_.fd(), generation_);
   }
   loop_ = nullptr;
   short_read_drains_ = false;

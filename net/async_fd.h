@@ -10,7 +10,7 @@
 // EAGAIN, retrying when the descriptor becomes ready:
 //
 //   absl::StatusOr<conet::AsyncFd> fd = conet::AsyncFd::Create(std::move(raw));
-//   auto read_some = [&] { return ::read(fd->Get(), buf, sizeof(buf)); };
+//   auto read_some = [&] { return ::read(fd->fd(), buf, sizeof(buf)); };
 //   absl::StatusOr<size_t> n =
 //       co_await fd->Perform(conet::Direction::kRead, "read", read_some);
 //
@@ -53,8 +53,8 @@ class AsyncFd {
   ~AsyncFd() { Close(); }
 
   // Returns the descriptor (-1 if none), keeping ownership.
-  [[nodiscard]] int Get() const noexcept { return fd_.Get(); }
-  [[nodiscard]] bool Valid() const noexcept { return fd_.Valid(); }
+  [[nodiscard]] int fd() const noexcept { return fd_.fd(); }
+  [[nodiscard]] bool is_open() const noexcept { return fd_.is_open(); }
   [[nodiscard]] EventLoop* loop() const noexcept { return loop_; }
   // Unregisters and closes the descriptor.
   void Close() noexcept;
@@ -70,7 +70,7 @@ class AsyncFd {
   // server.
   void SetShortReadDrains() noexcept {
     if (loop_ == nullptr) return;
-    internal::LoopAccess::SetShortReadDrains(*loop_, fd_.Get(), generation_);
+    internal::LoopAccess::SetShortReadDrains(*loop_, fd_.fd(), generation_);
     short_read_drains_ = true;
   }
 
@@ -143,7 +143,7 @@ class AsyncFd::SlotAwaiter : public internal::IoOperation {
  protected:
   SlotAwaiter(AsyncFd* fd, Direction direction, const Cancellation& cancel)
       : IoOperation(cancel, fd->loop_),
-        fd_(fd->Get()),
+        fd_(fd->fd()),
         generation_(fd->generation_),
         for_write_(direction == Direction::kWrite),
         short_read_drains_(fd->short_read_drains_) {}

@@ -184,8 +184,8 @@ absl::StatusOr<std::unique_ptr<EventLoop>> EventLoop::Create() {
   absl::StatusOr<internal::Poller> poller = internal::Poller::Create();
   if (!poller.ok()) return poller.status();
   UniqueFd wake_fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  if (!wake_fd.Valid()) return absl::ErrnoToStatus(errno, "eventfd");
-  if (absl::Status s = poller->Add(wake_fd.Get(), kWakeTag); !s.ok()) return s;
+  if (!wake_fd.is_open()) return absl::ErrnoToStatus(errno, "eventfd");
+  if (absl::Status s = poller->Add(wake_fd.fd(), kWakeTag); !s.ok()) return s;
   return std::unique_ptr<EventLoop>(new EventLoop(*std::move(poller), std::move(wake_fd)));
 }
 
@@ -239,7 +239,7 @@ void EventLoop::WakeUp() noexcept {
   if (wake_pending_.exchange(true, std::memory_order_acq_rel)) return;
   const uint64_t one = 1;
   // EAGAIN means the counter is already non-zero: the loop will wake anyway.
-  [[maybe_unused]] ssize_t n = ::write(wake_fd_.Get(), &one, sizeof(one));
+  [[maybe_unused]] ssize_t n = ::write(wake_fd_.fd(), &one, sizeof(one));
 }
 
 void EventLoop::CancelRemotely(internal::Operation* op) {
@@ -312,7 +312,7 @@ void EventLoop::DrainWakeFd() noexcept {
   // One read takes (and zeroes) the whole counter of a non-semaphore
   // eventfd; a second would only fail with EAGAIN.
   uint64_t count;
-  [[maybe_unused]] ssize_t n = ::read(wake_fd_.Get(), &count, sizeof(count));
+  [[maybe_unused]] ssize_t n = ::read(wake_fd_.fd(), &count, sizeof(count));
   wake_pending_.store(false, std::memory_order_release);
 }
 

@@ -44,18 +44,18 @@ absl::Status CheckRegular(int fd, const std::string& path, const RegularFileOpti
 
 absl::StatusOr<UniqueFd> OpenRegularFile(const std::string& path, RegularFileOptions options) {
   UniqueFd fd(OpenOrCreate(path, options));
-  if (!fd.Valid()) {
+  if (!fd.is_open()) {
     if (errno == ELOOP) {
       return absl::PermissionDeniedError(
           absl::StrCat(path, ": is a symbolic link; refusing to follow it"));
     }
     return absl::ErrnoToStatus(errno, absl::StrCat("open ", path));
   }
-  if (absl::Status regular = CheckRegular(fd.Get(), path, options); !regular.ok()) {
+  if (absl::Status regular = CheckRegular(fd.fd(), path, options); !regular.ok()) {
     return regular;
   }
   if ((options.flags & O_NONBLOCK) == 0 &&
-      ::fcntl(fd.Get(), F_SETFL, ::fcntl(fd.Get(), F_GETFL) & ~O_NONBLOCK) != 0) {
+      ::fcntl(fd.fd(), F_SETFL, ::fcntl(fd.fd(), F_GETFL) & ~O_NONBLOCK) != 0) {
     return absl::ErrnoToStatus(errno, absl::StrCat("fcntl F_SETFL ", path));
   }
   return fd;

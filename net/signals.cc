@@ -41,12 +41,12 @@ void ServeUntilStopSignal(LoopGroup& group, const std::string& address, const si
 Task<absl::Status> WaitForStopSignal() {
   const sigset_t signals = StopSignals();
   UniqueFd raw(::signalfd(-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC));
-  if (!raw.Valid()) co_return absl::ErrnoToStatus(errno, "signalfd");
+  if (!raw.is_open()) co_return absl::ErrnoToStatus(errno, "signalfd");
   absl::StatusOr<AsyncFd> fd = AsyncFd::Create(std::move(raw));
   if (!fd.ok()) co_return fd.status();
   signalfd_siginfo info;
   // Named: GCC 12 destroys a lambda temporary in a co_await twice.
-  auto read_signal = [&fd, &info] { return ::read(fd->Get(), &info, sizeof(info)); };
+  auto read_signal = [&fd, &info] { return ::read(fd->fd(), &info, sizeof(info)); };
   while (true) {
     absl::StatusOr<size_t> n = co_await fd->Perform(Direction::kRead, "read signalfd", read_signal);
     if (!n.ok()) co_return n.status();

@@ -156,7 +156,7 @@ Task<absl::StatusOr<TcpStream>> TcpStream::Connect(std::string target, Cancellat
 }
 
 absl::StatusOr<TcpStream> TcpStream::Adopt(UniqueFd fd, EventLoop& loop) {
-  const internal::StreamKind kind = internal::StreamKindOf(fd.Get());
+  const internal::StreamKind kind = internal::StreamKindOf(fd.fd());
   return Adopt(std::move(fd), loop, kind);
 }
 
@@ -171,10 +171,10 @@ void TcpStream::EnableInq() {
   inq_tried_ = true;
   const int on = 1;
   if (kind_ == internal::StreamKind::kTcp) {
-    inq_enabled_ = ::setsockopt(fd_.Get(), IPPROTO_TCP, TCP_INQ, &on, sizeof(on)) == 0;
+    inq_enabled_ = ::setsockopt(fd_.fd(), IPPROTO_TCP, TCP_INQ, &on, sizeof(on)) == 0;
   } else if (kind_ == internal::StreamKind::kUnix) {
     // Linux >= 6.17; older kernels refuse it and ReadExact reads as before.
-    inq_enabled_ = ::setsockopt(fd_.Get(), SOL_SOCKET, internal::kSoInq, &on, sizeof(on)) == 0;
+    inq_enabled_ = ::setsockopt(fd_.fd(), SOL_SOCKET, internal::kSoInq, &on, sizeof(on)) == 0;
   }
 }
 
@@ -196,49 +196,49 @@ absl::StatusOr<TcpStream> TcpStream::Adopt(UniqueFd fd) {
 TcpStream::ReadvAwaiter TcpStream::ReadSomeV(std::span<const iovec> buffers,
                                              const Cancellation& cancel) {
   return fd_.Perform(Direction::kRead, "readv",
-                     internal::ReadvCall{fd_.Get(), buffers.data(), buffers.size()}, cancel);
+                     internal::ReadvCall{fd_.fd(), buffers.data(), buffers.size()}, cancel);
 }
 
 TcpStream::WritevAwaiter TcpStream::WriteSomeV(std::span<const iovec> buffers,
                                                const Cancellation& cancel) {
   return fd_.Perform(Direction::kWrite, "sendmsg",
-                     internal::SendmsgCall{fd_.Get(), buffers.data(), buffers.size()}, cancel);
+                     internal::SendmsgCall{fd_.fd(), buffers.data(), buffers.size()}, cancel);
 }
 
 TcpStream::WritevAllAwaiter TcpStream::WriteAllV(std::span<const iovec> buffers,
                                                  const Cancellation& cancel) {
   return fd_.Perform(
       Direction::kWrite, "sendmsg",
-      internal::SendmsgAllCall{fd_.Get(), std::vector<iovec>(buffers.begin(), buffers.end())},
+      internal::SendmsgAllCall{fd_.fd(), std::vector<iovec>(buffers.begin(), buffers.end())},
       cancel);
 }
 
 absl::Status TcpStream::ShutdownWrite() {
-  if (::shutdown(fd_.Get(), SHUT_WR) != 0) {
-    return absl::ErrnoToStatus(errno, absl::StrCat("shutdown on fd ", fd_.Get()));
+  if (::shutdown(fd_.fd(), SHUT_WR) != 0) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("shutdown on fd ", fd_.fd()));
   }
   return absl::OkStatus();
 }
 
 absl::Status TcpStream::RequireTcp(const char* what) const {
-  absl::StatusOr<int> domain = sockets::GetIntOption(fd_.Get(), SOL_SOCKET, SO_DOMAIN, "SO_DOMAIN");
+  absl::StatusOr<int> domain = sockets::GetIntOption(fd_.fd(), SOL_SOCKET, SO_DOMAIN, "SO_DOMAIN");
   if (!domain.ok()) return domain.status();
   if (*domain != AF_INET && *domain != AF_INET6) {
     return absl::FailedPreconditionError(
-        absl::StrCat(what, " on fd ", fd_.Get(), ": not a TCP socket"));
+        absl::StrCat(what, " on fd ", fd_.fd(), ": not a TCP socket"));
   }
   return absl::OkStatus();
 }
 
 absl::Status TcpStream::SetNoDelay(bool enable) {
   if (absl::Status tcp = RequireTcp("TCP_NODELAY"); !tcp.ok()) return tcp;
-  return sockets::SetIntOption(fd_.Get(), IPPROTO_TCP, TCP_NODELAY, enable, "TCP_NODELAY");
+  return sockets::SetIntOption(fd_.fd(), IPPROTO_TCP, TCP_NODELAY, enable, "TCP_NODELAY");
 }
 
 absl::Status TcpStream::SetKeepAlive(bool enable, absl::Duration idle, absl::Duration interval,
                                      int count) {
   if (absl::Status tcp = RequireTcp("SO_KEEPALIVE"); !tcp.ok()) return tcp;
-  const int fd = fd_.Get();
+  const int fd = fd_.fd();
   absl::Status status = sockets::SetIntOption(fd, SOL_SOCKET, SO_KEEPALIVE, enable, "SO_KEEPALIVE");
   if (!status.ok() || !enable) return status;
   const auto seconds = [](absl::Duration d) {
@@ -256,11 +256,11 @@ absl::Status TcpStream::SetKeepAlive(bool enable, absl::Duration idle, absl::Dur
 }
 
 absl::StatusOr<SocketAddress> TcpStream::LocalAddress() const {
-  return sockets::LocalAddressOf(fd_.Get());
+  return sockets::LocalAddressOf(fd_.fd());
 }
 
 absl::StatusOr<SocketAddress> TcpStream::PeerAddress() const {
-  return sockets::PeerAddressOf(fd_.Get());
+  return sockets::PeerAddressOf(fd_.fd());
 }
 
 // --- TcpListener -----------------------------------------------------------
@@ -291,7 +291,7 @@ absl::StatusOr<TcpListener> TcpListener::Bind(const SocketAddress& address,
 
 absl::StatusOr<TcpListener> TcpListener::Adopt(UniqueFd fd, EventLoop& loop) {
   // Accepted sockets share the listener's domain, type and protocol.
-  const internal::StreamKind kind = internal::StreamKindOf(fd.Get());
+  const internal::StreamKind kind = internal::StreamKindOf(fd.fd());
   absl::StatusOr<sockets::Acceptor> acceptor = sockets::Acceptor::Adopt(std::move(fd), loop);
   if (!acceptor.ok()) return acceptor.status();
   return TcpListener(std::move(*acceptor), kind);

@@ -152,8 +152,8 @@ class TcpStream {
   absl::StatusOr<SocketAddress> PeerAddress() const;
 
   // Returns the descriptor (-1 once closed), keeping ownership.
-  [[nodiscard]] int fd() const noexcept { return fd_.Get(); }
-  [[nodiscard]] bool is_open() const noexcept { return fd_.Valid(); }
+  [[nodiscard]] int fd() const noexcept { return fd_.fd(); }
+  [[nodiscard]] bool is_open() const noexcept { return fd_.is_open(); }
   // Closes the socket; pending operations complete with CancelledError.
   void Close() noexcept { fd_.Close(); }
   // Unregisters the socket and hands its descriptor back, still open.
@@ -366,7 +366,7 @@ struct SendmsgAllCall {
 inline TcpStream::ReadAwaiter TcpStream::ReadSome(std::span<char> buffer,
                                                   const Cancellation& cancel) {
   return fd_.Perform(Direction::kRead,
-                     internal::ReadCall{.fd = fd_.Get(),
+                     internal::ReadCall{.fd = fd_.fd(),
                                         .unix_stream = kind_ == internal::StreamKind::kUnix,
                                         .data = buffer.data(),
                                         .size = buffer.size()},
@@ -378,17 +378,17 @@ inline TcpStream::ReadExactAwaiter TcpStream::ReadExact(std::span<char> buffer,
   if (!inq_tried_) [[unlikely]]
     EnableInq();
   return fd_.Perform(Direction::kRead,
-                     internal::ReadExactCall{fd_.Get(), InqLevel(), buffer.data(), buffer.size()},
+                     internal::ReadExactCall{fd_.fd(), InqLevel(), buffer.data(), buffer.size()},
                      cancel);
 }
 
 inline TcpStream::WriteAwaiter TcpStream::WriteSome(ConstBytes data, const Cancellation& cancel) {
-  return fd_.Perform(Direction::kWrite, internal::SendCall{fd_.Get(), data.data(), data.size()},
+  return fd_.Perform(Direction::kWrite, internal::SendCall{fd_.fd(), data.data(), data.size()},
                      cancel);
 }
 
 inline TcpStream::WriteAllAwaiter TcpStream::WriteAll(ConstBytes data, const Cancellation& cancel) {
-  return fd_.Perform(Direction::kWrite, internal::SendAllCall{fd_.Get(), data.data(), data.size()},
+  return fd_.Perform(Direction::kWrite, internal::SendAllCall{fd_.fd(), data.data(), data.size()},
                      cancel);
 }
 

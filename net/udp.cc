@@ -41,12 +41,12 @@ absl::StatusOr<UdpSocket> UdpSocket::Bind(const SocketAddress& address, bool reu
   if (!raw.ok()) return sockets::Annotate(raw.status(), what);
   if (reuse_port) {
     if (absl::Status s =
-            sockets::SetIntOption(raw->Get(), SOL_SOCKET, SO_REUSEPORT, 1, "SO_REUSEPORT");
+            sockets::SetIntOption(raw->fd(), SOL_SOCKET, SO_REUSEPORT, 1, "SO_REUSEPORT");
         !s.ok()) {
       return s;
     }
   }
-  if (::bind(raw->Get(), address.data(), address.size()) != 0) {
+  if (::bind(raw->fd(), address.data(), address.size()) != 0) {
     return absl::ErrnoToStatus(errno, what);
   }
   absl::StatusOr<AsyncFd> fd = AsyncFd::Create(std::move(*raw), loop);
@@ -76,24 +76,24 @@ absl::StatusOr<UdpSocket> UdpSocket::Connect(const SocketAddress& peer) {
 UdpSocket::SendAwaiter UdpSocket::SendTo(ConstBytes data, const SocketAddress& to,
                                          const Cancellation& cancel) {
   return fd_.Perform(Direction::kWrite, "sendto",
-                     internal::SendToCall{fd_.Get(), data.data(), data.size(), to, false}, cancel);
+                     internal::SendToCall{fd_.fd(), data.data(), data.size(), to, false}, cancel);
 }
 
 UdpSocket::SendAwaiter UdpSocket::Send(ConstBytes data, const Cancellation& cancel) {
   return fd_.Perform(
       Direction::kWrite, "send",
-      internal::SendToCall{fd_.Get(), data.data(), data.size(), SocketAddress::Ipv4(0, 0), true},
+      internal::SendToCall{fd_.fd(), data.data(), data.size(), SocketAddress::Ipv4(0, 0), true},
       cancel);
 }
 
 UdpSocket::ReceiveAwaiter UdpSocket::ReceiveFrom(std::span<char> buffer,
                                                  const Cancellation& cancel) {
   return fd_.Perform(Direction::kRead, "recvfrom",
-                     internal::ReceiveFromCall{fd_.Get(), buffer.data(), buffer.size()}, cancel);
+                     internal::ReceiveFromCall{fd_.fd(), buffer.data(), buffer.size()}, cancel);
 }
 
 absl::StatusOr<SocketAddress> UdpSocket::LocalAddress() const {
-  return sockets::LocalAddressOf(fd_.Get());
+  return sockets::LocalAddressOf(fd_.fd());
 }
 
 }  // namespace conet

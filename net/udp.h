@@ -86,8 +86,8 @@ class UdpSocket {
 
   // Returns the address bound (getsockname).
   absl::StatusOr<SocketAddress> LocalAddress() const;
-  [[nodiscard]] int fd() const noexcept { return fd_.Get(); }
-  [[nodiscard]] bool is_open() const noexcept { return fd_.Valid(); }
+  [[nodiscard]] int fd() const noexcept { return fd_.fd(); }
+  [[nodiscard]] bool is_open() const noexcept { return fd_.is_open(); }
   // Closes the socket; pending operations complete with CancelledError.
   void Close() noexcept { fd_.Close(); }
 

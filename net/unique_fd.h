@@ -4,8 +4,8 @@
 // It is move-only; ownership leaves it only through an explicit Release().
 //
 //   conet::UniqueFd file(::open("/etc/hosts", O_RDONLY | O_CLOEXEC));
-//   if (!file.Valid()) return absl::ErrnoToStatus(errno, "open /etc/hosts");
-//   int raw = file.Get();        // borrow
+//   if (!file.is_open()) return absl::ErrnoToStatus(errno, "open /etc/hosts");
+//   int raw = file.fd();        // borrow
 //   int mine = file.Release();   // take ownership: now yours to close
 //
 // (conet::OpenRegularFile in net/regular_file.h returns one, for a path
@@ -19,7 +19,7 @@ namespace conet {
 
 class UniqueFd {
  public:
-  // Constructs an empty owner (Get() == -1).
+  // Constructs an empty owner (fd() == -1).
   UniqueFd() = default;
   // Takes ownership of `fd` (which may be -1).
   explicit UniqueFd(int fd) noexcept : fd_(fd) {}
@@ -34,10 +34,10 @@ class UniqueFd {
   ~UniqueFd() { Reset(); }
 
   // Returns the descriptor without giving up ownership (-1 when empty).
-  [[nodiscard]] int Get() const noexcept { return fd_; }
+  [[nodiscard]] int fd() const noexcept { return fd_; }
   // Reports whether a descriptor is owned.
-  [[nodiscard]] bool Valid() const noexcept { return fd_ >= 0; }
-  explicit operator bool() const noexcept { return Valid(); }
+  [[nodiscard]] bool is_open() const noexcept { return fd_ >= 0; }
+  explicit operator bool() const noexcept { return is_open(); }
   // Gives up ownership and returns the descriptor; the caller must close it.
   [[nodiscard]] int Release() noexcept { return std::exchange(fd_, -1); }
   // Closes the owned descriptor (if any) and takes ownership of `fd`.

@@ -103,7 +103,7 @@ struct RecvOptions {
 // Returns the kinds of `fds`, in order.
 std::vector<std::string> Kinds(const std::vector<UniqueFd>& fds) {
   std::vector<std::string> kinds;
-  for (const UniqueFd& fd : fds) kinds.push_back(conet::ipc::DescribeFd(fd.Get()));
+  for (const UniqueFd& fd : fds) kinds.push_back(conet::ipc::DescribeFd(fd.fd()));
   return kinds;
 }
 
@@ -136,7 +136,7 @@ Task<absl::Status> UntilStopSignal(Task<absl::Status> work) {
 absl::StatusOr<UniqueFd> OpenFile(const std::string& path) {
   UniqueFd fd(path == "-" ? ::fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 0)
                           : ::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.Valid()) return absl::ErrnoToStatus(errno, path);
+  if (!fd.is_open()) return absl::ErrnoToStatus(errno, path);
   return fd;
 }
 
@@ -153,7 +153,7 @@ absl::StatusOr<std::vector<UniqueFd>> OpenFiles(const std::vector<std::string>& 
 // Returns the raw numbers of `fds`, which keep ownership.
 std::vector<int> Borrow(const std::vector<UniqueFd>& fds) {
   std::vector<int> raw;
-  for (const UniqueFd& fd : fds) raw.push_back(fd.Get());
+  for (const UniqueFd& fd : fds) raw.push_back(fd.fd());
   return raw;
 }
 

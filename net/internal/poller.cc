@@ -32,14 +32,14 @@ absl::Status Poller::Add(int fd, uint64_t tag) {
   // EPOLLPRI too: urgent data makes a TCP read stop short (see kReadHangup).
   event.events = EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLRDHUP | EPOLLET;
   event.data.u64 = tag;
-  if (::epoll_ctl(epoll_fd_.Get(), EPOLL_CTL_ADD, fd, &event) != 0) {
+  if (::epoll_ctl(epoll_fd_.fd(), EPOLL_CTL_ADD, fd, &event) != 0) {
     return absl::ErrnoToStatus(errno, absl::StrCat("epoll_ctl ADD fd ", fd));
   }
   return absl::OkStatus();
 }
 
 absl::Status Poller::Remove(int fd) {
-  if (::epoll_ctl(epoll_fd_.Get(), EPOLL_CTL_DEL, fd, nullptr) != 0) {
+  if (::epoll_ctl(epoll_fd_.fd(), EPOLL_CTL_DEL, fd, nullptr) != 0) {
     return absl::ErrnoToStatus(errno, absl::StrCat("epoll_ctl DEL fd ", fd));
   }
   return absl::OkStatus();
@@ -56,7 +56,7 @@ int Poller::WaitAgain(int64_t timeout_ns, int error) {
 }
 
 void Poller::WaitFailed(int error) const {
-  std::fprintf(stderr, "conet: fatal: epoll wait on fd %d: %s\n", epoll_fd_.Get(),
+  std::fprintf(stderr, "conet: fatal: epoll wait on fd %d: %s\n", epoll_fd_.fd(),
                std::strerror(error));
   std::abort();
 }

@@ -26,10 +26,10 @@ inline std::span<const PollEvent> Poller::Wait(int64_t timeout_ns) {
       timeout.tv_sec = timeout_ns / 1'000'000'000;
       timeout.tv_nsec = timeout_ns % 1'000'000'000;
     }
-    n = ::epoll_pwait2(epoll_fd_.Get(), events, kMaxEventsPerWait,
+    n = ::epoll_pwait2(epoll_fd_.fd(), events, kMaxEventsPerWait,
                        timeout_ns != kNoTimeout ? &timeout : nullptr, nullptr);
   } else {
-    n = ::epoll_wait(epoll_fd_.Get(), events, kMaxEventsPerWait, ToWaitMilliseconds(timeout_ns));
+    n = ::epoll_wait(epoll_fd_.fd(), events, kMaxEventsPerWait, ToWaitMilliseconds(timeout_ns));
   }
   if (n < 0) [[unlikely]]
     n = WaitAgain(timeout_ns, errno);

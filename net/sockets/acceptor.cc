@@ -76,22 +76,22 @@ absl::StatusOr<Acceptor> Acceptor::Bind(const SocketAddress& address,
   const std::string where = address.ToString();
   absl::StatusOr<UniqueFd> raw = OpenSocket(address.family(), options.type);
   if (!raw.ok()) return Annotate(raw.status(), absl::StrCat("listen on ", where));
-  if (absl::Status s = SetListenOptions(raw->Get(), address, options); !s.ok()) {
+  if (absl::Status s = SetListenOptions(raw->fd(), address, options); !s.ok()) {
     return Annotate(s, absl::StrCat("listen on ", where));
   }
   // A path is claimed first: lock file taken, a stale socket file removed.
   absl::StatusOr<UnixSocketFile> file = UnixSocketFile::Claim(address);
   if (!file.ok()) return file.status();
   // Until listen(2), connecting is refused, whatever the file's mode.
-  if (absl::Status bound = file->Bind(raw->Get(), address, options.unix_mode); !bound.ok()) {
+  if (absl::Status bound = file->Bind(raw->fd(), address, options.unix_mode); !bound.ok()) {
     return bound;
   }
   Acceptor acceptor;
   acceptor.file_ = std::move(*file);
-  if (::listen(raw->Get(), options.backlog) != 0) {
+  if (::listen(raw->fd(), options.backlog) != 0) {
     return absl::ErrnoToStatus(errno, absl::StrCat("listen on ", where));
   }
-  absl::StatusOr<SocketAddress> local = LocalAddressOf(raw->Get());
+  absl::StatusOr<SocketAddress> local = LocalAddressOf(raw->fd());
   if (!local.ok()) return local.status();
   absl::StatusOr<AsyncFd> fd = AsyncFd::Create(std::move(*raw), loop);
   if (!fd.ok()) return fd.status();
@@ -103,15 +103,14 @@ absl::StatusOr<Acceptor> Acceptor::Bind(const SocketAddress& address,
 absl::StatusOr<Acceptor> Acceptor::Adopt(UniqueFd fd, EventLoop& loop) {
   // Descriptors from systemd are blocking unless the unit says NonBlocking=;
   // a blocking accept4 would stall the loop.
-  absl::StatusOr<int> listening =
-      GetIntOption(fd.Get(), SOL_SOCKET, SO_ACCEPTCONN, "SO_ACCEPTCONN");
+  absl::StatusOr<int> listening = GetIntOption(fd.fd(), SOL_SOCKET, SO_ACCEPTCONN, "SO_ACCEPTCONN");
   if (!listening.ok()) return listening.status();
   if (*listening != 1) {
     return absl::InvalidArgumentError(
-        absl::StrCat("adopt listener fd ", fd.Get(), ": the socket is not listening"));
+        absl::StrCat("adopt listener fd ", fd.fd(), ": the socket is not listening"));
   }
-  if (absl::Status s = SetNonBlocking(fd.Get(), true); !s.ok()) return s;
-  absl::StatusOr<SocketAddress> local = LocalAddressOf(fd.Get());
+  if (absl::Status s = SetNonBlocking(fd.fd(), true); !s.ok()) return s;
+  absl::StatusOr<SocketAddress> local = LocalAddressOf(fd.fd());
   if (!local.ok()) return local.status();
   absl::StatusOr<AsyncFd> async = AsyncFd::Create(std::move(fd), loop);
   if (!async.ok()) return async.status();
@@ -127,7 +126,7 @@ void Acceptor::Close() noexcept {
 }
 
 Task<absl::StatusOr<UniqueFd>> Acceptor::Accept(Cancellation cancel) {
-  if (!fd_.Valid()) {
+  if (!fd_.is_open()) {
     co_return absl::FailedPreconditionError("accept on a closed listener");
   }
   // Formatted only on an error: accepting is a hot path.
@@ -136,7 +135,7 @@ Task<absl::StatusOr<UniqueFd>> Acceptor::Accept(Cancellation cancel) {
     absl::Status waited = co_await SleepUntil(resume_at_, cancel);
     if (!waited.ok()) co_return Annotate(waited, what());
   }
-  const AcceptCall accept_call{fd_.Get()};  // named: see the GCC 12 note in task.h
+  const AcceptCall accept_call{fd_.fd()};  // named: see the GCC 12 note in task.h
   absl::StatusOr<size_t> conn =
       co_await fd_.Perform(Direction::kRead, "accept4", accept_call, cancel);
   if (!conn.ok()) {

@@ -56,8 +56,8 @@ class Acceptor {
   Task<absl::StatusOr<UniqueFd>> Accept(Cancellation cancel);
 
   const SocketAddress& address() const { return *address_; }
-  int fd() const noexcept { return fd_.Get(); }
-  bool is_open() const noexcept { return fd_.Valid(); }
+  int fd() const noexcept { return fd_.fd(); }
+  bool is_open() const noexcept { return fd_.is_open(); }
   EventLoop* loop() const noexcept { return fd_.loop(); }
   absl::Duration backoff() const { return backoff_; }
   // Stops listening; removes the socket file and lock this acceptor owns.

@@ -24,7 +24,7 @@ Task<absl::StatusOr<AsyncFd>> ConnectSocket(SocketAddress address, int type, std
     absl::StatusOr<AsyncFd> fd = AsyncFd::Create(std::move(*raw), *loop);
     if (!fd.ok()) co_return Annotate(fd.status(), what);
     int error = 0;
-    if (::connect(fd->Get(), address.data(), address.size()) != 0) error = errno;
+    if (::connect(fd->fd(), address.data(), address.size()) != 0) error = errno;
     if (error == EAGAIN && address.is_unix()) {
       // The listener's queue is full (unix(7)) and nothing will signal
       // room for us: try again shortly.
@@ -37,11 +37,11 @@ Task<absl::StatusOr<AsyncFd>> ConnectSocket(SocketAddress address, int type, std
     while (error == EINPROGRESS || error == EINTR) {
       absl::Status ready = co_await fd->Writable(cancel);
       if (!ready.ok()) co_return Annotate(ready, what);
-      absl::StatusOr<int> so_error = GetIntOption(fd->Get(), SOL_SOCKET, SO_ERROR, "SO_ERROR");
+      absl::StatusOr<int> so_error = GetIntOption(fd->fd(), SOL_SOCKET, SO_ERROR, "SO_ERROR");
       if (!so_error.ok()) co_return Annotate(so_error.status(), what);
       error = *so_error;
       // A wake-up before the handshake ended leaves the socket unconnected.
-      if (error == 0 && !PeerAddressOf(fd->Get()).ok()) error = EINPROGRESS;
+      if (error == 0 && !PeerAddressOf(fd->fd()).ok()) error = EINPROGRESS;
     }
     if (error != 0) co_return absl::ErrnoToStatus(error, what);
     co_return std::move(*fd);

@@ -37,7 +37,7 @@ bool NobodyListens(const SocketAddress& address) {
   absl::StatusOr<UniqueFd> probe = OpenSocket(AF_UNIX, SOCK_STREAM);
   if (!probe.ok()) return false;
   // A seqpacket listener refuses a stream connect with EPROTOTYPE: it lives.
-  return ::connect(probe->Get(), address.data(), address.size()) != 0 && errno == ECONNREFUSED;
+  return ::connect(probe->fd(), address.data(), address.size()) != 0 && errno == ECONNREFUSED;
 }
 
 // Removes a stale socket file of ours at `address`'s path. Another user's
@@ -69,7 +69,7 @@ absl::StatusOr<UniqueFd> LockSocketPath(const std::string& path, FileId* id) {
         OpenRegularFile(lock_path, {.flags = O_RDONLY, .create_mode = 0600});
     if (!lock.ok()) return Annotate(lock.status(), absl::StrCat("lock file for unix:", path));
     struct stat held;
-    if (::fstat(lock->Get(), &held) != 0) {
+    if (::fstat(lock->fd(), &held) != 0) {
       return absl::ErrnoToStatus(errno, absl::StrCat("fstat lock file ", lock_path));
     }
     if (held.st_uid != ::geteuid()) {
@@ -77,7 +77,7 @@ absl::StatusOr<UniqueFd> LockSocketPath(const std::string& path, FileId* id) {
                                                       held.st_uid, ", not to this process's uid ",
                                                       ::geteuid(), "; refusing it"));
     }
-    if (::flock(lock->Get(), LOCK_EX | LOCK_NB) != 0) {
+    if (::flock(lock->fd(), LOCK_EX | LOCK_NB) != 0) {
       if (errno == EWOULDBLOCK) {
         return absl::ErrnoToStatus(
             EADDRINUSE,
@@ -145,7 +145,7 @@ absl::Status UnixSocketFile::Bind(int fd, const SocketAddress& address, mode_t m
   // already (in a directory they may write). Checked on the file itself.
   UniqueFd made(::open(path_.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
   struct stat st;
-  if (!made.Valid() || ::fstat(made.Get(), &st) != 0) {
+  if (!made.is_open() || ::fstat(made.fd(), &st) != 0) {
     return absl::ErrnoToStatus(errno, absl::StrCat("open socket file ", path_, " after bind"));
   }
   if (!S_ISSOCK(st.st_mode) || st.st_uid != ::geteuid() || st.st_nlink != 1) {
@@ -155,7 +155,7 @@ absl::Status UnixSocketFile::Bind(int fd, const SocketAddress& address, mode_t m
   bound_ = true;
   socket_id_ = IdOf(st);
   if (mode == 0 || (st.st_mode & 07777) == mode) return absl::OkStatus();
-  return SetMode(made.Get(), mode);
+  return SetMode(made.fd(), mode);
 }
 
 absl::Status UnixSocketFile::SetMode(int made, mode_t mode) const {
@@ -174,7 +174,7 @@ void UnixSocketFile::Remove() noexcept {
   // Only the files this claim made, if the path still names them.
   if (bound_ && PathNames(path_, socket_id_)) ::unlink(path_.c_str());
   const std::string lock_path = path_ + ".lock";
-  if (lock_.Valid() && PathNames(lock_path, lock_id_)) ::unlink(lock_path.c_str());
+  if (lock_.is_open() && PathNames(lock_path, lock_id_)) ::unlink(lock_path.c_str());
   path_.clear();
   bound_ = false;
   lock_.Reset();

@@ -53,9 +53,9 @@ void ExpectCleanExit(Server& server, int signal = SIGTERM) {
 UniqueFd Dial(const SocketAddress& address, absl::Duration timeout = absl::Seconds(10)) {
   UniqueFd fd(::socket(address.family(), SOCK_STREAM | SOCK_CLOEXEC, 0));
   timeval tv{static_cast<time_t>(absl::ToInt64Seconds(timeout)), 0};
-  ::setsockopt(fd.Get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  ::setsockopt(fd.Get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-  EXPECT_EQ(::connect(fd.Get(), address.data(), address.size()), 0)
+  ::setsockopt(fd.fd(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  ::setsockopt(fd.fd(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  EXPECT_EQ(::connect(fd.fd(), address.data(), address.size()), 0)
       << address.ToString() << ": " << std::strerror(errno);
   return fd;
 }
@@ -95,8 +95,8 @@ std::string ReceiveToEnd(int fd) {
 
 std::string RoundTrip(const SocketAddress& address, const std::string& message) {
   UniqueFd fd = Dial(address);
-  EXPECT_TRUE(SendAll(fd.Get(), message));
-  return ReceiveExactly(fd.Get(), message.size());
+  EXPECT_TRUE(SendAll(fd.fd(), message));
+  return ReceiveExactly(fd.fd(), message.size());
 }
 
 TEST(EchoServerTest, EchoesARoundTrip) {
@@ -115,11 +115,11 @@ TEST(EchoServerTest, SlowReaderGetsEveryByteOfOneMiB) {
   // The writer blocks once the buffers fill: the server must stop reading
   // (back-pressure) rather than drop or buffer without bound.
   bool sent = false;
-  std::thread writer([&] { sent = SendAll(fd.Get(), data); });
+  std::thread writer([&] { sent = SendAll(fd.fd(), data); });
   std::string got;
   char buffer[1024];
   while (got.size() < data.size()) {
-    const ssize_t n = ::recv(fd.Get(), buffer, sizeof(buffer), 0);
+    const ssize_t n = ::recv(fd.fd(), buffer, sizeof(buffer), 0);
     if (n <= 0) break;
     got.append(buffer, static_cast<size_t>(n));
     if (got.size() % (64 << 10) < 1024) {
@@ -137,9 +137,9 @@ TEST(EchoServerTest, HalfCloseEchoesTheRestThenCloses) {
   Server server = StartServer({"--listen=127.0.0.1:0"});
   UniqueFd fd = Dial(server.address);
   const std::string message(100000, 'h');
-  ASSERT_TRUE(SendAll(fd.Get(), message));
-  ASSERT_EQ(::shutdown(fd.Get(), SHUT_WR), 0);
-  EXPECT_EQ(ReceiveToEnd(fd.Get()), message);  // then end of stream
+  ASSERT_TRUE(SendAll(fd.fd(), message));
+  ASSERT_EQ(::shutdown(fd.fd(), SHUT_WR), 0);
+  EXPECT_EQ(ReceiveToEnd(fd.fd()), message);  // then end of stream
   ExpectCleanExit(server);
 }
 
@@ -148,11 +148,11 @@ TEST(EchoServerTest, ServesFiveHundredConcurrentClients) {
   std::vector<UniqueFd> clients;
   for (int i = 0; i < 500; ++i) clients.push_back(Dial(server.address));
   for (int i = 0; i < 500; ++i) {
-    ASSERT_TRUE(SendAll(clients[i].Get(), absl::StrCat("client ", i, ";")));
+    ASSERT_TRUE(SendAll(clients[i].fd(), absl::StrCat("client ", i, ";")));
   }
   for (int i = 0; i < 500; ++i) {
     const std::string expected = absl::StrCat("client ", i, ";");
-    EXPECT_EQ(ReceiveExactly(clients[i].Get(), expected.size()), expected);
+    EXPECT_EQ(ReceiveExactly(clients[i].fd(), expected.size()), expected);
   }
   ExpectCleanExit(server);
 }
@@ -161,9 +161,9 @@ TEST(EchoServerTest, AClientResetMidStreamDoesNotHurtOthers) {
   Server server = StartServer({"--listen=127.0.0.1:0"});
   {
     UniqueFd fd = Dial(server.address);
-    ASSERT_TRUE(SendAll(fd.Get(), std::string(1 << 20, 'r')));  // the echo is pending
+    ASSERT_TRUE(SendAll(fd.fd(), std::string(1 << 20, 'r')));  // the echo is pending
     linger reset{1, 0};
-    ::setsockopt(fd.Get(), SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+    ::setsockopt(fd.fd(), SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
   }  // closed with RST
   EXPECT_EQ(RoundTrip(server.address, "still serving"), "still serving");
   ExpectCleanExit(server);
@@ -223,7 +223,7 @@ TEST(EchoServerTest, BadFlagsAndAddressesExitWithAnError) {
 // Returns how many of `clients` have data to read within `timeout`.
 std::vector<bool> Echoed(const std::vector<UniqueFd>& clients, absl::Duration timeout) {
   std::vector<pollfd> fds;
-  for (const UniqueFd& fd : clients) fds.push_back({fd.Get(), POLLIN, 0});
+  for (const UniqueFd& fd : clients) fds.push_back({fd.fd(), POLLIN, 0});
   const absl::Time deadline = absl::Now() + timeout;
   std::vector<bool> ready(clients.size(), false);
   while (absl::Now() < deadline) {
@@ -249,7 +249,7 @@ TEST(EchoServerTest, OutOfDescriptorsItIdlesAndRecovers) {
   std::vector<UniqueFd> clients;
   for (int i = 0; i < 30; ++i) {
     clients.push_back(Dial(server.address));  // the kernel completes the handshake
-    ASSERT_TRUE(SendAll(clients.back().Get(), "x"));
+    ASSERT_TRUE(SendAll(clients.back().fd(), "x"));
   }
   std::vector<bool> served = Echoed(clients, absl::Seconds(2));
   const int served_count = static_cast<int>(std::count(served.begin(), served.end(), true));

@@ -57,9 +57,9 @@ struct Reply {
 UniqueFd Connect(const SocketAddress& address) {
   UniqueFd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
   timeval tv{10, 0};
-  ::setsockopt(fd.Get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  ::setsockopt(fd.Get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-  EXPECT_EQ(::connect(fd.Get(), address.data(), address.size()), 0)
+  ::setsockopt(fd.fd(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  ::setsockopt(fd.fd(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  EXPECT_EQ(::connect(fd.fd(), address.data(), address.size()), 0)
       << address.ToString() << ": " << std::strerror(errno);
   return fd;
 }
@@ -163,7 +163,7 @@ Pipe MakePipe() {
 
 UniqueFd OpenOrDie(const std::string& path, int flags) {
   UniqueFd fd(::open(path.c_str(), flags | O_CLOEXEC));
-  EXPECT_TRUE(fd.Valid()) << path << ": " << std::strerror(errno);
+  EXPECT_TRUE(fd.is_open()) << path << ": " << std::strerror(errno);
   return fd;
 }
 
@@ -224,11 +224,11 @@ TEST_F(FdBrokerTest, OpensAFileAndSendsOneReadOnlyDescriptor) {
   Broker broker = StartBroker();
   EXPECT_EQ(broker.address.ToString(), "unix:" + socket_path_);
   UniqueFd client = Connect(broker.address);
-  Reply reply = RoundTrip(client.Get(), "OPEN hello.txt");
+  Reply reply = RoundTrip(client.fd(), "OPEN hello.txt");
   EXPECT_EQ(reply.text, "OK");
   EXPECT_EQ(reply.flags & (MSG_CTRUNC | MSG_TRUNC), 0);
   ASSERT_EQ(reply.fds.size(), 1u);
-  const int fd = reply.fds[0].Get();
+  const int fd = reply.fds[0].fd();
   EXPECT_NE(::fcntl(fd, F_GETFD) & FD_CLOEXEC, 0) << "MSG_CMSG_CLOEXEC";
   const int flags = ::fcntl(fd, F_GETFL);
   EXPECT_EQ(flags & O_ACCMODE, O_RDONLY);
@@ -242,15 +242,15 @@ TEST_F(FdBrokerTest, OpensPathsThatStayBeneathTheRoot) {
   Broker broker = StartBroker();
   UniqueFd client = Connect(broker.address);
   for (const char* request : {"OPEN sub/inner.txt\n", "OPEN sub/../sub/inner.txt"}) {
-    Reply reply = RoundTrip(client.Get(), request);
+    Reply reply = RoundTrip(client.fd(), request);
     EXPECT_EQ(reply.text, "OK") << request;
     ASSERT_EQ(reply.fds.size(), 1u) << request;
-    EXPECT_EQ(ReadAll(reply.fds[0].Get()), "inner") << request;
+    EXPECT_EQ(ReadAll(reply.fds[0].fd()), "inner") << request;
   }
-  Reply up = RoundTrip(client.Get(), "OPEN sub/up");  // a symlink that stays inside
+  Reply up = RoundTrip(client.fd(), "OPEN sub/up");  // a symlink that stays inside
   EXPECT_EQ(up.text, "OK");
   ASSERT_EQ(up.fds.size(), 1u);
-  EXPECT_EQ(ReadAll(up.fds[0].Get()), kHello);
+  EXPECT_EQ(ReadAll(up.fds[0].fd()), kHello);
   ExpectCleanExit(broker);
 }
 
@@ -259,14 +259,14 @@ TEST_F(FdBrokerTest, RefusesPathsOutsideTheRootAndMissingFiles) {
   UniqueFd client = Connect(broker.address);
   for (const char* request : {"OPEN ../x", "OPEN /etc/passwd", "OPEN escape",
                               "OPEN sub/../../hello.txt", "OPEN /proc/self/fd/0"}) {
-    Reply reply = RoundTrip(client.Get(), request);
+    Reply reply = RoundTrip(client.fd(), request);
     EXPECT_EQ(reply.text, "ERR path escapes root") << request;
     EXPECT_TRUE(reply.fds.empty()) << request;
   }
-  Reply missing = RoundTrip(client.Get(), "OPEN missing.txt");
+  Reply missing = RoundTrip(client.fd(), "OPEN missing.txt");
   EXPECT_EQ(missing.text, "ERR No such file or directory");
   EXPECT_TRUE(missing.fds.empty());
-  Reply empty = RoundTrip(client.Get(), "OPEN ");
+  Reply empty = RoundTrip(client.fd(), "OPEN ");
   EXPECT_THAT(empty.text, StartsWith("ERR "));
   EXPECT_TRUE(empty.fds.empty());
   ExpectCleanExit(broker);
@@ -283,10 +283,10 @@ TEST_F(FdBrokerTest, DescribesEachKindInOrder) {
   UniqueFd socket_a(pair[0]), socket_b(pair[1]);
   UniqueFd null = OpenOrDie("/dev/null", O_RDONLY);
   Reply reply =
-      RoundTrip(client.Get(), "DESCRIBE", {file.Get(), dir.Get(), pipe.read.Get(), socket_a.Get()});
+      RoundTrip(client.fd(), "DESCRIBE", {file.fd(), dir.fd(), pipe.read.fd(), socket_a.fd()});
   EXPECT_EQ(reply.text, absl::StrCat("OK file:", sizeof(kHello) - 1, " dir pipe socket"));
   EXPECT_TRUE(reply.fds.empty());
-  Reply other = RoundTrip(client.Get(), "DESCRIBE\n", {null.Get(), pipe.write.Get()});
+  Reply other = RoundTrip(client.fd(), "DESCRIBE\n", {null.fd(), pipe.write.fd()});
   EXPECT_EQ(other.text, "OK other pipe");
   ExpectCleanExit(broker);
 }
@@ -299,10 +299,10 @@ TEST_F(FdBrokerTest, DescribesTheMostDescriptorsOneMessageCarries) {
   std::vector<int> fds;
   std::vector<std::string> kinds;
   for (size_t i = 0; i < kMaxFds; ++i) {
-    fds.push_back(i % 2 == 0 ? pipe.read.Get() : file.Get());
+    fds.push_back(i % 2 == 0 ? pipe.read.fd() : file.fd());
     kinds.push_back(i % 2 == 0 ? "pipe" : absl::StrCat("file:", sizeof(kHello) - 1));
   }
-  Reply reply = RoundTrip(client.Get(), "DESCRIBE", fds);
+  Reply reply = RoundTrip(client.fd(), "DESCRIBE", fds);
   EXPECT_EQ(reply.text, absl::StrCat("OK ", absl::StrJoin(kinds, " ")));
   EXPECT_EQ(std::vector<std::string>(absl::StrSplit(reply.text, ' ')).size(), kMaxFds + 1);
   ExpectCleanExit(broker);
@@ -313,14 +313,14 @@ TEST_F(FdBrokerTest, ClosesWhatItReceivedBeforeReplying) {
   UniqueFd client = Connect(broker.address);
   for (const char* request : {"DESCRIBE", "OPEN hello.txt", "bogus"}) {
     Pipe pipe = MakePipe();
-    const int write_end = pipe.write.Get();
-    ASSERT_TRUE(SendRequest(client.Get(), request, {write_end})) << request;
+    const int write_end = pipe.write.fd();
+    ASSERT_TRUE(SendRequest(client.fd(), request, {write_end})) << request;
     pipe.write.Reset();  // the broker now holds the last copy
-    Reply reply = ReceiveReply(client.Get());
+    Reply reply = ReceiveReply(client.fd());
     EXPECT_THAT(reply.text, StartsWith(std::string(request) == "DESCRIBE" ? "OK" : "ERR"))
         << request;
     EXPECT_TRUE(reply.fds.empty()) << request;
-    EXPECT_TRUE(PipeClosedWithin(pipe.read.Get(), absl::Seconds(5)))
+    EXPECT_TRUE(PipeClosedWithin(pipe.read.fd(), absl::Seconds(5)))
         << request << ": the broker kept the descriptor";
   }
   ExpectCleanExit(broker);
@@ -333,45 +333,45 @@ TEST_F(FdBrokerTest, BadRequestsGetErrorsAndTheConnectionStaysUsable) {
   const std::vector<std::pair<std::string, std::vector<int>>> bad = {
       {"garbage", {}},
       {"DESCRIBE", {}},
-      {"DESCRIBE extra", {pipe.read.Get()}},
-      {"OPEN hello.txt", {pipe.read.Get()}},
+      {"DESCRIBE extra", {pipe.read.fd()}},
+      {"OPEN hello.txt", {pipe.read.fd()}},
       {std::string(4097, 'x'), {}},
       {std::string(5000, 'x'), {}},
-      {std::string(5000, 'x'), {pipe.read.Get(), pipe.write.Get()}},
+      {std::string(5000, 'x'), {pipe.read.fd(), pipe.write.fd()}},
       {absl::StrCat("OPEN ", std::string(4092, 'a')), {}},  // 4097 bytes
       {std::string("OPEN a\0b", 8), {}},
   };
   for (const auto& [request, fds] : bad) {
-    Reply reply = RoundTrip(client.Get(), request, fds);
+    Reply reply = RoundTrip(client.fd(), request, fds);
     EXPECT_THAT(reply.text, StartsWith("ERR ")) << request.substr(0, 40);
     EXPECT_TRUE(reply.fds.empty()) << request.substr(0, 40);
-    Reply good = RoundTrip(client.Get(), "OPEN hello.txt");
+    Reply good = RoundTrip(client.fd(), "OPEN hello.txt");
     EXPECT_EQ(good.text, "OK") << "after " << request.substr(0, 40);
     EXPECT_EQ(good.fds.size(), 1u);
   }
-  EXPECT_EQ(RoundTrip(client.Get(), "garbage").text, "ERR unknown request");
-  EXPECT_EQ(RoundTrip(client.Get(), "DESCRIBE").text, "ERR DESCRIBE needs descriptors");
-  EXPECT_EQ(RoundTrip(client.Get(), std::string(5000, 'x')).text, "ERR request too long");
-  EXPECT_EQ(RoundTrip(client.Get(), "OPEN hello.txt", {pipe.read.Get()}).text,
+  EXPECT_EQ(RoundTrip(client.fd(), "garbage").text, "ERR unknown request");
+  EXPECT_EQ(RoundTrip(client.fd(), "DESCRIBE").text, "ERR DESCRIBE needs descriptors");
+  EXPECT_EQ(RoundTrip(client.fd(), std::string(5000, 'x')).text, "ERR request too long");
+  EXPECT_EQ(RoundTrip(client.fd(), "OPEN hello.txt", {pipe.read.fd()}).text,
             "ERR unexpected descriptors");
   // A request of exactly 4096 bytes is not too long (just not a file).
-  EXPECT_EQ(RoundTrip(client.Get(), absl::StrCat("OPEN ", std::string(4091, 'a'))).text,
+  EXPECT_EQ(RoundTrip(client.fd(), absl::StrCat("OPEN ", std::string(4091, 'a'))).text,
             "ERR File name too long");
   // Descriptors with no data byte: a real message, not end of stream.
-  EXPECT_EQ(RoundTrip(client.Get(), "", {pipe.read.Get()}).text, "ERR unknown request");
-  EXPECT_EQ(RoundTrip(client.Get(), "OPEN hello.txt").text, "OK");
+  EXPECT_EQ(RoundTrip(client.fd(), "", {pipe.read.fd()}).text, "ERR unknown request");
+  EXPECT_EQ(RoundTrip(client.fd(), "OPEN hello.txt").text, "OK");
   ExpectCleanExit(broker);
 }
 
 TEST_F(FdBrokerTest, RefusesAUidNotAllowed) {
   Broker broker = StartBroker({absl::StrCat("--allow-uid=", ::getuid() + 12345)});
   UniqueFd client = Connect(broker.address);
-  Reply refusal = ReceiveReply(client.Get());
+  Reply refusal = ReceiveReply(client.fd());
   EXPECT_EQ(refusal.text, "ERR permission denied");
-  EXPECT_EQ(ReceiveReply(client.Get()).size, 0) << "not disconnected";
+  EXPECT_EQ(ReceiveReply(client.fd()).size, 0) << "not disconnected";
   // Still accepting (and refusing) after that.
   UniqueFd again = Connect(broker.address);
-  EXPECT_EQ(ReceiveReply(again.Get()).text, "ERR permission denied");
+  EXPECT_EQ(ReceiveReply(again.fd()).text, "ERR permission denied");
   ExpectCleanExit(broker);
   EXPECT_THAT(broker.process.Stderr(), HasSubstr("fd_broker: "));
   EXPECT_THAT(broker.process.Stderr(), HasSubstr(absl::StrCat("uid ", ::getuid())));
@@ -386,7 +386,7 @@ TEST_F(FdBrokerTest, AllowUidMayBeRepeatedOrAList) {
         std::vector<std::string>{absl::StrCat("--allow-uid=", other, ",", mine)}}) {
     Broker broker = StartBroker(flags);
     UniqueFd client = Connect(broker.address);
-    EXPECT_EQ(RoundTrip(client.Get(), "OPEN hello.txt").text, "OK") << absl::StrJoin(flags, " ");
+    EXPECT_EQ(RoundTrip(client.fd(), "OPEN hello.txt").text, "OK") << absl::StrJoin(flags, " ");
     ExpectCleanExit(broker);
   }
 }
@@ -399,11 +399,11 @@ int FloodClient(const SocketAddress& address, const std::vector<int>& fds,
   UniqueFd client = Connect(address);
   int wrong = 0;
   for (int i = 0; i < rounds; ++i) {
-    if (!SendRequest(client.Get(), "DESCRIBE", fds)) return wrong + 2 * (rounds - i);
-    Reply described = ReceiveReply(client.Get());
+    if (!SendRequest(client.fd(), "DESCRIBE", fds)) return wrong + 2 * (rounds - i);
+    Reply described = ReceiveReply(client.fd());
     if (described.text != expected || !described.fds.empty()) ++wrong;
-    if (!SendRequest(client.Get(), "OPEN hello.txt")) return wrong + 2 * (rounds - i) - 1;
-    Reply opened = ReceiveReply(client.Get());
+    if (!SendRequest(client.fd(), "OPEN hello.txt")) return wrong + 2 * (rounds - i) - 1;
+    Reply opened = ReceiveReply(client.fd());
     if (opened.text != "OK" || opened.fds.size() != 1) ++wrong;
   }
   return wrong;
@@ -416,14 +416,14 @@ TEST_F(FdBrokerTest, SixtyFourClientsFloodItAndNoDescriptorLeaks) {
   int pair[2];
   ASSERT_EQ(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair), 0);
   UniqueFd socket_a(pair[0]), socket_b(pair[1]);
-  const std::vector<int> fds = {file.Get(), pipe.write.Get(), socket_b.Get()};
+  const std::vector<int> fds = {file.fd(), pipe.write.fd(), socket_b.fd()};
   const std::string expected = absl::StrCat("OK file:", sizeof(kHello) - 1, " pipe socket");
 
   // One connection held open across the flood: once it has had a round trip
   // (an OPEN and a DESCRIBE), whatever the broker allocates lazily exists.
   UniqueFd warm = Connect(broker.address);
-  ASSERT_EQ(RoundTrip(warm.Get(), "OPEN hello.txt").text, "OK");
-  ASSERT_EQ(RoundTrip(warm.Get(), "DESCRIBE", fds).text, expected);
+  ASSERT_EQ(RoundTrip(warm.fd(), "OPEN hello.txt").text, "OK");
+  ASSERT_EQ(RoundTrip(warm.fd(), "DESCRIBE", fds).text, expected);
   const int before = CountFds(broker.process.pid());
   ASSERT_GT(before, 0);
 
@@ -444,7 +444,7 @@ TEST_F(FdBrokerTest, SixtyFourClientsFloodItAndNoDescriptorLeaks) {
     after = CountFds(broker.process.pid());
   }
   EXPECT_EQ(after, before) << "descriptors leaked by the broker";
-  EXPECT_EQ(RoundTrip(warm.Get(), "DESCRIBE", fds).text, expected);
+  EXPECT_EQ(RoundTrip(warm.fd(), "DESCRIBE", fds).text, expected);
   ExpectCleanExit(broker);
 }
 
@@ -474,9 +474,9 @@ class NobodyBrokerTest : public FdBrokerTest {
   // its socket's buffer is full (or 1000 were sent).
   static UniqueFd Flood(const SocketAddress& address) {
     UniqueFd client = Connect(address);
-    ::fcntl(client.Get(), F_SETFL, O_NONBLOCK);
+    ::fcntl(client.fd(), F_SETFL, O_NONBLOCK);
     for (int i = 0; i < 1000; ++i) {
-      if (::send(client.Get(), "OPEN f", 6, MSG_NOSIGNAL) != 6) break;
+      if (::send(client.fd(), "OPEN f", 6, MSG_NOSIGNAL) != 6) break;
     }
     return client;
   }
@@ -506,7 +506,7 @@ TEST_F(NobodyBrokerTest, AClientThatNeverReadsCannotStarveTheOthers) {
   UniqueFd flood = Flood(broker.address);
   UniqueFd innocent = Connect(broker.address);
   for (int i = 0; i < 5; ++i) {
-    Reply reply = RoundTrip(innocent.Get(), "OPEN f");
+    Reply reply = RoundTrip(innocent.fd(), "OPEN f");
     EXPECT_EQ(reply.text, "OK") << "size " << reply.size << "; " << broker.process.Stderr();
     EXPECT_EQ(reply.fds.size(), 1u);
   }
@@ -520,12 +520,12 @@ TEST_F(NobodyBrokerTest, WhenNoMoreDescriptorsMayBeInFlightTheClientIsToldAndSta
   ASSERT_TRUE(StderrShows(broker, "too many descriptors in flight")) << broker.process.Stderr();
   EXPECT_THAT(broker.process.Stderr(), HasSubstr("client pid " + std::to_string(::getpid())));
   UniqueFd innocent = Connect(broker.address);
-  Reply refused = RoundTrip(innocent.Get(), "OPEN f");
+  Reply refused = RoundTrip(innocent.fd(), "OPEN f");
   EXPECT_EQ(refused.text, "ERR too many descriptors in flight, try again later");
   EXPECT_TRUE(refused.fds.empty());
   // Once the flooders go, their descriptors are no longer in flight.
   floods.clear();
-  Reply opened = RoundTrip(innocent.Get(), "OPEN f");
+  Reply opened = RoundTrip(innocent.fd(), "OPEN f");
   EXPECT_EQ(opened.text, "OK");
   EXPECT_EQ(opened.fds.size(), 1u);
   ExpectCleanExit(broker);
@@ -538,11 +538,11 @@ TEST_F(FdBrokerTest, SigtermExitsCleanlyAndRemovesTheSocketFile) {
   EXPECT_TRUE(S_ISSOCK(st.st_mode));
   EXPECT_EQ(st.st_mode & 0777, 0660);
   UniqueFd client = Connect(broker.address);
-  EXPECT_EQ(RoundTrip(client.Get(), "OPEN hello.txt").text, "OK");
+  EXPECT_EQ(RoundTrip(client.fd(), "OPEN hello.txt").text, "OK");
   ExpectCleanExit(broker);
   EXPECT_NE(::lstat(socket_path_.c_str(), &st), 0) << "socket file left behind";
   EXPECT_NE(::lstat((socket_path_ + ".lock").c_str(), &st), 0) << "lock file left behind";
-  EXPECT_EQ(ReceiveReply(client.Get()).size, 0);  // and the client sees the end
+  EXPECT_EQ(ReceiveReply(client.fd()).size, 0);  // and the client sees the end
 }
 
 TEST_F(FdBrokerTest, ListensOnAnAbstractName) {
@@ -551,7 +551,7 @@ TEST_F(FdBrokerTest, ListensOnAnAbstractName) {
       StartWith({RunfilePath("examples/fd_broker"), "--listen=" + name, "--root=" + root_});
   EXPECT_EQ(broker.address.ToString(), name);
   UniqueFd client = Connect(broker.address);
-  Reply reply = RoundTrip(client.Get(), "OPEN hello.txt");
+  Reply reply = RoundTrip(client.fd(), "OPEN hello.txt");
   EXPECT_EQ(reply.text, "OK");
   EXPECT_EQ(reply.fds.size(), 1u);
   ExpectCleanExit(broker);

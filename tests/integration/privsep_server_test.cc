@@ -68,13 +68,13 @@ pid_t OnlyChild(pid_t pid) {
 std::string RoundTrip(const SocketAddress& address, const std::string& message) {
   UniqueFd fd(::socket(address.family(), SOCK_STREAM | SOCK_CLOEXEC, 0));
   timeval tv{10, 0};
-  ::setsockopt(fd.Get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  if (::connect(fd.Get(), address.data(), address.size()) != 0) return "connect failed";
-  ::send(fd.Get(), message.data(), message.size(), MSG_NOSIGNAL);
+  ::setsockopt(fd.fd(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  if (::connect(fd.fd(), address.data(), address.size()) != 0) return "connect failed";
+  ::send(fd.fd(), message.data(), message.size(), MSG_NOSIGNAL);
   std::string back(message.size(), '\0');
   size_t got = 0;
   while (got < back.size()) {
-    const ssize_t n = ::recv(fd.Get(), back.data() + got, back.size() - got, 0);
+    const ssize_t n = ::recv(fd.fd(), back.data() + got, back.size() - got, 0);
     if (n <= 0) break;
     got += static_cast<size_t>(n);
   }
@@ -134,8 +134,8 @@ TEST(PrivsepServerTest, TheMonitorNoticesAWorkerThatDies) {
 
 void WriteFile(const std::string& path, const std::string& text, mode_t mode) {
   UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
-  ASSERT_TRUE(fd.Valid()) << path;
-  ASSERT_EQ(::write(fd.Get(), text.data(), text.size()), static_cast<ssize_t>(text.size()));
+  ASSERT_TRUE(fd.is_open()) << path;
+  ASSERT_EQ(::write(fd.fd(), text.data(), text.size()), static_cast<ssize_t>(text.size()));
 }
 
 // Starts the server with `log` and expects it to refuse it: exit status 1
@@ -180,7 +180,7 @@ TEST(PrivsepServerTest, AFifoLogIsRefusedEvenWithAReader) {
   // With a reader the open succeeds; a writer would then block or die of
   // SIGPIPE once the reader goes.
   UniqueFd reader(::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
-  ASSERT_TRUE(reader.Valid());
+  ASSERT_TRUE(reader.is_open());
   ExpectLogRefused(fifo, "not a regular file");
   // Without a reader the open does not block either.
   reader.Reset();
@@ -198,13 +198,13 @@ TEST(PrivsepServerTest, APeerNameCannotForgeALogLine) {
   sockaddr_un own{};
   own.sun_family = AF_UNIX;
   std::memcpy(own.sun_path, forged.data(), forged.size());
-  ASSERT_EQ(::bind(client.Get(), reinterpret_cast<sockaddr*>(&own),
+  ASSERT_EQ(::bind(client.fd(), reinterpret_cast<sockaddr*>(&own),
                    offsetof(sockaddr_un, sun_path) + forged.size()),
             0);
-  ASSERT_EQ(::connect(client.Get(), server.address.data(), server.address.size()), 0);
-  ASSERT_EQ(::send(client.Get(), "x", 1, MSG_NOSIGNAL), 1);
+  ASSERT_EQ(::connect(client.fd(), server.address.data(), server.address.size()), 0);
+  ASSERT_EQ(::send(client.fd(), "x", 1, MSG_NOSIGNAL), 1);
   char back = 0;
-  ASSERT_EQ(::recv(client.Get(), &back, 1, 0), 1);  // logged before echoing
+  ASSERT_EQ(::recv(client.fd(), &back, 1, 0), 1);  // logged before echoing
   const std::string text = ReadFile(log);
   EXPECT_THAT(text, HasSubstr("connection from unix:@x\\nFORGED line\n"));
   for (absl::string_view line : absl::StrSplit(text, '\n')) {

@@ -27,15 +27,15 @@ void EchoesDatagramsOn(const std::string& listen) {
   ASSERT_TRUE(address.ok()) << address.status();
   UniqueFd fd(::socket(address->family(), SOCK_DGRAM | SOCK_CLOEXEC, 0));
   timeval tv{10, 0};
-  ::setsockopt(fd.Get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  ASSERT_EQ(::connect(fd.Get(), address->data(), address->size()), 0);
+  ::setsockopt(fd.fd(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  ASSERT_EQ(::connect(fd.fd(), address->data(), address->size()), 0);
   for (int i = 0; i < 10; ++i) {
     // Datagram boundaries are kept: sizes 0 to 9000 bytes, each echoed whole.
     const std::string message(static_cast<size_t>(i) * 1000, static_cast<char>('a' + i));
-    ASSERT_EQ(::send(fd.Get(), message.data(), message.size(), 0),
+    ASSERT_EQ(::send(fd.fd(), message.data(), message.size(), 0),
               static_cast<ssize_t>(message.size()));
     std::string back(65536, '\0');
-    const ssize_t n = ::recv(fd.Get(), back.data(), back.size(), 0);
+    const ssize_t n = ::recv(fd.fd(), back.data(), back.size(), 0);
     ASSERT_GE(n, 0) << "no echo for datagram " << i;
     back.resize(static_cast<size_t>(n));
     EXPECT_EQ(back, message) << "datagram " << i;

@@ -55,14 +55,14 @@ std::string RunInChild(const std::function<std::string()>& body) {
   if (pid < 0) return "fork failed";
   if (pid == 0) {
     const std::string report = body();
-    if (::write(write_end.Get(), report.data(), report.size()) < 0) ::_exit(3);
+    if (::write(write_end.fd(), report.data(), report.size()) < 0) ::_exit(3);
     ::_exit(0);
   }
   write_end.Reset();
   std::string report;
   char buffer[512];
   ssize_t n;
-  while ((n = ::read(read_end.Get(), buffer, sizeof(buffer))) > 0) {
+  while ((n = ::read(read_end.fd(), buffer, sizeof(buffer))) > 0) {
     report.append(buffer, static_cast<size_t>(n));
   }
   int status = 0;
@@ -166,8 +166,8 @@ TEST(ListenFdsTest, TakesNamedDescriptorsAndMarksThemCloseOnExec) {
               if (fds->size() != 2) return report.text();
               const ListenedFd& web = (*fds)[0];
               const ListenedFd& control = (*fds)[1];
-              report.Expect(web.fd.Get() == 3, "first is not descriptor 3");
-              report.Expect(control.fd.Get() == 4, "second is not descriptor 4");
+              report.Expect(web.fd.fd() == 3, "first is not descriptor 3");
+              report.Expect(control.fd.fd() == 4, "second is not descriptor 4");
               report.Expect(web.name == "web", "first name: " + web.name);
               report.Expect(control.name == "control", "second name: " + control.name);
               report.Expect(IsCloseOnExec(3) && IsCloseOnExec(4), "not close-on-exec");

@@ -45,8 +45,8 @@ Task<std::string> RunWorker(std::string request, bool kill, WorkerOptions option
 // `exec 7</secret` before starting a server would.
 UniqueFd InheritableAt(int number, const char* path) {
   UniqueFd opened(::open(path, O_RDONLY | O_CLOEXEC));
-  EXPECT_TRUE(opened.Valid());
-  EXPECT_EQ(::dup2(opened.Get(), number), number);  // dup2 clears close-on-exec
+  EXPECT_TRUE(opened.is_open());
+  EXPECT_EQ(::dup2(opened.fd(), number), number);  // dup2 clears close-on-exec
   return UniqueFd(number);
 }
 
@@ -73,7 +73,7 @@ TEST(SpawnWorkerTest, TheWorkerGetsTheDescriptorsItIsGivenInOrder) {
   ASSERT_EQ(::pipe2(pipe_fds, O_CLOEXEC), 0);
   UniqueFd read_end(pipe_fds[0]), write_end(pipe_fds[1]);
   // Given in an order that makes a source and a target number collide.
-  WorkerOptions options{.fds = {write_end.Get(), null.Get(), read_end.Get()}};
+  WorkerOptions options{.fds = {write_end.fd(), null.fd(), read_end.fd()}};
   EXPECT_EQ(RunTask(RunWorker("0", false, std::move(options))), "fds=0,1,2,3,4,5,6 env= exit=0");
 }
 

@@ -64,9 +64,9 @@ Task<void> PassOneDescriptor(SocketType type) {
   EXPECT_EQ(std::string(buffer, got->size), "here");
   EXPECT_EQ(got->fds.size(), 1u);
   if (got->fds.size() == 1) {
-    EXPECT_TRUE(SameFile(got->fds[0].Get(), fds[0].Get()));
-    EXPECT_NE(got->fds[0].Get(), fds[0].Get());
-    EXPECT_TRUE(::fcntl(got->fds[0].Get(), F_GETFD) & FD_CLOEXEC) << "not close-on-exec";
+    EXPECT_TRUE(SameFile(got->fds[0].fd(), fds[0].fd()));
+    EXPECT_NE(got->fds[0].fd(), fds[0].fd());
+    EXPECT_TRUE(::fcntl(got->fds[0].fd(), F_GETFD) & FD_CLOEXEC) << "not close-on-exec";
   }
 }
 
@@ -328,7 +328,7 @@ Task<void> CredentialsOfAChild(std::string path) {
   absl::StatusOr<UniqueFd> pidfd = conn->PeerPidFd();
   if (pidfd.ok()) {
     // /proc/self/fdinfo/N names the process a pidfd refers to.
-    std::ifstream info(absl::StrCat("/proc/self/fdinfo/", pidfd->Get()));
+    std::ifstream info(absl::StrCat("/proc/self/fdinfo/", pidfd->fd()));
     std::string line, pid_line;
     while (std::getline(info, line)) {
       if (line.rfind("Pid:", 0) == 0) pid_line = line;
@@ -396,7 +396,7 @@ Task<absl::Status> ConnectWhenTheQueueDrains(std::string name) {
   std::vector<UniqueFd> queued;
   for (int i = 0; i < 8; ++i) {
     UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    if (::connect(fd.Get(), address->data(), address->size()) != 0) break;
+    if (::connect(fd.fd(), address->data(), address->size()) != 0) break;
     queued.push_back(std::move(fd));
   }
   struct Drain {
@@ -422,8 +422,8 @@ Task<absl::Status> BindOverLiveForeignListener(std::string path) {
   // A server that does not use conet's lock file listens at `path`.
   UniqueFd foreign(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   absl::StatusOr<SocketAddress> address = SocketAddress::Parse("unix:" + path);
-  EXPECT_EQ(::bind(foreign.Get(), address->data(), address->size()), 0);
-  EXPECT_EQ(::listen(foreign.Get(), 1), 0);
+  EXPECT_EQ(::bind(foreign.fd(), address->data(), address->size()), 0);
+  EXPECT_EQ(::listen(foreign.fd(), 1), 0);
   absl::StatusOr<UnixListener> listener = UnixListener::Bind(*address);
   co_return listener.status();
 }
@@ -506,7 +506,7 @@ TEST(UnixSocketFileTest, ALockFileOfAnotherUserIsRefused) {
   ASSERT_EQ(AsNobody([&] {
               UniqueFd fd(::open((socket_path + ".lock").c_str(),
                                  O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-              return fd.Valid();
+              return fd.is_open();
             }),
             0);
   absl::Status status = BindListenerAt(socket_path);
@@ -522,7 +522,7 @@ TEST(UnixSocketFileTest, AStaleSocketFileOfAnotherUserIsNotRemoved) {
   ASSERT_EQ(AsNobody([&] {
               absl::StatusOr<SocketAddress> address = SocketAddress::Parse("unix:" + socket_path);
               UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-              return ::bind(fd.Get(), address->data(), address->size()) == 0;
+              return ::bind(fd.fd(), address->data(), address->size()) == 0;
             }),  // closed without listening or unlinking: stale
             0);
   absl::Status status = BindListenerAt(socket_path);
@@ -565,7 +565,7 @@ Task<void> CleanedUpThenReplaced(std::string path) {
   EXPECT_TRUE(Exists(path)) << "the older listener removed the newer one's socket file";
   EXPECT_TRUE(Exists(path + ".lock")) << "the older listener removed the newer one's lock";
   UniqueFd client(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  EXPECT_EQ(::connect(client.Get(), address->data(), address->size()), 0);
+  EXPECT_EQ(::connect(client.fd(), address->data(), address->size()), 0);
   newer->Close();
   EXPECT_FALSE(Exists(path));
   EXPECT_FALSE(Exists(path + ".lock"));

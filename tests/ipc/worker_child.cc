@@ -46,9 +46,9 @@ int main() {
   // Taken before anything else opens a descriptor of its own.
   const std::string fds = OpenFds();
   const std::string report = absl::StrCat("fds=", fds, " env=", VariableNames());
-  if (::send(channel->Get(), report.data(), report.size(), 0) < 0) return 101;
+  if (::send(channel->fd(), report.data(), report.size(), 0) < 0) return 101;
   char request[16];
-  const ssize_t n = ::recv(channel->Get(), request, sizeof(request) - 1, 0);
+  const ssize_t n = ::recv(channel->fd(), request, sizeof(request) - 1, 0);
   if (n <= 0) return 102;
   int status = 0;
   if (absl::SimpleAtoi(std::string(request, static_cast<size_t>(n)), &status)) return status;

@@ -4,5 +4,5 @@
 
 int main() {
   conet::UniqueFd fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-  return fd.Valid() ? 0 : 1;
+  return fd.is_open() ? 0 : 1;
 }

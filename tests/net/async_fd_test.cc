@@ -38,13 +38,13 @@ std::pair<UniqueFd, UniqueFd> StreamPair() {
 
 auto ReadInto(AsyncFd& fd, char* buffer, size_t size, Cancellation cancel = {}) {
   return fd.Perform(
-      Direction::kRead, "read", [&fd, buffer, size] { return ::read(fd.Get(), buffer, size); },
+      Direction::kRead, "read", [&fd, buffer, size] { return ::read(fd.fd(), buffer, size); },
       std::move(cancel));
 }
 
 auto WriteFrom(AsyncFd& fd, const char* data, size_t size) {
   return fd.Perform(Direction::kWrite, "write",
-                    [&fd, data, size] { return ::write(fd.Get(), data, size); });
+                    [&fd, data, size] { return ::write(fd.fd(), data, size); });
 }
 
 Task<std::string> ReadSomeString(AsyncFd* fd) {
@@ -79,7 +79,7 @@ Task<void> FullDuplex(std::pair<UniqueFd, UniqueFd> pair, bool* wrote_all, bool*
   absl::StatusOr<AsyncFd> a = AsyncFd::Create(std::move(pair.first));
   UniqueFd peer = std::move(pair.second);
   std::string chunk(64 * 1024, 'x');
-  while (::write(a->Get(), chunk.data(), chunk.size()) > 0) {
+  while (::write(a->fd(), chunk.data(), chunk.size()) > 0) {
   }
   EXPECT_EQ(errno, EAGAIN);
   auto writer = [](AsyncFd* fd, std::string data, bool* done) -> Task<void> {
@@ -102,7 +102,7 @@ Task<void> FullDuplex(std::pair<UniqueFd, UniqueFd> pair, bool* wrote_all, bool*
   TaskGroup group;
   group.Spawn(writer(&*a, "tail", wrote_all));
   group.Spawn(reader(&*a, read_one));
-  group.Spawn(peer_side(peer.Get()));
+  group.Spawn(peer_side(peer.fd()));
   EXPECT_TRUE((co_await group.Join()).ok());
 }
 
@@ -194,7 +194,7 @@ struct DuplexOutcome {
 // moves the table); the writer must then end cleanly, not be lost.
 Task<DuplexOutcome> ReaderActsOnADuplexEvent(std::pair<UniqueFd, UniqueFd> pair, ReaderThen then) {
   absl::StatusOr<AsyncFd> a = AsyncFd::Create(std::move(pair.first));
-  FillSendBuffer(a->Get());
+  FillSendBuffer(a->fd());
   const std::vector<char> chunk(64 * 1024, 'x');
   DuplexOutcome outcome;
   auto reader = [](AsyncFd* fd, ReaderThen action, absl::Status* out) -> Task<void> {
@@ -203,8 +203,8 @@ Task<DuplexOutcome> ReaderActsOnADuplexEvent(std::pair<UniqueFd, UniqueFd> pair,
     if (action == ReaderThen::kClosesTheDescriptor) {
       fd->Close();
     } else {
-      UniqueFd far(::fcntl(fd->Get(), F_DUPFD_CLOEXEC, 512));
-      EXPECT_TRUE(far.Valid()) << "F_DUPFD to 512: " << std::strerror(errno);
+      UniqueFd far(::fcntl(fd->fd(), F_DUPFD_CLOEXEC, 512));
+      EXPECT_TRUE(far.is_open()) << "F_DUPFD to 512: " << std::strerror(errno);
       absl::StatusOr<AsyncFd> registered = AsyncFd::Create(std::move(far));
       EXPECT_TRUE(registered.ok()) << registered.status();
     }
@@ -216,7 +216,7 @@ Task<DuplexOutcome> ReaderActsOnADuplexEvent(std::pair<UniqueFd, UniqueFd> pair,
   group.Spawn(reader(&*a, then, &outcome.read));
   group.Spawn(writer(&*a, &chunk, &outcome.write));
   co_await Yield();
-  DrainThenWriteOneByte(pair.second.Get());
+  DrainThenWriteOneByte(pair.second.fd());
   EXPECT_TRUE((co_await group.Join()).ok());
   co_return outcome;
 }
@@ -242,7 +242,7 @@ TEST(AsyncFdTest, AReaderGrowingTheSlotTableOnADuplexEventStillWakesTheWriter) {
 // Writable() that follows must see that edge: no later one is coming.
 Task<absl::Status> WritableAfterAReadOnTheSameEvent(std::pair<UniqueFd, UniqueFd> pair) {
   absl::StatusOr<AsyncFd> a = AsyncFd::Create(std::move(pair.first));
-  FillSendBuffer(a->Get());
+  FillSendBuffer(a->fd());
   absl::Status writable;
   auto read_then_await_writable = [](AsyncFd* fd, absl::Status* out) -> Task<void> {
     char byte;
@@ -253,7 +253,7 @@ Task<absl::Status> WritableAfterAReadOnTheSameEvent(std::pair<UniqueFd, UniqueFd
   TaskGroup group;
   group.Spawn(read_then_await_writable(&*a, &writable));
   co_await Yield();
-  DrainThenWriteOneByte(pair.second.Get());
+  DrainThenWriteOneByte(pair.second.fd());
   EXPECT_TRUE((co_await group.Join()).ok());
   co_return writable;
 }
@@ -278,8 +278,8 @@ TEST(AsyncFdTest, DeadlineEndsAPendingRead) {
 TEST(AsyncFdTest, ErrorsNameTheOperationAndDescriptor) {
   auto task = [](std::pair<UniqueFd, UniqueFd> pair) -> Task<absl::Status> {
     absl::StatusOr<AsyncFd> a = AsyncFd::Create(std::move(pair.first));
-    ::shutdown(a->Get(), SHUT_WR);
-    co_return (co_await a->Perform(Direction::kWrite, "send", [fd = a->Get()] {
+    ::shutdown(a->fd(), SHUT_WR);
+    co_return (co_await a->Perform(Direction::kWrite, "send", [fd = a->fd()] {
       return ::send(fd, "x", 1, MSG_NOSIGNAL);  // EPIPE, no SIGPIPE
     })).status();
   };
@@ -317,9 +317,9 @@ bool IsWatched(int fd) {
 Task<void> WatchedOnlyOnceItWaits(std::pair<UniqueFd, UniqueFd> pair) {
   absl::StatusOr<AsyncFd> a = AsyncFd::Create(std::move(pair.first));
   absl::StatusOr<AsyncFd> b = AsyncFd::Create(std::move(pair.second));
-  const int fd = a->Get();
+  const int fd = a->fd();
   // Data is there already: the read never waits, so epoll never hears of fd.
-  EXPECT_EQ(::write(b->Get(), "x", 1), 1);
+  EXPECT_EQ(::write(b->fd(), "x", 1), 1);
   EXPECT_EQ(co_await ReadSomeString(&*a), "x");
   EXPECT_FALSE(IsWatched(fd));
   // Nothing there: the read waits, and the descriptor joins the epoll set.
@@ -344,7 +344,7 @@ Task<absl::Status> WaitOnARegularFile(UniqueFd file) {
 TEST(AsyncFdTest, WaitingOnADescriptorEpollRefusesIsAnError) {
   FdLeakCheck no_leaks;
   UniqueFd file(::open("/proc/self/exe", O_RDONLY | O_CLOEXEC | O_NONBLOCK));
-  ASSERT_TRUE(file.Valid());
+  ASSERT_TRUE(file.is_open());
   const absl::Status status = RunTask(WaitOnARegularFile(std::move(file)));
   EXPECT_EQ(status.code(), absl::StatusCode::kPermissionDenied) << status;
   EXPECT_NE(status.message().find("epoll_ctl ADD fd"), std::string::npos) << status;

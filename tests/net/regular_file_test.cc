@@ -28,7 +28,7 @@ class RegularFileTest : public ::testing::Test {
   std::string Path(const std::string& name) const { return dir_ + "/" + name; }
   void Write(const std::string& name, const std::string& text) {
     UniqueFd fd(::open(Path(name).c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
-    ASSERT_EQ(::write(fd.Get(), text.data(), text.size()), static_cast<ssize_t>(text.size()));
+    ASSERT_EQ(::write(fd.fd(), text.data(), text.size()), static_cast<ssize_t>(text.size()));
   }
 
   std::string dir_;
@@ -40,10 +40,10 @@ TEST_F(RegularFileTest, OpensAnExistingFileReadOnlyAndBlocking) {
   absl::StatusOr<UniqueFd> fd = OpenRegularFile(Path("a"));
   ASSERT_TRUE(fd.ok()) << fd.status();
   char buffer[8];
-  EXPECT_EQ(::read(fd->Get(), buffer, sizeof(buffer)), 4);
-  const int flags = ::fcntl(fd->Get(), F_GETFL);
+  EXPECT_EQ(::read(fd->fd(), buffer, sizeof(buffer)), 4);
+  const int flags = ::fcntl(fd->fd(), F_GETFL);
   EXPECT_EQ(flags & O_NONBLOCK, 0);
-  EXPECT_NE(::fcntl(fd->Get(), F_GETFD) & FD_CLOEXEC, 0);
+  EXPECT_NE(::fcntl(fd->fd(), F_GETFD) & FD_CLOEXEC, 0);
 }
 
 TEST_F(RegularFileTest, AMissingFileIsNotFoundUnlessCreationIsAsked) {

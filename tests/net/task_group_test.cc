@@ -41,8 +41,8 @@ TEST(TaskGroupTest, JoinWaitsForEveryChild) {
 // A connection handler: writes its answer, returns, and so closes its end.
 Task<absl::Status> AnswerAndReturn(AsyncFd connection) {
   const char answer = '!';
-  co_return ::write(connection.Get(), &answer, 1) == 1 ? absl::OkStatus()
-                                                       : absl::ErrnoToStatus(errno, "write");
+  co_return ::write(connection.fd(), &answer, 1) == 1 ? absl::OkStatus()
+                                                      : absl::ErrnoToStatus(errno, "write");
 }
 
 // Spawns a handler that returns at once, then reads the client's end while
@@ -57,7 +57,7 @@ Task<std::string> ClientOfAFinishedHandler() {
   std::string seen;
   char buffer[8];
   while (true) {
-    const ssize_t n = ::read(client->Get(), buffer, sizeof(buffer));
+    const ssize_t n = ::read(client->fd(), buffer, sizeof(buffer));
     if (n > 0) {
       seen.append(buffer, static_cast<size_t>(n));
       continue;

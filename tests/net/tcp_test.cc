@@ -245,7 +245,7 @@ Task<absl::Status> ConnectToFullUnixListener(std::string name) {
   std::vector<UniqueFd> queued;
   for (int i = 0; i < 8; ++i) {
     UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    if (::connect(fd.Get(), address.data(), address.size()) != 0) {
+    if (::connect(fd.fd(), address.data(), address.size()) != 0) {
       EXPECT_EQ(errno, EAGAIN);
       break;
     }
@@ -470,7 +470,7 @@ bool SendWithADescriptor(int fd, const std::string& text) {
   cmsg->cmsg_level = SOL_SOCKET;
   cmsg->cmsg_type = SCM_RIGHTS;
   cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-  const int raw = passed.Get();
+  const int raw = passed.fd();
   std::memcpy(CMSG_DATA(cmsg), &raw, sizeof(int));
   return ::sendmsg(fd, &msg, MSG_NOSIGNAL) == static_cast<ssize_t>(text.size());
 }
@@ -710,7 +710,7 @@ TEST(TcpTest, EmptyAndMovedFromReadsEndAtOnce) {
 // A record socket adopted as a stream: each read returns one record, so a
 // short read proves nothing and the second record must still be read.
 Task<absl::StatusOr<std::string>> TwoRecords(std::pair<UniqueFd, UniqueFd> pair) {
-  const int sender = pair.first.Get();
+  const int sender = pair.first.fd();
   absl::StatusOr<TcpStream> stream = TcpStream::Adopt(std::move(pair.second));
   if (!stream.ok()) co_return stream.status();
   auto send = [sender] {
@@ -777,8 +777,8 @@ TEST(TcpTest, SocketOptionsAndAddresses) {
 Task<std::pair<absl::Status, absl::Status>> AdoptBlockingAndNonListening() {
   UniqueFd blocking(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   const SocketAddress any = SocketAddress::Ipv4Loopback(0);
-  EXPECT_EQ(::bind(blocking.Get(), any.data(), any.size()), 0);
-  EXPECT_EQ(::listen(blocking.Get(), 8), 0);
+  EXPECT_EQ(::bind(blocking.fd(), any.data(), any.size()), 0);
+  EXPECT_EQ(::listen(blocking.fd(), 8), 0);
   absl::StatusOr<TcpListener> listener =
       TcpListener::Adopt(std::move(blocking), *EventLoop::Current());
   EXPECT_TRUE(listener.ok()) << listener.status();
@@ -807,7 +807,7 @@ Task<void> StarvedAccept() {
   std::vector<UniqueFd> clients;
   for (int i = 0; i < 3; ++i) {
     clients.emplace_back(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    EXPECT_EQ(::connect(clients.back().Get(), address.data(), address.size()), 0);
+    EXPECT_EQ(::connect(clients.back().fd(), address.data(), address.size()), 0);
   }
   rlimit old_limit;
   ::getrlimit(RLIMIT_NOFILE, &old_limit);

@@ -28,7 +28,7 @@ std::vector<UniqueFd> PipeReadEnds(size_t count) {
 
 std::vector<int> RawFds(const std::vector<UniqueFd>& fds) {
   std::vector<int> raw;
-  for (const UniqueFd& fd : fds) raw.push_back(fd.Get());
+  for (const UniqueFd& fd : fds) raw.push_back(fd.fd());
   return raw;
 }
 
