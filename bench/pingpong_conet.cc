@@ -23,8 +23,8 @@
 #include "bench/stream_pair.h"
 #include "examples/echo_session.h"
 #include "net/event_loop.h"
+#include "net/stream_socket.h"
 #include "net/task.h"
-#include "net/tcp.h"
 #include "net/unique_fd.h"
 
 namespace {
@@ -33,7 +33,7 @@ constexpr size_t kMessageSize = 64;
 
 // Sends a message and reads its echo `round_trips` times, then closes the
 // stream (the echo task sees end of stream). Yields the round trips done.
-conet::Task<long> Client(conet::TcpStream stream, long round_trips) {
+conet::Task<long> Client(conet::StreamSocket stream, long round_trips) {
   std::array<char, kMessageSize> out;
   std::array<char, kMessageSize> in;
   out.fill('x');
@@ -65,8 +65,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", loop.status().ToString().c_str());
     return 1;
   }
-  absl::StatusOr<conet::TcpStream> server = conet::TcpStream::Adopt(std::move(server_fd), **loop);
-  absl::StatusOr<conet::TcpStream> client = conet::TcpStream::Adopt(std::move(client_fd), **loop);
+  absl::StatusOr<conet::StreamSocket> server =
+      conet::StreamSocket::Adopt(std::move(server_fd), **loop);
+  absl::StatusOr<conet::StreamSocket> client =
+      conet::StreamSocket::Adopt(std::move(client_fd), **loop);
   if (!server.ok() || !client.ok()) {
     std::fprintf(stderr, "adopt failed\n");
     return 1;

@@ -27,8 +27,8 @@
 #include "ipc/unix_socket.h"
 #include "net/event_loop.h"
 #include "net/internal/timer_heap.h"
+#include "net/stream_socket.h"
 #include "net/task.h"
-#include "net/tcp.h"
 #include "net/timer.h"
 
 namespace {
@@ -181,13 +181,13 @@ void SocketpairRoundTrip(benchmark::State& state) {
   loop->BlockOn(UnixSocketRoundTrips(&state));
 }
 
-// The same with TcpStream::Adopt of the socketpair's ends: WriteAll / ReadSome.
-conet::Task<void> TcpStreamRoundTrips(benchmark::State* state) {
+// The same with StreamSocket::Adopt of the socketpair's ends: WriteAll / ReadSome.
+conet::Task<void> StreamSocketRoundTrips(benchmark::State* state) {
   absl::StatusOr<std::pair<conet::UniqueFd, conet::UniqueFd>> fds =
       conet::ipc::SocketPairFds(conet::ipc::SocketType::kStream);
   if (!fds.ok()) std::abort();
-  absl::StatusOr<conet::TcpStream> writer = conet::TcpStream::Adopt(std::move(fds->first));
-  absl::StatusOr<conet::TcpStream> reader = conet::TcpStream::Adopt(std::move(fds->second));
+  absl::StatusOr<conet::StreamSocket> writer = conet::StreamSocket::Adopt(std::move(fds->first));
+  absl::StatusOr<conet::StreamSocket> reader = conet::StreamSocket::Adopt(std::move(fds->second));
   if (!writer.ok() || !reader.ok()) std::abort();
   std::array<char, kMessageSize> out;
   out.fill('x');
@@ -207,13 +207,13 @@ conet::Task<void> TcpStreamRoundTrips(benchmark::State* state) {
   state->SetItemsProcessed(state->iterations());
 }
 
-void SocketpairRoundTripTcpStream(benchmark::State& state) {
+void SocketpairRoundTripStreamSocket(benchmark::State& state) {
   std::unique_ptr<conet::EventLoop> loop = MakeLoop();
-  loop->BlockOn(TcpStreamRoundTrips(&state));
+  loop->BlockOn(StreamSocketRoundTrips(&state));
 }
 
 // Reads with recv(2), or with recvmsg(2) and no control buffer (what
-// TcpStream does on a UNIX stream), to show what the kernel charges for it.
+// StreamSocket does on a UNIX stream), to show what the kernel charges for it.
 ssize_t ReceiveWithRecv(int fd, char* data, size_t size) { return ::recv(fd, data, size, 0); }
 ssize_t ReceiveWithRecvmsg(int fd, char* data, size_t size) {
   iovec iov{data, size};
@@ -253,7 +253,7 @@ BENCHMARK(PostFromLoopThread)->ArgName("batch")->Arg(1)->Arg(64);
 BENCHMARK(PostFromAnotherThread)->ArgName("posts")->Arg(10000)->UseRealTime();
 BENCHMARK(TimerInsertCancel)->ArgName("others")->Arg(0)->Arg(1000);
 BENCHMARK(SocketpairRoundTrip);
-BENCHMARK(SocketpairRoundTripTcpStream);
+BENCHMARK(SocketpairRoundTripStreamSocket);
 BENCHMARK_TEMPLATE(PlainSocketpairRoundTrip, ReceiveWithRecv)->Name("PlainSocketpairRoundTrip");
 BENCHMARK_TEMPLATE(PlainSocketpairRoundTrip, ReceiveWithRecvmsg)
     ->Name("PlainSocketpairRoundTripRecvmsg");

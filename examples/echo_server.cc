@@ -26,17 +26,17 @@
 #include "net/loop_group.h"
 #include "net/signals.h"
 #include "net/socket_address.h"
+#include "net/stream_socket.h"
 #include "net/task.h"
-#include "net/tcp.h"
 #include "net/throttled_log.h"
 #include "tools/internal/command_line.h"
 
 namespace {
 
-conet::Task<void> Serve(conet::TcpListener listener) {
+conet::Task<void> Serve(conet::StreamListener listener) {
   conet::ThrottledLog errors("echo_server");
   while (true) {
-    absl::StatusOr<conet::TcpStream> stream = co_await listener.Accept();
+    absl::StatusOr<conet::StreamSocket> stream = co_await listener.Accept();
     if (!stream.ok()) {
       errors.Report(stream.status());
       continue;
@@ -48,22 +48,22 @@ conet::Task<void> Serve(conet::TcpListener listener) {
 // Binds one listener per loop: TCP ones share the port with SO_REUSEPORT
 // (the first bind picks it when port 0 was asked); a UNIX listener is bound
 // once and its descriptor shared.
-absl::StatusOr<std::vector<conet::TcpListener>> BindListeners(const conet::SocketAddress& address,
-                                                              conet::LoopGroup& group) {
-  std::vector<conet::TcpListener> listeners;
+absl::StatusOr<std::vector<conet::StreamListener>> BindListeners(
+    const conet::SocketAddress& address, conet::LoopGroup& group) {
+  std::vector<conet::StreamListener> listeners;
   conet::ListenOptions options;
   options.reuse_port = group.size() > 1 && !address.is_unix();
-  absl::StatusOr<conet::TcpListener> first =
-      conet::TcpListener::Bind(address, options, group.loop(0));
+  absl::StatusOr<conet::StreamListener> first =
+      conet::StreamListener::Bind(address, options, group.loop(0));
   if (!first.ok()) return first.status();
   const conet::SocketAddress bound = first->address();
   listeners.push_back(std::move(*first));
   for (int i = 1; i < group.size(); ++i) {
-    absl::StatusOr<conet::TcpListener> next =
+    absl::StatusOr<conet::StreamListener> next =
         address.is_unix()
-            ? conet::TcpListener::Adopt(
+            ? conet::StreamListener::Adopt(
                   conet::UniqueFd(::fcntl(listeners[0].fd(), F_DUPFD_CLOEXEC, 0)), group.loop(i))
-            : conet::TcpListener::Bind(bound, options, group.loop(i));
+            : conet::StreamListener::Bind(bound, options, group.loop(i));
     if (!next.ok()) return next.status();
     listeners.push_back(std::move(*next));
   }
@@ -109,7 +109,7 @@ int main(int argc, char** argv) {
 
   absl::StatusOr<std::unique_ptr<conet::LoopGroup>> group = conet::LoopGroup::Create(threads);
   if (!group.ok()) return Fail(std::string(group.status().message()));
-  absl::StatusOr<std::vector<conet::TcpListener>> listeners = BindListeners(*address, **group);
+  absl::StatusOr<std::vector<conet::StreamListener>> listeners = BindListeners(*address, **group);
   if (!listeners.ok()) return Fail(std::string(listeners.status().message()));
   const std::string bound = (*listeners)[0].address().ToString();
   (*group)->SpawnOnEach([&listeners](int index) { return Serve(std::move((*listeners)[index])); });

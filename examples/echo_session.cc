@@ -7,7 +7,7 @@
 
 namespace conet::examples {
 
-Task<void> Echo(TcpStream stream) {
+Task<void> Echo(StreamSocket stream) {
   std::array<char, 16384> buffer;
   while (true) {
     absl::StatusOr<size_t> n = co_await stream.ReadSome(buffer);

@@ -6,14 +6,14 @@
 #ifndef CONET_EXAMPLES_ECHO_SESSION_H_
 #define CONET_EXAMPLES_ECHO_SESSION_H_
 
+#include "net/stream_socket.h"
 #include "net/task.h"
-#include "net/tcp.h"
 
 namespace conet::examples {
 
 // Echoes until the client closes its side or the connection fails, then
 // closes the stream.
-Task<void> Echo(TcpStream stream);
+Task<void> Echo(StreamSocket stream);
 
 }  // namespace conet::examples
 

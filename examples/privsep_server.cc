@@ -43,8 +43,8 @@
 #include "net/regular_file.h"
 #include "net/signals.h"
 #include "net/socket_address.h"
+#include "net/stream_socket.h"
 #include "net/task.h"
-#include "net/tcp.h"
 #include "net/when_any.h"
 #include "tools/internal/command_line.h"
 
@@ -83,7 +83,7 @@ absl::StatusOr<conet::UniqueFd> OpenLog(const std::string& path) {
 
 // Answers the worker's requests until it goes away.
 conet::Task<absl::Status> ServeWorker(conet::ipc::Channel* channel,
-                                      const conet::TcpListener* listener, int log_fd) {
+                                      const conet::StreamListener* listener, int log_fd) {
   while (true) {
     absl::StatusOr<conet::ipc::Message> request = co_await channel->Receive();
     if (!request.ok()) co_return request.status();
@@ -105,7 +105,7 @@ conet::Task<absl::Status> ServeWorker(conet::ipc::Channel* channel,
 conet::Task<int> Monitor(Flags flags) {
   absl::StatusOr<conet::SocketAddress> address = conet::SocketAddress::Parse(flags.listen);
   if (!address.ok()) co_return Fail(address.status(), 2);
-  absl::StatusOr<conet::TcpListener> listener = conet::TcpListener::Bind(*address);
+  absl::StatusOr<conet::StreamListener> listener = conet::StreamListener::Bind(*address);
   if (!listener.ok()) co_return Fail(listener.status(), 1);
   absl::StatusOr<conet::UniqueFd> log = OpenLog(flags.log);
   if (!log.ok()) co_return Fail(log.status(), 1);
@@ -147,9 +147,9 @@ absl::Status DropPrivileges(const std::string& user) {
   return absl::OkStatus();
 }
 
-conet::Task<absl::Status> AcceptLoop(conet::TcpListener* listener, int log_fd) {
+conet::Task<absl::Status> AcceptLoop(conet::StreamListener* listener, int log_fd) {
   while (true) {
-    absl::StatusOr<conet::TcpStream> stream = co_await listener->Accept();
+    absl::StatusOr<conet::StreamSocket> stream = co_await listener->Accept();
     if (!stream.ok()) {
       if (absl::IsCancelled(stream.status())) co_return stream.status();
       std::fprintf(stderr, "privsep_server worker: %s\n",
@@ -188,8 +188,8 @@ conet::Task<int> Worker(Flags flags) {
   if (absl::Status dropped = DropPrivileges(flags.user); !dropped.ok()) {
     co_return Fail(dropped, 1);
   }
-  absl::StatusOr<conet::TcpListener> listener =
-      conet::TcpListener::Adopt(std::move(reply->fds[0]), *conet::EventLoop::Current());
+  absl::StatusOr<conet::StreamListener> listener =
+      conet::StreamListener::Adopt(std::move(reply->fds[0]), *conet::EventLoop::Current());
   if (!listener.ok()) co_return Fail(listener.status(), 1);
   conet::UniqueFd log = std::move(reply->fds[1]);
   if (absl::Status ready = co_await channel.Send("READY"); !ready.ok()) {

@@ -176,7 +176,7 @@ struct UnixListenOptions {
 
 class UnixListener {
  public:
-  // Binds and listens on `address` (see TcpListener::Bind for the socket
+  // Binds and listens on `address` (see StreamListener::Bind for the socket
   // file's lock, stale-file reclaim and removal), registered with `loop` (or
   // the current loop).
   static absl::StatusOr<UnixListener> Bind(const SocketAddress& address, UnixListenOptions options,
@@ -194,7 +194,7 @@ class UnixListener {
   // Accepts one connection. co_await yields it, or PermissionDeniedError for
   // a peer whose uid is not allowed (already closed; the message names its
   // pid and uid, to log), or the errors and back-off of
-  // TcpListener::Accept. At most one pending Accept; the listener must
+  // StreamListener::Accept. At most one pending Accept; the listener must
   // outlive it.
   Task<absl::StatusOr<UnixSocket>> Accept(Cancellation cancel = {});
 

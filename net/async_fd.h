@@ -63,7 +63,7 @@ class AsyncFd {
   // Declares that a read returning fewer bytes than asked has emptied the
   // descriptor (true of TCP sockets; of UNIX streams only when the read cut
   // no control message, since their reads stop at a message carrying
-  // descriptors or credentials: TcpStream reads them with recvmsg to know).
+  // descriptors or credentials: StreamSocket reads them with recvmsg to know).
   // A read syscall that says so (kShortReadDrains) then waits for the next
   // readiness edge after a short read instead of trying first and failing
   // with EAGAIN: one system call less per message for a request/response

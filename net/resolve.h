@@ -10,7 +10,7 @@
 //
 // Literal addresses in the syntax SocketAddress::Parse reads (`127.0.0.1:80`,
 // `[::1]:80`, `unix:PATH`, `unix:@NAME`) come back at once, with no thread
-// and no lookup. TcpStream::Connect(std::string) resolves with this and
+// and no lookup. StreamSocket::Connect(std::string) resolves with this and
 // tries each address in turn.
 #ifndef CONET_NET_RESOLVE_H_
 #define CONET_NET_RESOLVE_H_

@@ -6,8 +6,8 @@
 // used (they `return`, and a coroutine must `co_return`).
 //
 //   conet::Task<void> RoundTrip() {
-//     CONET_CO_ASSERT_OK_AND_ASSIGN(conet::TcpListener listener,
-//                                   conet::TcpListener::Bind(address));
+//     CONET_CO_ASSERT_OK_AND_ASSIGN(conet::StreamListener listener,
+//                                   conet::StreamListener::Bind(address));
 //     CONET_CO_ASSERT_OK(co_await stream.WriteAll("ping"));
 //     ...
 //   }

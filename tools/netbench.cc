@@ -52,9 +52,9 @@
 #include "net/loop_group.h"
 #include "net/signals.h"
 #include "net/socket_address.h"
+#include "net/stream_socket.h"
 #include "net/task.h"
 #include "net/task_group.h"
-#include "net/tcp.h"
 #include "tools/internal/command_line.h"
 
 namespace {
@@ -166,7 +166,7 @@ struct alignas(64) Worker {
 // One connection's state, shared by its reader and writer (both run on the
 // same loop, so no synchronisation).
 struct Connection {
-  Connection(const Benchmark* b, Worker* w, int connection_id, conet::TcpStream s)
+  Connection(const Benchmark* b, Worker* w, int connection_id, conet::StreamSocket s)
       : bench(b),
         worker(w),
         id(connection_id),
@@ -177,7 +177,7 @@ struct Connection {
   const Benchmark* bench;
   Worker* worker;
   int id;
-  conet::TcpStream stream;
+  conet::StreamSocket stream;
   std::vector<char> buffer;      // the echo being read
   std::vector<int64_t> sent_at;  // write time of message k at [k % depth]
   uint64_t written = 0;          // messages written completely
@@ -279,8 +279,8 @@ void NoteError(Worker& worker, const std::string& error) {
 // Connects (within bench->connect_timeout) and runs one closed loop until
 // it fails or the worker stops.
 conet::Task<void> RunConnection(const Benchmark* bench, Worker* worker, int id) {
-  absl::StatusOr<conet::TcpStream> stream =
-      co_await conet::TcpStream::Connect(bench->target, conet::Within(bench->connect_timeout));
+  absl::StatusOr<conet::StreamSocket> stream =
+      co_await conet::StreamSocket::Connect(bench->target, conet::Within(bench->connect_timeout));
   if (!stream.ok()) {
     if (!worker->stop.stop_requested()) {
       NoteError(*worker, stream.status().ToString());

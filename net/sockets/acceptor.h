@@ -1,6 +1,6 @@
 // File: net/sockets/acceptor.h
 //
-// Acceptor is the listening socket behind TcpListener (net/tcp.h) and
+// Acceptor is the listening socket behind StreamListener (net/stream_socket.h) and
 // ipc::UnixListener (ipc/unix_socket.h): bind and listen for stream or
 // seqpacket sockets, accept4 with back-off when descriptors run out, and the
 // life cycle of a UNIX socket file (mode, stale-file reclaim, removal).
@@ -52,7 +52,7 @@ class Acceptor {
   ~Acceptor() { Close(); }
 
   // Accepts one connection, close-on-exec and non-blocking (see
-  // TcpListener::Accept for the errors and the back-off).
+  // StreamListener::Accept for the errors and the back-off).
   Task<absl::StatusOr<UniqueFd>> Accept(Cancellation cancel);
 
   const SocketAddress& address() const { return *address_; }

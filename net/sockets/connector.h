@@ -1,6 +1,6 @@
 // File: net/sockets/connector.h
 //
-// ConnectSocket is the non-blocking connect behind TcpStream::Connect and
+// ConnectSocket is the non-blocking connect behind StreamSocket::Connect and
 // ipc::UnixSocket::Connect: a fresh socket registered with the current
 // loop, connect(2), then a wait for writability and SO_ERROR (TCP), or,
 // when a UNIX listener's queue is full (EAGAIN, with nothing to wait on),

@@ -1,20 +1,20 @@
-// File: net/tcp.h
+// File: net/stream_socket.h
 //
-// Stream sockets on an EventLoop: TcpListener accepts connections and
-// TcpStream reads and writes them. Both speak TCP over IPv4 and IPv6 and,
+// Stream sockets on an EventLoop: StreamListener accepts connections and
+// StreamSocket reads and writes them. Both speak TCP over IPv4 and IPv6 and,
 // with the same API, UNIX stream sockets (`unix:/path`, `unix:@name`).
 //
-//   absl::StatusOr<conet::TcpListener> listener = conet::TcpListener::Bind(
+//   absl::StatusOr<conet::StreamListener> listener = conet::StreamListener::Bind(
 //       *conet::SocketAddress::Parse("127.0.0.1:0"));
 //   // listener->address() is what was bound, e.g. 127.0.0.1:43125
-//   absl::StatusOr<conet::TcpStream> conn = co_await listener->Accept();
+//   absl::StatusOr<conet::StreamSocket> conn = co_await listener->Accept();
 //   char buf[4096];
 //   absl::StatusOr<size_t> n = co_await conn->ReadSome(buf);   // 0 at EOF
 //   absl::StatusOr<size_t> sent =
 //       co_await conn->WriteAll(std::span<const char>(buf, *n));  // or "text"
 //
 //   // Client side: names are resolved off the loop, each address tried.
-//   absl::StatusOr<conet::TcpStream> client = co_await conet::TcpStream::Connect(
+//   absl::StatusOr<conet::StreamSocket> client = co_await conet::StreamSocket::Connect(
 //       "localhost:7007", conet::Within(absl::Seconds(5)));
 //
 // Every socket is created SOCK_CLOEXEC | SOCK_NONBLOCK, accepted ones too;
@@ -75,7 +75,7 @@ StreamKind StreamKindOf(int fd);
 }  // namespace internal
 
 // A connected stream socket: TCP (IPv4, IPv6) or UNIX stream.
-class TcpStream {
+class StreamSocket {
  public:
   using ReadAwaiter = AsyncFd::PerformAwaiter<internal::ReadCall>;
   using ReadExactAwaiter = AsyncFd::PerformAwaiter<internal::ReadExactCall>;
@@ -90,20 +90,21 @@ class TcpStream {
   // or the error naming the address ("connect to 127.0.0.1:9: Connection
   // refused"). A UNIX listener with a full backlog is retried until the
   // Cancellation ends the attempt.
-  static Task<absl::StatusOr<TcpStream>> Connect(SocketAddress address, Cancellation cancel = {});
+  static Task<absl::StatusOr<StreamSocket>> Connect(SocketAddress address,
+                                                    Cancellation cancel = {});
   // Resolves `target` (see net/resolve.h: "host:port", a literal address or
   // a unix: address) and connects to each address in turn until one
   // accepts. The Cancellation bounds the whole attempt, resolution included.
   // If every address fails, the error lists each one's reason.
-  static Task<absl::StatusOr<TcpStream>> Connect(std::string target, Cancellation cancel = {});
+  static Task<absl::StatusOr<StreamSocket>> Connect(std::string target, Cancellation cancel = {});
   // Adopts a connected, non-blocking stream socket, registering it with
   // `loop` (or the current loop).
-  static absl::StatusOr<TcpStream> Adopt(UniqueFd fd, EventLoop& loop);
-  static absl::StatusOr<TcpStream> Adopt(UniqueFd fd);
+  static absl::StatusOr<StreamSocket> Adopt(UniqueFd fd, EventLoop& loop);
+  static absl::StatusOr<StreamSocket> Adopt(UniqueFd fd);
 
-  TcpStream() = default;
-  TcpStream(TcpStream&&) = default;
-  TcpStream& operator=(TcpStream&&) = default;
+  StreamSocket() = default;
+  StreamSocket(StreamSocket&&) = default;
+  StreamSocket& operator=(StreamSocket&&) = default;
 
   // Reads what is available, at most `buffer.size()` bytes, waiting until
   // at least one byte is. co_await yields the count, 0 at end of stream (or
@@ -160,9 +161,10 @@ class TcpStream {
   [[nodiscard]] UniqueFd Release() noexcept { return fd_.Release(); }
 
  private:
-  friend class TcpListener;
-  TcpStream(AsyncFd fd, internal::StreamKind kind);
-  static absl::StatusOr<TcpStream> Adopt(UniqueFd fd, EventLoop& loop, internal::StreamKind kind);
+  friend class StreamListener;
+  StreamSocket(AsyncFd fd, internal::StreamKind kind);
+  static absl::StatusOr<StreamSocket> Adopt(UniqueFd fd, EventLoop& loop,
+                                            internal::StreamKind kind);
   absl::Status RequireTcp(const char* what) const;
 
   // no_unique_address lets the flags below sit in its tail padding.
@@ -185,7 +187,7 @@ class TcpStream {
   bool inq_enabled_ = false;
 };
 
-// How TcpListener::Bind sets up the socket. Build it as a named variable (or
+// How StreamListener::Bind sets up the socket. Build it as a named variable (or
 // pass it to Bind, which is not a coroutine): e.g.
 //   conet::ListenOptions options{.reuse_port = true, .backlog = 1024};
 struct ListenOptions {
@@ -204,7 +206,7 @@ struct ListenOptions {
 };
 
 // A listening stream socket: TCP or UNIX.
-class TcpListener {
+class StreamListener {
  public:
   // Creates, binds and listens on `address` (port 0: an ephemeral port),
   // registering the socket with `loop` (or the current loop). A UNIX path
@@ -212,17 +214,17 @@ class TcpListener {
   // listener lives: a socket file left by a listener that died is replaced,
   // and a live listener's name is refused with EADDRINUSE, without races
   // between listeners starting at once. Close() removes both files.
-  static absl::StatusOr<TcpListener> Bind(const SocketAddress& address,
-                                          const ListenOptions& options, EventLoop& loop);
-  static absl::StatusOr<TcpListener> Bind(const SocketAddress& address,
-                                          const ListenOptions& options = {});
+  static absl::StatusOr<StreamListener> Bind(const SocketAddress& address,
+                                             const ListenOptions& options, EventLoop& loop);
+  static absl::StatusOr<StreamListener> Bind(const SocketAddress& address,
+                                             const ListenOptions& options = {});
   // Adopts a socket already listening (e.g. from systemd), registering it
   // with `loop`.
-  static absl::StatusOr<TcpListener> Adopt(UniqueFd fd, EventLoop& loop);
+  static absl::StatusOr<StreamListener> Adopt(UniqueFd fd, EventLoop& loop);
 
-  TcpListener() = default;
-  TcpListener(TcpListener&&) = default;
-  TcpListener& operator=(TcpListener&&) = default;
+  StreamListener() = default;
+  StreamListener(StreamListener&&) = default;
+  StreamListener& operator=(StreamListener&&) = default;
 
   // Accepts one connection (accept4 with SOCK_CLOEXEC | SOCK_NONBLOCK). The
   // new stream is registered with the listener's loop. co_await yields it,
@@ -234,7 +236,7 @@ class TcpListener {
   // waits (5 ms, doubling to 200 ms while the shortage lasts) and then
   // tries again. The pending connections stay in the kernel's queue and
   // nothing spins. At most one pending Accept; the listener must outlive it.
-  Task<absl::StatusOr<TcpStream>> Accept(Cancellation cancel = {});
+  Task<absl::StatusOr<StreamSocket>> Accept(Cancellation cancel = {});
 
   // Returns the address bound (with the real port when port 0 was asked).
   [[nodiscard]] const SocketAddress& address() const { return acceptor_.address(); }
@@ -247,7 +249,7 @@ class TcpListener {
   void Close() noexcept { acceptor_.Close(); }
 
  private:
-  TcpListener(sockets::Acceptor acceptor, internal::StreamKind kind)
+  StreamListener(sockets::Acceptor acceptor, internal::StreamKind kind)
       : acceptor_(std::move(acceptor)), kind_(kind) {}
 
   sockets::Acceptor acceptor_;
@@ -363,8 +365,8 @@ struct SendmsgAllCall {
 
 // The four plain transfers are defined here so that the awaiting coroutine
 // builds the awaiter in place, without a call.
-inline TcpStream::ReadAwaiter TcpStream::ReadSome(std::span<char> buffer,
-                                                  const Cancellation& cancel) {
+inline StreamSocket::ReadAwaiter StreamSocket::ReadSome(std::span<char> buffer,
+                                                        const Cancellation& cancel) {
   return fd_.Perform(Direction::kRead,
                      internal::ReadCall{.fd = fd_.fd(),
                                         .unix_stream = kind_ == internal::StreamKind::kUnix,
@@ -373,8 +375,8 @@ inline TcpStream::ReadAwaiter TcpStream::ReadSome(std::span<char> buffer,
                      cancel);
 }
 
-inline TcpStream::ReadExactAwaiter TcpStream::ReadExact(std::span<char> buffer,
-                                                        const Cancellation& cancel) {
+inline StreamSocket::ReadExactAwaiter StreamSocket::ReadExact(std::span<char> buffer,
+                                                              const Cancellation& cancel) {
   if (!inq_tried_) [[unlikely]]
     EnableInq();
   return fd_.Perform(Direction::kRead,
@@ -382,12 +384,14 @@ inline TcpStream::ReadExactAwaiter TcpStream::ReadExact(std::span<char> buffer,
                      cancel);
 }
 
-inline TcpStream::WriteAwaiter TcpStream::WriteSome(ConstBytes data, const Cancellation& cancel) {
+inline StreamSocket::WriteAwaiter StreamSocket::WriteSome(ConstBytes data,
+                                                          const Cancellation& cancel) {
   return fd_.Perform(Direction::kWrite, internal::SendCall{fd_.fd(), data.data(), data.size()},
                      cancel);
 }
 
-inline TcpStream::WriteAllAwaiter TcpStream::WriteAll(ConstBytes data, const Cancellation& cancel) {
+inline StreamSocket::WriteAllAwaiter StreamSocket::WriteAll(ConstBytes data,
+                                                            const Cancellation& cancel) {
   return fd_.Perform(Direction::kWrite, internal::SendAllCall{fd_.fd(), data.data(), data.size()},
                      cancel);
 }

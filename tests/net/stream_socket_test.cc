@@ -1,4 +1,4 @@
-#include "net/tcp.h"
+#include "net/stream_socket.h"
 
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -46,16 +46,16 @@ SocketAddress MustParse(const std::string& text) {
 
 // A listener and both ends of one connection to it.
 struct Connection {
-  TcpListener listener;
-  TcpStream client;
-  TcpStream server;
+  StreamListener listener;
+  StreamSocket client;
+  StreamSocket server;
 };
 
 Task<absl::StatusOr<Connection>> Connect(SocketAddress listen_at) {
-  absl::StatusOr<TcpListener> listener = TcpListener::Bind(listen_at);
+  absl::StatusOr<StreamListener> listener = StreamListener::Bind(listen_at);
   if (!listener.ok()) co_return listener.status();
   auto [client, server] =
-      co_await WhenAll(TcpStream::Connect(listener->address()), listener->Accept());
+      co_await WhenAll(StreamSocket::Connect(listener->address()), listener->Accept());
   if (!client.ok()) co_return client.status();
   if (!server.ok()) co_return server.status();
   co_return Connection{std::move(*listener), std::move(*client), std::move(*server)};
@@ -147,9 +147,9 @@ TEST(TcpTest, RoundTripOverUnixPathAndRemovesTheSocketFile) {
 
 Task<void> BindTwice(std::string path) {
   const SocketAddress address = MustParse("unix:" + path);
-  absl::StatusOr<TcpListener> first = TcpListener::Bind(address);
+  absl::StatusOr<StreamListener> first = StreamListener::Bind(address);
   EXPECT_TRUE(first.ok()) << first.status();
-  absl::StatusOr<TcpListener> second = TcpListener::Bind(address);
+  absl::StatusOr<StreamListener> second = StreamListener::Bind(address);
   EXPECT_FALSE(second.ok());
   EXPECT_THAT(second.status().message(), HasSubstr("Address already in use"));
   EXPECT_THAT(second.status().message(), HasSubstr(path));
@@ -182,7 +182,7 @@ TEST(TcpTest, UnixListenerRefusesALiveNameAndReplacesAStaleFile) {
 }
 
 Task<absl::Status> ConnectTo(std::string target) {
-  absl::StatusOr<TcpStream> stream = co_await TcpStream::Connect(std::move(target));
+  absl::StatusOr<StreamSocket> stream = co_await StreamSocket::Connect(std::move(target));
   co_return stream.status();
 }
 
@@ -211,10 +211,10 @@ TEST(TcpTest, ConnectRefusedNamesTheAddress) {
 Task<std::string> ConnectByName() {
   // Listening on 127.0.0.1 only: if "localhost" gives ::1 first, that
   // address is refused and the next one must be tried.
-  absl::StatusOr<TcpListener> listener = TcpListener::Bind(MustParse("127.0.0.1:0"));
+  absl::StatusOr<StreamListener> listener = StreamListener::Bind(MustParse("127.0.0.1:0"));
   EXPECT_TRUE(listener.ok()) << listener.status();
   const std::string target = absl::StrCat("localhost:", listener->address().port());
-  auto [client, server] = co_await WhenAll(TcpStream::Connect(target), listener->Accept());
+  auto [client, server] = co_await WhenAll(StreamSocket::Connect(target), listener->Accept());
   if (!client.ok()) co_return client.status().ToString();
   EXPECT_TRUE(server.ok()) << server.status();
   absl::StatusOr<SocketAddress> peer = client->PeerAddress();
@@ -240,7 +240,7 @@ Task<absl::Status> ConnectToFullUnixListener(std::string name) {
   const SocketAddress address = MustParse(name);
   ListenOptions options;
   options.backlog = 0;
-  absl::StatusOr<TcpListener> listener = TcpListener::Bind(address, options);
+  absl::StatusOr<StreamListener> listener = StreamListener::Bind(address, options);
   EXPECT_TRUE(listener.ok()) << listener.status();
   std::vector<UniqueFd> queued;
   for (int i = 0; i < 8; ++i) {
@@ -252,8 +252,8 @@ Task<absl::Status> ConnectToFullUnixListener(std::string name) {
     queued.push_back(std::move(fd));
   }
   const absl::Time start = absl::Now();
-  absl::StatusOr<TcpStream> stream =
-      co_await TcpStream::Connect(address, Within(absl::Milliseconds(30)));
+  absl::StatusOr<StreamSocket> stream =
+      co_await StreamSocket::Connect(address, Within(absl::Milliseconds(30)));
   EXPECT_GE(absl::Now() - start, absl::Milliseconds(30));
   co_return stream.status();
 }
@@ -267,7 +267,7 @@ TEST(TcpTest, ConnectRetriesAFullUnixBacklogUntilTheDeadline) {
 }
 
 // Reads until end of stream, in small pieces.
-Task<std::string> ReadToEnd(TcpStream* stream) {
+Task<std::string> ReadToEnd(StreamSocket* stream) {
   std::string all;
   char buffer[4];
   while (true) {
@@ -319,7 +319,7 @@ std::string Pattern(size_t size) {
   return data;
 }
 
-Task<std::string> ReadSlowly(TcpStream* stream, size_t size) {
+Task<std::string> ReadSlowly(StreamSocket* stream, size_t size) {
   std::string got;
   std::vector<char> buffer(7919);
   while (got.size() < size) {
@@ -331,7 +331,7 @@ Task<std::string> ReadSlowly(TcpStream* stream, size_t size) {
   co_return got;
 }
 
-Task<absl::StatusOr<size_t>> WriteAllOf(TcpStream* stream, std::string data) {
+Task<absl::StatusOr<size_t>> WriteAllOf(StreamSocket* stream, std::string data) {
   co_return co_await stream->WriteAll(data);
 }
 
@@ -424,13 +424,13 @@ TEST(TcpTest, CancelledReadLeavesTheStreamUsable) {
 }
 
 Task<void> AcceptCancelled() {
-  absl::StatusOr<TcpListener> listener = TcpListener::Bind(MustParse("127.0.0.1:0"));
+  absl::StatusOr<StreamListener> listener = StreamListener::Bind(MustParse("127.0.0.1:0"));
   EXPECT_TRUE(listener.ok()) << listener.status();
-  absl::StatusOr<TcpStream> none = co_await listener->Accept(Within(absl::Milliseconds(5)));
+  absl::StatusOr<StreamSocket> none = co_await listener->Accept(Within(absl::Milliseconds(5)));
   EXPECT_TRUE(absl::IsDeadlineExceeded(none.status())) << none.status();
   EXPECT_THAT(none.status().message(), HasSubstr(listener->address().ToString()));
   auto [client, server] =
-      co_await WhenAll(TcpStream::Connect(listener->address()), listener->Accept());
+      co_await WhenAll(StreamSocket::Connect(listener->address()), listener->Accept());
   EXPECT_TRUE(client.ok() && server.ok());
 }
 
@@ -444,10 +444,10 @@ Task<void> SecondPendingRead() {
   EXPECT_TRUE(c.ok());
   char a[4], b[4];
   auto [first, second] = co_await WhenAll(
-      [](TcpStream* s, char* buf) -> Task<absl::StatusOr<size_t>> {
+      [](StreamSocket* s, char* buf) -> Task<absl::StatusOr<size_t>> {
         co_return co_await s->ReadSome(std::span<char>(buf, 4), Within(absl::Milliseconds(20)));
       }(&c->server, a),
-      [](TcpStream* s, char* buf) -> Task<absl::StatusOr<size_t>> {
+      [](StreamSocket* s, char* buf) -> Task<absl::StatusOr<size_t>> {
         co_return co_await s->ReadSome(std::span<char>(buf, 4));
       }(&c->server, b));
   EXPECT_TRUE(absl::IsDeadlineExceeded(first.status())) << first.status();
@@ -483,7 +483,7 @@ bool SendWithADescriptor(int fd, const std::string& text) {
 // Reads with ReadSome into 64-byte pieces until `want` bytes, end of
 // stream or an error, each read bounded by a deadline; yields what was
 // read, or the error.
-Task<absl::StatusOr<std::string>> ReadPieces(TcpStream* stream, size_t want) {
+Task<absl::StatusOr<std::string>> ReadPieces(StreamSocket* stream, size_t want) {
   std::string all;
   char piece[64];
   while (all.size() < want) {
@@ -511,7 +511,7 @@ Task<absl::StatusOr<std::string>> ReadWhileSending(Task<absl::StatusOr<std::stri
 
 // Reads pieces (ReadPieces) until `want` bytes or the end, while sending.
 template <typename SendAll>
-Task<absl::StatusOr<std::string>> ReadWhatArrivesAtOnce(TcpStream* reader, size_t want,
+Task<absl::StatusOr<std::string>> ReadWhatArrivesAtOnce(StreamSocket* reader, size_t want,
                                                         SendAll send_all) {
   co_return co_await ReadWhileSending(ReadPieces(reader, want), std::move(send_all));
 }
@@ -582,7 +582,7 @@ TEST(TcpTest, AShortReadOnAUnixStreamIsNotTakenAsDrained) {
 
 // Reads exactly `want` bytes, then expects the end of the stream; yields
 // the bytes, or the error.
-Task<absl::StatusOr<std::string>> ReadExactThenEnd(TcpStream* stream, size_t want) {
+Task<absl::StatusOr<std::string>> ReadExactThenEnd(StreamSocket* stream, size_t want) {
   std::string bytes(want, '\0');
   absl::StatusOr<size_t> got = co_await stream->ReadExact(bytes, Within(absl::Seconds(5)));
   if (!got.ok()) co_return got.status();
@@ -594,7 +594,7 @@ Task<absl::StatusOr<std::string>> ReadExactThenEnd(TcpStream* stream, size_t wan
 }
 
 template <typename SendAll>
-Task<absl::StatusOr<std::string>> ReadExactOf(TcpStream* reader, size_t want, SendAll send_all) {
+Task<absl::StatusOr<std::string>> ReadExactOf(StreamSocket* reader, size_t want, SendAll send_all) {
   co_return co_await ReadWhileSending(ReadExactThenEnd(reader, want), std::move(send_all));
 }
 
@@ -640,7 +640,7 @@ TEST(TcpTest, ReadExactThatEmptiesTheQueueStillSeesWhatComesNext) {
 Task<absl::StatusOr<std::string>> ExactLeavingBytesQueued(std::string address) {
   absl::StatusOr<Connection> c = co_await Connect(MustParse(address));
   if (!c.ok()) co_return c.status();
-  auto reader = [](TcpStream* stream) -> Task<absl::StatusOr<std::string>> {
+  auto reader = [](StreamSocket* stream) -> Task<absl::StatusOr<std::string>> {
     std::string all(6, '\0');
     std::span<char> first(all.data(), 1);
     std::span<char> rest(all.data() + 1, 5);
@@ -696,7 +696,7 @@ Task<void> ReadsOnMovedAndEmpty() {
   n = co_await c->server.ReadExact(std::span<char>(), Within(absl::Seconds(5)));
   EXPECT_TRUE(n.ok() && *n == 0) << n.status();
   // A stream moved from has nothing to read: an error, not a crash.
-  TcpStream moved = std::move(c->server);
+  StreamSocket moved = std::move(c->server);
   n = co_await c->server.ReadSome(buffer);  // NOLINT(bugprone-use-after-move)
   EXPECT_FALSE(n.ok());
   EXPECT_TRUE(moved.is_open());
@@ -711,7 +711,7 @@ TEST(TcpTest, EmptyAndMovedFromReadsEndAtOnce) {
 // short read proves nothing and the second record must still be read.
 Task<absl::StatusOr<std::string>> TwoRecords(std::pair<UniqueFd, UniqueFd> pair) {
   const int sender = pair.first.fd();
-  absl::StatusOr<TcpStream> stream = TcpStream::Adopt(std::move(pair.second));
+  absl::StatusOr<StreamSocket> stream = StreamSocket::Adopt(std::move(pair.second));
   if (!stream.ok()) co_return stream.status();
   auto send = [sender] {
     return ::send(sender, "one", 3, MSG_NOSIGNAL) == 3 &&
@@ -779,13 +779,13 @@ Task<std::pair<absl::Status, absl::Status>> AdoptBlockingAndNonListening() {
   const SocketAddress any = SocketAddress::Ipv4Loopback(0);
   EXPECT_EQ(::bind(blocking.fd(), any.data(), any.size()), 0);
   EXPECT_EQ(::listen(blocking.fd(), 8), 0);
-  absl::StatusOr<TcpListener> listener =
-      TcpListener::Adopt(std::move(blocking), *EventLoop::Current());
+  absl::StatusOr<StreamListener> listener =
+      StreamListener::Adopt(std::move(blocking), *EventLoop::Current());
   EXPECT_TRUE(listener.ok()) << listener.status();
-  absl::StatusOr<TcpStream> none = co_await listener->Accept(Within(absl::Milliseconds(20)));
+  absl::StatusOr<StreamSocket> none = co_await listener->Accept(Within(absl::Milliseconds(20)));
   UniqueFd not_listening(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  absl::StatusOr<TcpListener> refused =
-      TcpListener::Adopt(std::move(not_listening), *EventLoop::Current());
+  absl::StatusOr<StreamListener> refused =
+      StreamListener::Adopt(std::move(not_listening), *EventLoop::Current());
   co_return std::make_pair(none.status(), refused.status());
 }
 
@@ -801,7 +801,7 @@ TEST(TcpTest, AdoptMakesAListenerNonBlockingAndRefusesOneThatIsNot) {
 // wait in the queue; the listener must report it, back off and, once
 // descriptors are free, accept the connections that waited.
 Task<void> StarvedAccept() {
-  absl::StatusOr<TcpListener> listener = TcpListener::Bind(MustParse("127.0.0.1:0"));
+  absl::StatusOr<StreamListener> listener = StreamListener::Bind(MustParse("127.0.0.1:0"));
   EXPECT_TRUE(listener.ok());
   const SocketAddress address = listener->address();
   std::vector<UniqueFd> clients;
@@ -822,7 +822,7 @@ Task<void> StarvedAccept() {
       ::setrlimit(RLIMIT_NOFILE, &low);
     }
   }
-  absl::StatusOr<TcpStream> starved = co_await listener->Accept();
+  absl::StatusOr<StreamSocket> starved = co_await listener->Accept();
   EXPECT_TRUE(absl::IsResourceExhausted(starved.status())) << starved.status();
   EXPECT_THAT(starved.status().message(), HasSubstr("Too many open files"));
   EXPECT_THAT(starved.status().message(), HasSubstr(address.ToString()));
@@ -835,7 +835,7 @@ Task<void> StarvedAccept() {
   filler.clear();
   ::setrlimit(RLIMIT_NOFILE, &old_limit);
   for (int i = 0; i < 3; ++i) {
-    absl::StatusOr<TcpStream> accepted = co_await listener->Accept(Within(absl::Seconds(5)));
+    absl::StatusOr<StreamSocket> accepted = co_await listener->Accept(Within(absl::Seconds(5)));
     EXPECT_TRUE(accepted.ok()) << accepted.status();
   }
   EXPECT_EQ(listener->backoff(), absl::ZeroDuration());

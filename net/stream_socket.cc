@@ -1,4 +1,4 @@
-#include "net/tcp.h"
+#include "net/stream_socket.h"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -123,27 +123,28 @@ StreamKind StreamKindOf(int fd) {
 
 }  // namespace internal
 
-// --- TcpStream -------------------------------------------------------------
+// --- StreamSocket -------------------------------------------------------------
 
 // A stream is held in every connection's coroutine frame: its flags must
 // not cost it a word.
-static_assert(sizeof(TcpStream) == sizeof(AsyncFd));
+static_assert(sizeof(StreamSocket) == sizeof(AsyncFd));
 
-Task<absl::StatusOr<TcpStream>> TcpStream::Connect(SocketAddress address, Cancellation cancel) {
+Task<absl::StatusOr<StreamSocket>> StreamSocket::Connect(SocketAddress address,
+                                                         Cancellation cancel) {
   std::string what = absl::StrCat("connect to ", address.ToString());
   absl::StatusOr<AsyncFd> fd =
       co_await sockets::ConnectSocket(address, SOCK_STREAM, std::move(what), std::move(cancel));
   if (!fd.ok()) co_return fd.status();
-  co_return TcpStream(std::move(*fd),
-                      address.is_unix() ? internal::StreamKind::kUnix : internal::StreamKind::kTcp);
+  co_return StreamSocket(
+      std::move(*fd), address.is_unix() ? internal::StreamKind::kUnix : internal::StreamKind::kTcp);
 }
 
-Task<absl::StatusOr<TcpStream>> TcpStream::Connect(std::string target, Cancellation cancel) {
+Task<absl::StatusOr<StreamSocket>> StreamSocket::Connect(std::string target, Cancellation cancel) {
   absl::StatusOr<std::vector<SocketAddress>> addresses = co_await Resolve(target, cancel);
   if (!addresses.ok()) co_return addresses.status();
   std::vector<std::string> failures;
   for (const SocketAddress& address : *addresses) {
-    absl::StatusOr<TcpStream> stream = co_await Connect(address, cancel);
+    absl::StatusOr<StreamSocket> stream = co_await Connect(address, cancel);
     if (stream.ok()) co_return stream;
     if (absl::IsCancelled(stream.status()) || absl::IsDeadlineExceeded(stream.status()) ||
         addresses->size() == 1) {
@@ -155,19 +156,19 @@ Task<absl::StatusOr<TcpStream>> TcpStream::Connect(std::string target, Cancellat
       "connect to \"", target, "\" failed for every address: ", absl::StrJoin(failures, "; ")));
 }
 
-absl::StatusOr<TcpStream> TcpStream::Adopt(UniqueFd fd, EventLoop& loop) {
+absl::StatusOr<StreamSocket> StreamSocket::Adopt(UniqueFd fd, EventLoop& loop) {
   const internal::StreamKind kind = internal::StreamKindOf(fd.fd());
   return Adopt(std::move(fd), loop, kind);
 }
 
-absl::StatusOr<TcpStream> TcpStream::Adopt(UniqueFd fd, EventLoop& loop,
-                                           internal::StreamKind kind) {
+absl::StatusOr<StreamSocket> StreamSocket::Adopt(UniqueFd fd, EventLoop& loop,
+                                                 internal::StreamKind kind) {
   absl::StatusOr<AsyncFd> async = AsyncFd::Create(std::move(fd), loop);
   if (!async.ok()) return async.status();
-  return TcpStream(std::move(*async), kind);
+  return StreamSocket(std::move(*async), kind);
 }
 
-void TcpStream::EnableInq() {
+void StreamSocket::EnableInq() {
   inq_tried_ = true;
   const int on = 1;
   if (kind_ == internal::StreamKind::kTcp) {
@@ -178,7 +179,8 @@ void TcpStream::EnableInq() {
   }
 }
 
-TcpStream::TcpStream(AsyncFd fd, internal::StreamKind kind) : fd_(std::move(fd)), kind_(kind) {
+StreamSocket::StreamSocket(AsyncFd fd, internal::StreamKind kind)
+    : fd_(std::move(fd)), kind_(kind) {
   // On TCP a short read means the receive queue is empty. On a UNIX stream
   // it does too, unless the read stopped at a message that carried
   // descriptors or credentials, which recvmsg reports as a cut control
@@ -187,40 +189,40 @@ TcpStream::TcpStream(AsyncFd fd, internal::StreamKind kind) : fd_(std::move(fd))
   if (kind != internal::StreamKind::kOther) fd_.SetShortReadDrains();
 }
 
-absl::StatusOr<TcpStream> TcpStream::Adopt(UniqueFd fd) {
-  absl::StatusOr<EventLoop*> loop = internal::CurrentLoop("TcpStream::Adopt");
+absl::StatusOr<StreamSocket> StreamSocket::Adopt(UniqueFd fd) {
+  absl::StatusOr<EventLoop*> loop = internal::CurrentLoop("StreamSocket::Adopt");
   if (!loop.ok()) return loop.status();
   return Adopt(std::move(fd), **loop);
 }
 
-TcpStream::ReadvAwaiter TcpStream::ReadSomeV(std::span<const iovec> buffers,
-                                             const Cancellation& cancel) {
+StreamSocket::ReadvAwaiter StreamSocket::ReadSomeV(std::span<const iovec> buffers,
+                                                   const Cancellation& cancel) {
   return fd_.Perform(Direction::kRead, "readv",
                      internal::ReadvCall{fd_.fd(), buffers.data(), buffers.size()}, cancel);
 }
 
-TcpStream::WritevAwaiter TcpStream::WriteSomeV(std::span<const iovec> buffers,
-                                               const Cancellation& cancel) {
+StreamSocket::WritevAwaiter StreamSocket::WriteSomeV(std::span<const iovec> buffers,
+                                                     const Cancellation& cancel) {
   return fd_.Perform(Direction::kWrite, "sendmsg",
                      internal::SendmsgCall{fd_.fd(), buffers.data(), buffers.size()}, cancel);
 }
 
-TcpStream::WritevAllAwaiter TcpStream::WriteAllV(std::span<const iovec> buffers,
-                                                 const Cancellation& cancel) {
+StreamSocket::WritevAllAwaiter StreamSocket::WriteAllV(std::span<const iovec> buffers,
+                                                       const Cancellation& cancel) {
   return fd_.Perform(
       Direction::kWrite, "sendmsg",
       internal::SendmsgAllCall{fd_.fd(), std::vector<iovec>(buffers.begin(), buffers.end())},
       cancel);
 }
 
-absl::Status TcpStream::ShutdownWrite() {
+absl::Status StreamSocket::ShutdownWrite() {
   if (::shutdown(fd_.fd(), SHUT_WR) != 0) {
     return absl::ErrnoToStatus(errno, absl::StrCat("shutdown on fd ", fd_.fd()));
   }
   return absl::OkStatus();
 }
 
-absl::Status TcpStream::RequireTcp(const char* what) const {
+absl::Status StreamSocket::RequireTcp(const char* what) const {
   absl::StatusOr<int> domain = sockets::GetIntOption(fd_.fd(), SOL_SOCKET, SO_DOMAIN, "SO_DOMAIN");
   if (!domain.ok()) return domain.status();
   if (*domain != AF_INET && *domain != AF_INET6) {
@@ -230,13 +232,13 @@ absl::Status TcpStream::RequireTcp(const char* what) const {
   return absl::OkStatus();
 }
 
-absl::Status TcpStream::SetNoDelay(bool enable) {
+absl::Status StreamSocket::SetNoDelay(bool enable) {
   if (absl::Status tcp = RequireTcp("TCP_NODELAY"); !tcp.ok()) return tcp;
   return sockets::SetIntOption(fd_.fd(), IPPROTO_TCP, TCP_NODELAY, enable, "TCP_NODELAY");
 }
 
-absl::Status TcpStream::SetKeepAlive(bool enable, absl::Duration idle, absl::Duration interval,
-                                     int count) {
+absl::Status StreamSocket::SetKeepAlive(bool enable, absl::Duration idle, absl::Duration interval,
+                                        int count) {
   if (absl::Status tcp = RequireTcp("SO_KEEPALIVE"); !tcp.ok()) return tcp;
   const int fd = fd_.fd();
   absl::Status status = sockets::SetIntOption(fd, SOL_SOCKET, SO_KEEPALIVE, enable, "SO_KEEPALIVE");
@@ -255,18 +257,18 @@ absl::Status TcpStream::SetKeepAlive(bool enable, absl::Duration idle, absl::Dur
   return status;
 }
 
-absl::StatusOr<SocketAddress> TcpStream::LocalAddress() const {
+absl::StatusOr<SocketAddress> StreamSocket::LocalAddress() const {
   return sockets::LocalAddressOf(fd_.fd());
 }
 
-absl::StatusOr<SocketAddress> TcpStream::PeerAddress() const {
+absl::StatusOr<SocketAddress> StreamSocket::PeerAddress() const {
   return sockets::PeerAddressOf(fd_.fd());
 }
 
-// --- TcpListener -----------------------------------------------------------
+// --- StreamListener -----------------------------------------------------------
 
-absl::StatusOr<TcpListener> TcpListener::Bind(const SocketAddress& address,
-                                              const ListenOptions& options, EventLoop& loop) {
+absl::StatusOr<StreamListener> StreamListener::Bind(const SocketAddress& address,
+                                                    const ListenOptions& options, EventLoop& loop) {
   sockets::AcceptorOptions acceptor_options;
   acceptor_options.type = SOCK_STREAM;
   acceptor_options.reuse_address = options.reuse_address;
@@ -277,30 +279,30 @@ absl::StatusOr<TcpListener> TcpListener::Bind(const SocketAddress& address,
   absl::StatusOr<sockets::Acceptor> acceptor =
       sockets::Acceptor::Bind(address, acceptor_options, loop);
   if (!acceptor.ok()) return acceptor.status();
-  return TcpListener(std::move(*acceptor),
-                     address.is_unix() ? internal::StreamKind::kUnix : internal::StreamKind::kTcp);
+  return StreamListener(std::move(*acceptor), address.is_unix() ? internal::StreamKind::kUnix
+                                                                : internal::StreamKind::kTcp);
 }
 
-absl::StatusOr<TcpListener> TcpListener::Bind(const SocketAddress& address,
-                                              const ListenOptions& options) {
+absl::StatusOr<StreamListener> StreamListener::Bind(const SocketAddress& address,
+                                                    const ListenOptions& options) {
   absl::StatusOr<EventLoop*> loop =
       internal::CurrentLoop(absl::StrCat("listen on ", address.ToString()));
   if (!loop.ok()) return loop.status();
   return Bind(address, options, **loop);
 }
 
-absl::StatusOr<TcpListener> TcpListener::Adopt(UniqueFd fd, EventLoop& loop) {
+absl::StatusOr<StreamListener> StreamListener::Adopt(UniqueFd fd, EventLoop& loop) {
   // Accepted sockets share the listener's domain, type and protocol.
   const internal::StreamKind kind = internal::StreamKindOf(fd.fd());
   absl::StatusOr<sockets::Acceptor> acceptor = sockets::Acceptor::Adopt(std::move(fd), loop);
   if (!acceptor.ok()) return acceptor.status();
-  return TcpListener(std::move(*acceptor), kind);
+  return StreamListener(std::move(*acceptor), kind);
 }
 
-Task<absl::StatusOr<TcpStream>> TcpListener::Accept(Cancellation cancel) {
+Task<absl::StatusOr<StreamSocket>> StreamListener::Accept(Cancellation cancel) {
   absl::StatusOr<UniqueFd> conn = co_await acceptor_.Accept(std::move(cancel));
   if (!conn.ok()) co_return conn.status();
-  co_return TcpStream::Adopt(std::move(*conn), *acceptor_.loop(), kind_);
+  co_return StreamSocket::Adopt(std::move(*conn), *acceptor_.loop(), kind_);
 }
 
 }  // namespace conet

@@ -1,4 +1,4 @@
-#include "net/tcp.h"
+#include "net/stream_socket.h"
 
 // The public headers keep the poller's OS API to themselves.
 #ifdef EPOLLIN
@@ -8,7 +8,7 @@
 #include "net/event_loop.h"
 
 conet::Task<bool> Listens() {
-  co_return conet::TcpListener::Bind(conet::SocketAddress::Ipv4Loopback(0)).ok();
+  co_return conet::StreamListener::Bind(conet::SocketAddress::Ipv4Loopback(0)).ok();
 }
 
 int main() {
