@@ -66,9 +66,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   absl::StatusOr<conet::StreamSocket> server =
-      conet::StreamSocket::Adopt(std::move(server_fd), **loop);
+      conet::StreamSocket::Adopt(std::move(server_fd), loop->get());
   absl::StatusOr<conet::StreamSocket> client =
-      conet::StreamSocket::Adopt(std::move(client_fd), **loop);
+      conet::StreamSocket::Adopt(std::move(client_fd), loop->get());
   if (!server.ok() || !client.ok()) {
     std::fprintf(stderr, "adopt failed\n");
     return 1;

@@ -54,16 +54,16 @@ absl::StatusOr<std::vector<conet::StreamListener>> BindListeners(
   conet::ListenOptions options;
   options.reuse_port = group.size() > 1 && !address.is_unix();
   absl::StatusOr<conet::StreamListener> first =
-      conet::StreamListener::Bind(address, options, group.loop(0));
+      conet::StreamListener::Bind(address, options, &group.loop(0));
   if (!first.ok()) return first.status();
   const conet::SocketAddress bound = first->address();
   listeners.push_back(std::move(*first));
   for (int i = 1; i < group.size(); ++i) {
     absl::StatusOr<conet::StreamListener> next =
-        address.is_unix()
-            ? conet::StreamListener::Adopt(
-                  conet::UniqueFd(::fcntl(listeners[0].fd(), F_DUPFD_CLOEXEC, 0)), group.loop(i))
-            : conet::StreamListener::Bind(bound, options, group.loop(i));
+        address.is_unix() ? conet::StreamListener::Adopt(
+                                conet::UniqueFd(::fcntl(listeners[0].fd(), F_DUPFD_CLOEXEC, 0)), {},
+                                &group.loop(i))
+                          : conet::StreamListener::Bind(bound, options, &group.loop(i));
     if (!next.ok()) return next.status();
     listeners.push_back(std::move(*next));
   }

@@ -207,7 +207,7 @@ conet::Task<void> ServeClient(conet::ipc::UnixSocket client, int root_fd,
   }
 }
 
-conet::Task<void> AcceptClients(conet::ipc::UnixListener listener, int root_fd) {
+conet::Task<void> AcceptClients(conet::ipc::SeqPacketListener listener, int root_fd) {
   // Lives as long as this task, which outlives every client task it starts
   // (the loop runs them all until it is destroyed).
   conet::ThrottledLog errors("fd_broker");
@@ -270,15 +270,14 @@ absl::StatusOr<conet::SocketAddress> ParseListen(const std::string& listen) {
   return address;
 }
 
-absl::StatusOr<conet::ipc::UnixListener> Listen(const conet::SocketAddress& address,
-                                                std::vector<uid_t> allowed_uids,
-                                                conet::EventLoop& loop) {
-  conet::ipc::UnixListenOptions options;
-  options.type = conet::ipc::SocketType::kSeqPacket;
-  options.mode = 0660;  // the owner and its group may connect; the uid check decides
+absl::StatusOr<conet::ipc::SeqPacketListener> Listen(const conet::SocketAddress& address,
+                                                     std::vector<uid_t> allowed_uids,
+                                                     conet::EventLoop& loop) {
+  conet::ListenOptions options;
+  options.unix_mode = 0660;  // the owner and its group may connect; the uid check decides
   options.allowed_uids = std::move(allowed_uids);
   options.refusal = "ERR permission denied";
-  return conet::ipc::UnixListener::Bind(address, std::move(options), loop);
+  return conet::ipc::SeqPacketListener::Bind(address, options, &loop);
 }
 
 void PrintUsage() {
@@ -334,7 +333,7 @@ int main(int argc, char** argv) {
 
   absl::StatusOr<std::unique_ptr<conet::LoopGroup>> group = conet::LoopGroup::Create(1);
   if (!group.ok()) return Fail(std::string(group.status().message()));
-  absl::StatusOr<conet::ipc::UnixListener> listener =
+  absl::StatusOr<conet::ipc::SeqPacketListener> listener =
       Listen(*address, std::move(*allowed_uids), (*group)->loop(0));
   if (!listener.ok()) return Fail(std::string(listener.status().message()));
   const std::string bound = listener->address().ToString();

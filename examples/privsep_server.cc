@@ -189,7 +189,7 @@ conet::Task<int> Worker(Flags flags) {
     co_return Fail(dropped, 1);
   }
   absl::StatusOr<conet::StreamListener> listener =
-      conet::StreamListener::Adopt(std::move(reply->fds[0]), *conet::EventLoop::Current());
+      conet::StreamListener::Adopt(std::move(reply->fds[0]));
   if (!listener.ok()) co_return Fail(listener.status(), 1);
   conet::UniqueFd log = std::move(reply->fds[1]);
   if (absl::Status ready = co_await channel.Send("READY"); !ready.ok()) {

@@ -72,7 +72,7 @@ int main(int argc, char** argv) {
   absl::StatusOr<std::unique_ptr<conet::LoopGroup>> group = conet::LoopGroup::Create(1);
   if (!group.ok()) return Fail(group.status(), 1);
   absl::StatusOr<conet::UdpSocket> socket =
-      conet::UdpSocket::Bind(*address, /*reuse_port=*/false, (*group)->loop(0));
+      conet::UdpSocket::Bind(*address, /*reuse_port=*/false, &(*group)->loop(0));
   if (!socket.ok()) return Fail(socket.status(), 1);
   absl::StatusOr<conet::SocketAddress> bound = socket->LocalAddress();
   if (!bound.ok()) return Fail(bound.status(), 1);

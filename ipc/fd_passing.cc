@@ -2,6 +2,7 @@
 
 #include <sys/un.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <utility>
@@ -139,4 +140,28 @@ absl::StatusOr<ReceivedMessage> DetachFdsCall::Finish(absl::StatusOr<size_t> res
 }
 
 }  // namespace internal
+
+SendFdsAwaiter SendFds(StreamSocket& stream, ConstBytes bytes, std::span<const int> fds,
+                       const Cancellation& cancel) {
+  internal::AttachFdsCall call{stream.fd(),   bytes.data(), bytes.size(), fds, std::nullopt,
+                               /*whole=*/true};
+  // Refused before any syscall: the call then fails without one.
+  call.invalid = CheckSendFds(bytes.size(), fds.size());
+  if (call.invalid.ok() && !stream.is_unix()) {
+    call.invalid = absl::FailedPreconditionError(
+        absl::StrCat("send descriptors on fd ", stream.fd(),
+                     ": not a UNIX stream (descriptors pass only over UNIX sockets)"));
+  }
+  return stream.Perform(Direction::kWrite, "sendmsg", std::move(call), cancel);
+}
+
+ReceiveFdsAwaiter ReceiveFds(StreamSocket& stream, std::span<char> buffer, size_t max_fds,
+                             const Cancellation& cancel) {
+  return stream.Perform(Direction::kRead, "recvmsg",
+                        internal::DetachFdsCall{stream.fd(), buffer.data(), buffer.size(),
+                                                std::min(max_fds, kMaxFdsPerMessage),
+                                                /*message_based=*/false, /*want_sender=*/false},
+                        cancel);
+}
+
 }  // namespace conet::ipc

@@ -1,8 +1,14 @@
 // File: ipc/fd_passing.h
 //
 // SCM_RIGHTS descriptor passing, done the way man 7 unix says it must be:
-// the pieces UnixSocket's SendFds/ReceiveFds are made of, usable on any
-// non-blocking UNIX socket (stream, datagram, seqpacket).
+// on UNIX streams (StreamSocket, with SendFds/ReceiveFds below) and on
+// datagram and seqpacket sockets (UnixSocket's SendFds/ReceiveFds, in
+// ipc/unix_socket.h), with the same rules:
+//
+//   // An accepted unix: stream does byte I/O and passes descriptors.
+//   absl::StatusOr<conet::StreamSocket> conn = co_await listener->Accept();
+//   co_await conet::ipc::SendFds(*conn, "file", std::span<const int>(&file_fd, 1));
+//   absl::StatusOr<size_t> n = co_await conn->ReadSome(buffer);
 //
 // The kernel charges descriptors in flight (sent, not yet received) to the
 // sending user; past its RLIMIT_NOFILE (without CAP_SYS_RESOURCE) a send
@@ -36,7 +42,12 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "ipc/internal/fd_passing_calls.h"
+#include "net/async_fd.h"
+#include "net/bytes.h"
+#include "net/cancellation.h"
 #include "net/socket_address.h"
+#include "net/stream_socket.h"
 #include "net/unique_fd.h"
 
 namespace conet::ipc {
@@ -61,46 +72,30 @@ struct ReceivedMessage {
 // InvalidArgumentError saying why not.
 absl::Status CheckSendFds(size_t bytes, size_t fds);
 
-namespace internal {
+// Descriptor passing on a UNIX stream: the bytes and descriptors of
+// UnixSocket::SendFds and ReceiveFds (ipc/unix_socket.h), on a StreamSocket
+// (an accepted or connected `unix:` stream, or one end of StreamPair). Each
+// is the socket's pending write or read; plain ReadSome/WriteAll work on the
+// same socket between them.
+using SendFdsAwaiter = AsyncFd::PerformAwaiter<internal::AttachFdsCall>;
+using ReceiveFdsAwaiter = AsyncFd::PerformAwaiter<internal::DetachFdsCall>;
 
-// sendmsg of data plus descriptors, for AsyncFd::Perform. On a stream
-// (`whole`) it goes on until every byte is sent, attaching the descriptors
-// to the first write only; otherwise one sendmsg is one message.
-struct AttachFdsCall {
-  int fd;
-  const char* data;
-  size_t size;
-  std::span<const int> fds;  // the caller's, valid until completion
-  std::optional<SocketAddress> to;
-  bool whole;
-  size_t done = 0;
-  bool fds_sent = false;
-  // sendmsg failed with ETOOMANYREFS (reported as ResourceExhausted).
-  bool too_many_in_flight = false;
-  // Not OK: refused up front (CheckSendFds); no syscall is made.
-  absl::Status invalid;
-  ssize_t operator()();
-  absl::StatusOr<size_t> Finish(absl::StatusOr<size_t> result) const;
-};
+// Sends all of `bytes` with copies of `fds` (which stay the caller's),
+// attached to the first write only. co_await yields bytes.size(), or the
+// error: InvalidArgumentError for too many descriptors or descriptors with
+// no data byte, FailedPreconditionError on a stream that is not UNIX, both
+// before any syscall. `bytes` and `fds` must stay valid until completion.
+SendFdsAwaiter SendFds(StreamSocket& stream, ConstBytes bytes, std::span<const int> fds,
+                       const Cancellation& cancel = kNoCancellation);
+// Receives what is available into `buffer` with up to `max_fds` (at most
+// 253) descriptors. The kernel hands descriptors to the read that returns
+// bytes of the send that carried them, and ends that read at the end of
+// that send. More descriptors than `max_fds` is an error after which those
+// that arrived are closed. co_await yields the ReceivedMessage (size 0: end
+// of stream).
+ReceiveFdsAwaiter ReceiveFds(StreamSocket& stream, std::span<char> buffer, size_t max_fds,
+                             const Cancellation& cancel = kNoCancellation);
 
-// recvmsg with MSG_CMSG_CLOEXEC, taking ownership of every descriptor the
-// kernel installed, for AsyncFd::Perform.
-struct DetachFdsCall {
-  int fd;
-  char* data;
-  size_t size;
-  size_t max_fds;
-  bool message_based;  // datagram or seqpacket: MSG_TRUNC is an error
-  bool want_sender;    // datagram: report the sender's address
-  std::vector<UniqueFd> fds;
-  int msg_flags = 0;
-  sockaddr_storage from{};
-  socklen_t from_len = 0;
-  ssize_t operator()();
-  absl::StatusOr<ReceivedMessage> Finish(absl::StatusOr<size_t> result);
-};
-
-}  // namespace internal
 }  // namespace conet::ipc
 
 #endif  // CONET_IPC_FD_PASSING_H_

@@ -116,9 +116,11 @@ Task<absl::StatusOr<int>> Worker::Wait(Cancellation cancel) {
 }
 
 absl::StatusOr<Worker> SpawnWorker(std::vector<std::string> argv, WorkerOptions options,
-                                   EventLoop& loop) {
+                                   EventLoop* loop) {
   if (argv.empty()) return absl::InvalidArgumentError("SpawnWorker: empty argv");
   const std::string what = absl::StrCat("spawn worker ", argv[0]);
+  absl::StatusOr<EventLoop*> target = conet::internal::LoopOrCurrent(loop, what);
+  if (!target.ok()) return target.status();
   absl::StatusOr<std::vector<std::string>> env = WorkerEnvironment(std::move(options.environment));
   if (!env.ok()) return sockets::Annotate(env.status(), what);
   absl::StatusOr<std::pair<UniqueFd, UniqueFd>> pair = SocketPairFds(SocketType::kSeqPacket);
@@ -168,20 +170,14 @@ absl::StatusOr<Worker> SpawnWorker(std::vector<std::string> argv, WorkerOptions 
     return status;
   }
   ::fcntl(pidfd.fd(), F_SETFD, FD_CLOEXEC);
-  absl::StatusOr<AsyncFd> async_pidfd = AsyncFd::Create(std::move(pidfd), loop);
-  absl::StatusOr<UnixSocket> channel = UnixSocket::Adopt(std::move(pair->first), loop);
+  absl::StatusOr<AsyncFd> async_pidfd = AsyncFd::Create(std::move(pidfd), *target);
+  absl::StatusOr<UnixSocket> channel = UnixSocket::Adopt(std::move(pair->first), *target);
   if (!async_pidfd.ok() || !channel.ok()) {
     ::kill(pid, SIGKILL);
     ::waitpid(pid, nullptr, 0);
     return !async_pidfd.ok() ? async_pidfd.status() : channel.status();
   }
   return Worker(pid, std::move(*async_pidfd), std::move(*channel));
-}
-
-absl::StatusOr<Worker> SpawnWorker(std::vector<std::string> argv, WorkerOptions options) {
-  absl::StatusOr<EventLoop*> loop = conet::internal::CurrentLoop("SpawnWorker");
-  if (!loop.ok()) return loop.status();
-  return SpawnWorker(std::move(argv), std::move(options), **loop);
 }
 
 std::vector<std::string> InheritEnvironment(std::initializer_list<absl::string_view> names) {

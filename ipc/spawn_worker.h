@@ -77,7 +77,7 @@ class Worker {
   // Kills and reaps the child if it was not waited for.
   void Reap() noexcept;
   friend absl::StatusOr<Worker> SpawnWorker(std::vector<std::string> argv, WorkerOptions options,
-                                            EventLoop& loop);
+                                            EventLoop* loop);
   Worker(pid_t pid, AsyncFd pidfd, UnixSocket channel)
       : pid_(pid), pidfd_(std::move(pidfd)), channel_(std::move(channel)) {}
 
@@ -88,12 +88,11 @@ class Worker {
 
 // Starts `argv` (argv[0] the program's path, not searched in PATH) with the
 // worker's end of a seqpacket socketpair as descriptor 3, the parent's end
-// registered with `loop` (or the current loop). The child starts with no
+// registered with `loop` (null: the current loop). The child starts with no
 // signal blocked and SIGINT, SIGTERM, SIGPIPE and SIGHUP at their default
 // actions. Refuses an environment entry without '=' (InvalidArgument).
-absl::StatusOr<Worker> SpawnWorker(std::vector<std::string> argv, WorkerOptions options,
-                                   EventLoop& loop);
-absl::StatusOr<Worker> SpawnWorker(std::vector<std::string> argv, WorkerOptions options = {});
+absl::StatusOr<Worker> SpawnWorker(std::vector<std::string> argv, WorkerOptions options = {},
+                                   EventLoop* loop = nullptr);
 
 // Returns "NAME=value" for each of `names` set in this process's
 // environment, in the order given, for WorkerOptions::environment.

@@ -21,6 +21,14 @@ absl::Status RequireUnix(const SocketAddress& address, absl::string_view what) {
       absl::StrCat(what, ": not a UNIX address (unix:PATH or unix:@NAME)"));
 }
 
+absl::Status RequireMessages(SocketType type, absl::string_view what) {
+  if (type != SocketType::kStream) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat(what,
+                   ": a UNIX stream is a conet::StreamSocket (UnixSocket carries datagram and "
+                   "seqpacket messages)"));
+}
+
 }  // namespace
 
 const char* SocketTypeName(SocketType type) {
@@ -41,6 +49,7 @@ Task<absl::StatusOr<UnixSocket>> UnixSocket::Connect(SocketAddress address, Sock
                                                      Cancellation cancel) {
   std::string what = absl::StrCat("connect ", SocketTypeName(type), " to ", address.ToString());
   if (absl::Status s = RequireUnix(address, what); !s.ok()) co_return s;
+  if (absl::Status s = RequireMessages(type, what); !s.ok()) co_return s;
   absl::StatusOr<AsyncFd> fd = co_await sockets::ConnectSocket(address, static_cast<int>(type),
                                                                std::move(what), std::move(cancel));
   if (!fd.ok()) co_return fd.status();
@@ -66,29 +75,27 @@ absl::StatusOr<UnixSocket> UnixSocket::OpenDatagram() {
   if (!loop.ok()) return loop.status();
   absl::StatusOr<UniqueFd> raw = sockets::OpenSocket(AF_UNIX, SOCK_DGRAM);
   if (!raw.ok()) return raw.status();
-  return Adopt(std::move(*raw), **loop);
+  return Adopt(std::move(*raw), *loop);
 }
 
-absl::StatusOr<UnixSocket> UnixSocket::Adopt(UniqueFd fd, EventLoop& loop) {
+absl::StatusOr<UnixSocket> UnixSocket::Adopt(UniqueFd fd, EventLoop* loop) {
+  const std::string what = absl::StrCat("adopt UNIX socket fd ", fd.fd());
+  absl::StatusOr<EventLoop*> target = conet::internal::LoopOrCurrent(loop, what);
+  if (!target.ok()) return target.status();
   absl::StatusOr<int> type = sockets::GetIntOption(fd.fd(), SOL_SOCKET, SO_TYPE, "SO_TYPE");
   if (!type.ok()) return type.status();
+  if (absl::Status s = RequireMessages(static_cast<SocketType>(*type), what); !s.ok()) return s;
   if (absl::Status s = sockets::SetNonBlocking(fd.fd(), true); !s.ok()) return s;
-  absl::StatusOr<AsyncFd> async = AsyncFd::Create(std::move(fd), loop);
+  absl::StatusOr<AsyncFd> async = AsyncFd::Create(std::move(fd), *target);
   if (!async.ok()) return async.status();
   return UnixSocket(std::move(*async), static_cast<SocketType>(*type));
-}
-
-absl::StatusOr<UnixSocket> UnixSocket::Adopt(UniqueFd fd) {
-  absl::StatusOr<EventLoop*> loop = conet::internal::CurrentLoop("UnixSocket::Adopt");
-  if (!loop.ok()) return loop.status();
-  return Adopt(std::move(fd), **loop);
 }
 
 UnixSocket::SendAwaiter UnixSocket::SendMessage(ConstBytes bytes, std::span<const int> fds,
                                                 std::optional<SocketAddress> to,
                                                 const Cancellation& cancel) {
   internal::AttachFdsCall call{fd_.fd(), bytes.data(),  bytes.size(),
-                               fds,      std::move(to), type_ == SocketType::kStream};
+                               fds,      std::move(to), /*whole=*/false};
   // Refused before any syscall: the call then fails without one.
   call.invalid = CheckSendFds(bytes.size(), fds.size());
   return fd_.Perform(Direction::kWrite, "sendmsg", std::move(call), cancel);
@@ -113,7 +120,7 @@ UnixSocket::ReceiveAwaiter UnixSocket::ReceiveFds(std::span<char> buffer, size_t
   return fd_.Perform(
       Direction::kRead, "recvmsg",
       internal::DetachFdsCall{fd_.fd(), buffer.data(), buffer.size(),
-                              std::min(max_fds, kMaxFdsPerMessage), type_ != SocketType::kStream,
+                              std::min(max_fds, kMaxFdsPerMessage), /*message_based=*/true,
                               type_ == SocketType::kDatagram},
       cancel);
 }
@@ -143,108 +150,71 @@ absl::StatusOr<std::pair<UniqueFd, UniqueFd>> SocketPairFds(SocketType type) {
   return std::make_pair(UniqueFd(fds[0]), UniqueFd(fds[1]));
 }
 
-absl::StatusOr<std::pair<UnixSocket, UnixSocket>> SocketPair(SocketType type, EventLoop& loop) {
+absl::StatusOr<std::pair<UnixSocket, UnixSocket>> SocketPair(SocketType type, EventLoop* loop) {
+  absl::StatusOr<EventLoop*> target = conet::internal::LoopOrCurrent(loop, "socketpair");
+  if (!target.ok()) return target.status();
+  if (absl::Status s = RequireMessages(type, "socketpair"); !s.ok()) return s;
   absl::StatusOr<std::pair<UniqueFd, UniqueFd>> fds = SocketPairFds(type);
   if (!fds.ok()) return fds.status();
-  absl::StatusOr<UnixSocket> first = UnixSocket::Adopt(std::move(fds->first), loop);
+  absl::StatusOr<UnixSocket> first = UnixSocket::Adopt(std::move(fds->first), *target);
   if (!first.ok()) return first.status();
-  absl::StatusOr<UnixSocket> second = UnixSocket::Adopt(std::move(fds->second), loop);
+  absl::StatusOr<UnixSocket> second = UnixSocket::Adopt(std::move(fds->second), *target);
   if (!second.ok()) return second.status();
   return std::make_pair(std::move(*first), std::move(*second));
 }
 
-absl::StatusOr<std::pair<UnixSocket, UnixSocket>> SocketPair(SocketType type) {
-  absl::StatusOr<EventLoop*> loop = conet::internal::CurrentLoop("socketpair");
-  if (!loop.ok()) return loop.status();
-  return SocketPair(type, **loop);
+absl::StatusOr<std::pair<StreamSocket, StreamSocket>> StreamPair(EventLoop* loop) {
+  absl::StatusOr<EventLoop*> target = conet::internal::LoopOrCurrent(loop, "socketpair(stream)");
+  if (!target.ok()) return target.status();
+  absl::StatusOr<std::pair<UniqueFd, UniqueFd>> fds = SocketPairFds(SocketType::kStream);
+  if (!fds.ok()) return fds.status();
+  absl::StatusOr<StreamSocket> first = StreamSocket::Adopt(std::move(fds->first), *target);
+  if (!first.ok()) return first.status();
+  absl::StatusOr<StreamSocket> second = StreamSocket::Adopt(std::move(fds->second), *target);
+  if (!second.ok()) return second.status();
+  return std::make_pair(std::move(*first), std::move(*second));
 }
 
-// --- UnixListener ----------------------------------------------------------
+// --- SeqPacketListener -------------------------------------------------------
 
-absl::StatusOr<UnixListener> UnixListener::Bind(const SocketAddress& address,
-                                                UnixListenOptions options, EventLoop& loop) {
+absl::StatusOr<SeqPacketListener> SeqPacketListener::Bind(const SocketAddress& address,
+                                                          const ListenOptions& options,
+                                                          EventLoop* loop) {
   const std::string what = absl::StrCat("listen on ", address.ToString());
   if (absl::Status s = RequireUnix(address, what); !s.ok()) return s;
-  if (options.type == SocketType::kDatagram) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, ": datagram sockets do not listen (use UnixSocket::BindDatagram)"));
-  }
-  sockets::AcceptorOptions acceptor_options;
-  acceptor_options.type = static_cast<int>(options.type);
-  acceptor_options.backlog = options.backlog;
-  acceptor_options.unix_mode = options.mode;
+  absl::StatusOr<EventLoop*> target = conet::internal::LoopOrCurrent(loop, what);
+  if (!target.ok()) return target.status();
   absl::StatusOr<sockets::Acceptor> acceptor =
-      sockets::Acceptor::Bind(address, acceptor_options, loop);
+      sockets::Acceptor::Bind(address, SOCK_SEQPACKET, options, **target);
   if (!acceptor.ok()) return acceptor.status();
-  return UnixListener(std::move(*acceptor), std::move(options));
+  return SeqPacketListener(std::move(*acceptor));
 }
 
-absl::StatusOr<UnixListener> UnixListener::Bind(const SocketAddress& address,
-                                                UnixListenOptions options) {
-  absl::StatusOr<EventLoop*> loop =
-      conet::internal::CurrentLoop(absl::StrCat("listen on ", address.ToString()));
-  if (!loop.ok()) return loop.status();
-  return Bind(address, std::move(options), **loop);
-}
-
-absl::StatusOr<UnixListener> UnixListener::Adopt(UniqueFd fd, UnixListenOptions options,
-                                                 EventLoop& loop) {
+absl::StatusOr<SeqPacketListener> SeqPacketListener::Adopt(UniqueFd fd,
+                                                           const ListenOptions& options,
+                                                           EventLoop* loop) {
+  const std::string what = absl::StrCat("adopt listening fd ", fd.fd());
+  absl::StatusOr<EventLoop*> target = conet::internal::LoopOrCurrent(loop, what);
+  if (!target.ok()) return target.status();
   absl::StatusOr<int> type = sockets::GetIntOption(fd.fd(), SOL_SOCKET, SO_TYPE, "SO_TYPE");
   if (!type.ok()) return type.status();
-  options.type = static_cast<SocketType>(*type);
-  absl::StatusOr<sockets::Acceptor> acceptor = sockets::Acceptor::Adopt(std::move(fd), loop);
+  if (*type != SOCK_SEQPACKET) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": not a seqpacket socket (a stream listens with StreamListener)"));
+  }
+  absl::StatusOr<sockets::Acceptor> acceptor =
+      sockets::Acceptor::Adopt(std::move(fd), options, **target);
   if (!acceptor.ok()) return acceptor.status();
-  return UnixListener(std::move(*acceptor), std::move(options));
+  return SeqPacketListener(std::move(*acceptor));
 }
 
-namespace {
-
-// Reads and drops whatever a refused peer already sent, closing any
-// descriptors in it: closing a UNIX socket with unread data makes the
-// peer's next receive fail with ECONNRESET, before it reads the refusal.
-void DiscardInput(int fd) {
-  char buffer[512];
-  for (int i = 0; i < 64; ++i) {
-    internal::DetachFdsCall call{fd,
-                                 buffer,
-                                 sizeof(buffer),
-                                 kMaxFdsPerMessage,
-                                 /*message_based=*/true,
-                                 /*want_sender=*/false};
-    if (call() <= 0) return;  // drained (EAGAIN), end of stream, or an error
-  }                           // `call` closes the descriptors it took
-}
-
-}  // namespace
-
-absl::Status UnixListener::CheckPeer(int fd) const {
-  if (options_.allowed_uids.empty()) return absl::OkStatus();
-  absl::StatusOr<Credentials> peer = PeerCredentials(fd);
-  if (!peer.ok()) return peer.status();
-  if (std::find(options_.allowed_uids.begin(), options_.allowed_uids.end(), peer->uid) !=
-      options_.allowed_uids.end()) {
-    return absl::OkStatus();
-  }
-  if (!options_.refusal.empty()) {
-    // Best effort: a fresh connection has room for one short message.
-    (void)::send(fd, options_.refusal.data(), options_.refusal.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-  }
-  DiscardInput(fd);
-  return absl::PermissionDeniedError(absl::StrCat("accept on ", address().ToString(),
-                                                  ": refused peer pid ", peer->pid, " uid ",
-                                                  peer->uid, " (not an allowed uid)"));
-}
-
-Task<absl::StatusOr<UnixSocket>> UnixListener::Accept(Cancellation cancel) {
+Task<absl::StatusOr<UnixSocket>> SeqPacketListener::Accept(Cancellation cancel) {
   absl::StatusOr<UniqueFd> conn = co_await acceptor_.Accept(std::move(cancel));
   if (!conn.ok()) co_return conn.status();
-  if (absl::Status allowed = CheckPeer(conn->fd()); !allowed.ok()) {
-    co_return allowed;  // `conn` closes as it goes out of scope
-  }
-  absl::StatusOr<AsyncFd> fd = AsyncFd::Create(std::move(*conn), *acceptor_.loop());
+  absl::StatusOr<AsyncFd> fd = AsyncFd::Create(std::move(*conn), acceptor_.loop());
   if (!fd.ok())
     co_return sockets::Annotate(fd.status(), absl::StrCat("accept on ", address().ToString()));
-  co_return UnixSocket(std::move(*fd), options_.type);
+  co_return UnixSocket(std::move(*fd), SocketType::kSeqPacket);
 }
 
 }  // namespace conet::ipc

@@ -1,7 +1,11 @@
 // File: ipc/unix_socket.h
 //
-// UNIX domain sockets of every type on an EventLoop, with descriptor
-// passing and peer credentials: what privilege-separated daemons talk over.
+// UNIX domain sockets on an EventLoop, with descriptor passing and peer
+// credentials: what privilege-separated daemons talk over. UnixSocket
+// carries messages (datagram and seqpacket); a UNIX stream is a
+// conet::StreamSocket (net/stream_socket.h), which passes descriptors with
+// ipc::SendFds/ReceiveFds (ipc/fd_passing.h), and listens with
+// conet::StreamListener.
 //
 //   // A connected pair (e.g. for a worker process), seqpacket: messages.
 //   auto pair = conet::ipc::SocketPair(conet::ipc::SocketType::kSeqPacket);
@@ -14,11 +18,10 @@
 //   // got->size == 4, got->fds[0] is an owned, close-on-exec copy of fds[0]
 //
 //   // A listener that only lets its own user in, refusing before reading.
-//   conet::ipc::UnixListenOptions options;
-//   options.type = conet::ipc::SocketType::kSeqPacket;
-//   options.mode = 0600;
+//   conet::ListenOptions options;
+//   options.unix_mode = 0600;
 //   options.allowed_uids = {::getuid()};
-//   auto listener = conet::ipc::UnixListener::Bind(
+//   auto listener = conet::ipc::SeqPacketListener::Bind(
 //       *conet::SocketAddress::Parse("unix:/run/me/broker.sock"), options);
 //
 // Addresses are `unix:PATH` or `unix:@ABSTRACT` (net/socket_address.h; a
@@ -46,16 +49,18 @@
 #include "net/bytes.h"
 #include "net/cancellation.h"
 #include "net/event_loop.h"
+#include "net/listen_options.h"
 #include "net/socket_address.h"
 #include "net/sockets/acceptor.h"
 #include "net/sockets/unix_socket_file.h"
+#include "net/stream_socket.h"
 #include "net/task.h"
 #include "net/unique_fd.h"
 
 namespace conet::ipc {
 
 enum class SocketType {
-  kStream = SOCK_STREAM,        // a byte stream; message boundaries are lost
+  kStream = SOCK_STREAM,        // a byte stream (StreamSocket); boundaries are lost
   kDatagram = SOCK_DGRAM,       // messages, unconnected or connected
   kSeqPacket = SOCK_SEQPACKET,  // messages over a connection
 };
@@ -68,9 +73,9 @@ class UnixSocket {
   using SendAwaiter = AsyncFd::PerformAwaiter<internal::AttachFdsCall>;
   using ReceiveAwaiter = AsyncFd::PerformAwaiter<internal::DetachFdsCall>;
 
-  // Connects a stream or seqpacket socket (or a connected datagram socket)
-  // to `address`. co_await yields the socket or the error naming the
-  // address.
+  // Connects a seqpacket socket (or a connected datagram socket) to
+  // `address`. co_await yields the socket or the error naming the address;
+  // kStream is InvalidArgumentError (connect a StreamSocket).
   static Task<absl::StatusOr<UnixSocket>> Connect(SocketAddress address, SocketType type,
                                                   Cancellation cancel = {});
   // Creates a datagram socket bound to `address`, registered with the
@@ -80,32 +85,31 @@ class UnixSocket {
   static absl::StatusOr<UnixSocket> BindDatagram(const SocketAddress& address, mode_t mode = 0);
   // Creates an unbound datagram socket (to send with SendTo).
   static absl::StatusOr<UnixSocket> OpenDatagram();
-  // Adopts a UNIX socket descriptor (made non-blocking here), registering
-  // it with `loop` (or the current loop); its type is read from SO_TYPE.
-  static absl::StatusOr<UnixSocket> Adopt(UniqueFd fd, EventLoop& loop);
-  static absl::StatusOr<UnixSocket> Adopt(UniqueFd fd);
+  // Adopts a UNIX datagram or seqpacket descriptor (made non-blocking
+  // here), registering it with `loop` (null: the current loop); its type is
+  // read from SO_TYPE, and a stream is InvalidArgumentError (adopt it as a
+  // StreamSocket).
+  static absl::StatusOr<UnixSocket> Adopt(UniqueFd fd, EventLoop* loop = nullptr);
 
   UnixSocket() = default;
   UnixSocket(UnixSocket&&) = default;
   UnixSocket& operator=(UnixSocket&&) = default;
 
   // Sends `bytes` with copies of the descriptors `fds` (which stay the
-  // caller's). On a stream, every byte is sent, waiting as needed, and the
-  // descriptors go with the first write only; on datagram and seqpacket one
-  // call is one message. co_await yields bytes.size(), or the error; too
+  // caller's) as one message. co_await yields bytes.size(), or the error; too
   // many descriptors, or descriptors with no data byte, are an
   // InvalidArgumentError before any syscall. `bytes` and `fds` (the span
   // and the descriptors) must stay valid until the co_await completes.
   SendAwaiter SendFds(ConstBytes bytes, std::span<const int> fds,
                       const Cancellation& cancel = kNoCancellation);
-  // Sends `bytes` alone (a stream: all of them; otherwise one message).
+  // Sends `bytes` alone, as one message.
   SendAwaiter Send(ConstBytes bytes, const Cancellation& cancel = kNoCancellation);
   // Sends one datagram with descriptors to `to` (an unconnected datagram
   // socket).
   SendAwaiter SendTo(ConstBytes bytes, std::span<const int> fds, const SocketAddress& to,
                      const Cancellation& cancel = kNoCancellation);
-  // Receives into `buffer` (on a stream: what is available; otherwise one
-  // message) with up to `max_fds` descriptors (at most 253). co_await
+  // Receives one message into `buffer` with up to `max_fds` descriptors
+  // (at most 253). co_await
   // yields the ReceivedMessage: size, the descriptors that came with those
   // bytes, the datagram sender. More descriptors than `max_fds`, a
   // truncated control message, or a message longer than `buffer` are errors
@@ -122,7 +126,7 @@ class UnixSocket {
   absl::StatusOr<Credentials> PeerCredentials() const { return ipc::PeerCredentials(fd()); }
   // Returns a pidfd for the peer (SO_PEERPIDFD, Linux >= 6.5).
   absl::StatusOr<UniqueFd> PeerPidFd() const { return ipc::PeerPidFd(fd()); }
-  // Half-closes (stream and seqpacket): the peer reads end of stream.
+  // Half-closes (seqpacket): the peer reads end of stream.
   absl::Status ShutdownWrite();
   absl::StatusOr<SocketAddress> LocalAddress() const;
   absl::StatusOr<SocketAddress> PeerAddress() const;
@@ -140,56 +144,46 @@ class UnixSocket {
   [[nodiscard]] UniqueFd Release() noexcept { return fd_.Release(); }
 
  private:
-  friend class UnixListener;
+  friend class SeqPacketListener;
   UnixSocket(AsyncFd fd, SocketType type) : fd_(std::move(fd)), type_(type) {}
   SendAwaiter SendMessage(ConstBytes bytes, std::span<const int> fds,
                           std::optional<SocketAddress> to, const Cancellation& cancel);
 
   AsyncFd fd_;
-  SocketType type_ = SocketType::kStream;
+  SocketType type_ = SocketType::kSeqPacket;
   sockets::UnixSocketFile file_;  // a bound datagram path
 };
 
-// Creates a connected pair of UNIX sockets of `type`, registered with `loop`
-// (or the current loop).
-absl::StatusOr<std::pair<UnixSocket, UnixSocket>> SocketPair(SocketType type, EventLoop& loop);
-absl::StatusOr<std::pair<UnixSocket, UnixSocket>> SocketPair(SocketType type);
-// Creates the pair as plain descriptors (close-on-exec, non-blocking), for
-// handing one end to another process.
+// Creates a connected pair of UNIX sockets of `type` (kSeqPacket or
+// kDatagram), registered with `loop` (null: the current loop).
+absl::StatusOr<std::pair<UnixSocket, UnixSocket>> SocketPair(SocketType type,
+                                                             EventLoop* loop = nullptr);
+// Creates a connected pair of UNIX streams (byte I/O, and descriptor passing
+// with ipc::SendFds/ReceiveFds), registered with `loop` (null: the current
+// loop).
+absl::StatusOr<std::pair<StreamSocket, StreamSocket>> StreamPair(EventLoop* loop = nullptr);
+// Creates the pair as plain descriptors (close-on-exec, non-blocking), of
+// any type, for handing one end to another process.
 absl::StatusOr<std::pair<UniqueFd, UniqueFd>> SocketPairFds(SocketType type);
 
-struct UnixListenOptions {
-  // kStream or kSeqPacket.
-  SocketType type = SocketType::kStream;
-  // Permission bits of the socket file (a path), set before listen(2); 0
-  // keeps the umask's.
-  mode_t mode = 0;
-  int backlog = SOMAXCONN;
-  // If not empty, only peers with one of these uids (SO_PEERCRED) are
-  // accepted; any other is sent `refusal` (if not empty) and closed, and
-  // Accept() reports PermissionDeniedError. Nothing it sent is acted on:
-  // what already arrived is discarded unread (descriptors closed), so that
-  // the peer reads the refusal rather than a connection reset.
-  std::vector<uid_t> allowed_uids;
-  std::string refusal;
-};
-
-class UnixListener {
+// A listening UNIX seqpacket socket (a stream listens with StreamListener).
+class SeqPacketListener {
  public:
-  // Binds and listens on `address` (see StreamListener::Bind for the socket
-  // file's lock, stale-file reclaim and removal), registered with `loop` (or
-  // the current loop).
-  static absl::StatusOr<UnixListener> Bind(const SocketAddress& address, UnixListenOptions options,
-                                           EventLoop& loop);
-  static absl::StatusOr<UnixListener> Bind(const SocketAddress& address,
-                                           UnixListenOptions options = {});
-  // Adopts a listening UNIX socket (e.g. from ListenFds).
-  static absl::StatusOr<UnixListener> Adopt(UniqueFd fd, UnixListenOptions options,
-                                            EventLoop& loop);
+  // Binds and listens on `address` (see StreamListener::Bind for the
+  // socket file's lock, stale-file reclaim and removal; of `options`,
+  // backlog, unix_mode, allowed_uids and refusal apply), registered with
+  // `loop` (null: the current loop).
+  static absl::StatusOr<SeqPacketListener> Bind(const SocketAddress& address,
+                                                const ListenOptions& options = {},
+                                                EventLoop* loop = nullptr);
+  // Adopts a listening UNIX seqpacket socket (e.g. from ListenFds); of
+  // `options`, allowed_uids and refusal apply.
+  static absl::StatusOr<SeqPacketListener> Adopt(UniqueFd fd, const ListenOptions& options = {},
+                                                 EventLoop* loop = nullptr);
 
-  UnixListener() = default;
-  UnixListener(UnixListener&&) = default;
-  UnixListener& operator=(UnixListener&&) = default;
+  SeqPacketListener() = default;
+  SeqPacketListener(SeqPacketListener&&) = default;
+  SeqPacketListener& operator=(SeqPacketListener&&) = default;
 
   // Accepts one connection. co_await yields it, or PermissionDeniedError for
   // a peer whose uid is not allowed (already closed; the message names its
@@ -200,18 +194,14 @@ class UnixListener {
 
   [[nodiscard]] const SocketAddress& address() const { return acceptor_.address(); }
   [[nodiscard]] int fd() const noexcept { return acceptor_.fd(); }
+  [[nodiscard]] bool is_open() const noexcept { return acceptor_.is_open(); }
   // Stops listening; removes the socket file (and its lock) this listener made.
   void Close() noexcept { acceptor_.Close(); }
 
  private:
-  UnixListener(sockets::Acceptor acceptor, UnixListenOptions options)
-      : acceptor_(std::move(acceptor)), options_(std::move(options)) {}
-  // Returns PermissionDenied (after sending the refusal) if the peer's uid
-  // is not allowed.
-  absl::Status CheckPeer(int fd) const;
+  explicit SeqPacketListener(sockets::Acceptor acceptor) : acceptor_(std::move(acceptor)) {}
 
   sockets::Acceptor acceptor_;
-  UnixListenOptions options_;
 };
 
 }  // namespace conet::ipc

@@ -1,18 +1,16 @@
 #include "net/async_fd.h"
 
+#include "absl/strings/str_cat.h"
+
 namespace conet {
 
-absl::StatusOr<AsyncFd> AsyncFd::Create(UniqueFd fd, EventLoop& loop) {
-  absl::StatusOr<uint32_t> generation = internal::LoopAccess::Register(loop, fd.fd());
+absl::StatusOr<AsyncFd> AsyncFd::Create(UniqueFd fd, EventLoop* loop) {
+  absl::StatusOr<EventLoop*> target =
+      internal::LoopOrCurrent(loop, absl::StrCat("cannot register fd ", fd.fd()));
+  if (!target.ok()) return target.status();
+  absl::StatusOr<uint32_t> generation = internal::LoopAccess::Register(**target, fd.fd());
   if (!generation.ok()) return generation.status();
-  return AsyncFd(std::move(fd), &loop, *generation);
-}
-
-absl::StatusOr<AsyncFd> AsyncFd::Create(UniqueFd fd) {
-  absl::StatusOr<EventLoop*> loop =
-      internal::CurrentLoop(absl::StrCat("cannot register fd ", fd.fd()));
-  if (!loop.ok()) return loop.status();
-  return Create(std::move(fd), **loop);
+  return AsyncFd(std::move(fd), *target, *generation);
 }
 
 AsyncFd::AsyncFd(AsyncFd&& other) noexcept
@@ -42,47 +40,6 @@ UniqueFd AsyncFd::Release() noexcept {
   loop_ = nullptr;
   short_read_drains_ = false;
   return std::move(fd_);
-}
-
-AsyncFd::ReadinessAwaiter AsyncFd::Readable(const Cancellation& cancel) {
-  return ReadinessAwaiter(this, Direction::kRead, cancel);
-}
-
-AsyncFd::ReadinessAwaiter AsyncFd::Writable(const Cancellation& cancel) {
-  return ReadinessAwaiter(this, Direction::kWrite, cancel);
-}
-
-absl::Status AsyncFd::SlotAwaiter::Failure(ssize_t result, const char* what) {
-  if (!status().ok()) return std::move(status());
-  return absl::ErrnoToStatus(static_cast<int>(-result), absl::StrCat(what, " on fd ", fd_));
-}
-
-internal::IoOperation** AsyncFd::SlotAwaiter::PrepareSlot() {
-  internal::IoOperation** slot = nullptr;
-  if (loop() != nullptr) {
-    if (absl::Status watched = internal::LoopAccess::Watch(*loop(), fd_, generation_);
-        !watched.ok()) {
-      status() = std::move(watched);
-      return nullptr;
-    }
-    slot = internal::LoopAccess::WaitSlot(*loop(), fd_, generation_, for_write_);
-  }
-  if (slot == nullptr) {
-    status() =
-        absl::FailedPreconditionError(absl::StrCat("fd ", fd_, " is closed or not registered"));
-    return nullptr;
-  }
-  if (*slot != nullptr) {
-    status() = absl::FailedPreconditionError(
-        absl::StrCat("fd ", fd_, " already has a pending ", for_write_ ? "write" : "read"));
-    return nullptr;
-  }
-  return slot;
-}
-
-void AsyncFd::SlotAwaiter::Unlink() noexcept {
-  internal::IoOperation** slot = internal::LoopAccess::Slot(*loop(), fd_, generation_, for_write_);
-  if (slot != nullptr && *slot == this) *slot = nullptr;
 }
 
 }  // namespace conet

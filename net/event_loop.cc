@@ -73,6 +73,11 @@ absl::StatusOr<EventLoop*> CurrentLoop(absl::string_view what) {
   return loop;
 }
 
+absl::StatusOr<EventLoop*> LoopOrCurrent(EventLoop* loop, absl::string_view what) {
+  if (loop != nullptr) return loop;
+  return CurrentLoop(what);
+}
+
 void CheckLoopAlive([[maybe_unused]] const EventLoop* loop, [[maybe_unused]] int fd) noexcept {
 #ifndef NDEBUG
   std::lock_guard<std::mutex> lock(live_loops_mu);

@@ -255,6 +255,9 @@ class LoopAccess {
 // Returns the loop running on this thread, or FailedPreconditionError
 // "<what>: no EventLoop is running on this thread".
 absl::StatusOr<EventLoop*> CurrentLoop(absl::string_view what);
+// Returns `loop` if not null, else CurrentLoop(what): the rule of every
+// conet call that takes an optional `EventLoop* loop`.
+absl::StatusOr<EventLoop*> LoopOrCurrent(EventLoop* loop, absl::string_view what);
 
 // In debug builds (no NDEBUG), aborts with a message naming `fd` if `loop`
 // has been destroyed: a socket closed after its loop. A no-op otherwise.

@@ -48,31 +48,14 @@
 #include "net/bytes.h"
 #include "net/cancellation.h"
 #include "net/event_loop.h"
+#include "net/internal/stream_calls.h"
+#include "net/listen_options.h"
 #include "net/socket_address.h"
 #include "net/sockets/acceptor.h"
 #include "net/task.h"
 #include "net/unique_fd.h"
 
 namespace conet {
-
-namespace internal {
-struct ReadCall;
-struct ReadExactCall;
-struct SendCall;
-struct SendAllCall;
-struct ReadvCall;
-struct SendmsgCall;
-struct SendmsgAllCall;
-
-// What a connected socket's reads can promise (see
-// AsyncFd::SetShortReadDrains): a TCP stream's short read empties it, a UNIX
-// stream's too unless a control message was cut; other sockets adopted as
-// streams (SCTP, or a record socket) promise nothing.
-enum class StreamKind : uint8_t { kOther, kTcp, kUnix };
-// Finds the kind from SO_DOMAIN, SO_TYPE and SO_PROTOCOL (kOther if any
-// fails: not a socket).
-StreamKind StreamKindOf(int fd);
-}  // namespace internal
 
 // A connected stream socket: TCP (IPv4, IPv6) or UNIX stream.
 class StreamSocket {
@@ -98,9 +81,8 @@ class StreamSocket {
   // If every address fails, the error lists each one's reason.
   static Task<absl::StatusOr<StreamSocket>> Connect(std::string target, Cancellation cancel = {});
   // Adopts a connected, non-blocking stream socket, registering it with
-  // `loop` (or the current loop).
-  static absl::StatusOr<StreamSocket> Adopt(UniqueFd fd, EventLoop& loop);
-  static absl::StatusOr<StreamSocket> Adopt(UniqueFd fd);
+  // `loop` (null: the loop running on this thread).
+  static absl::StatusOr<StreamSocket> Adopt(UniqueFd fd, EventLoop* loop = nullptr);
 
   StreamSocket() = default;
   StreamSocket(StreamSocket&&) = default;
@@ -152,9 +134,36 @@ class StreamSocket {
   // bind is the unnamed address `unix:`.
   absl::StatusOr<SocketAddress> PeerAddress() const;
 
+  // Runs a system call of your own on the socket (sendfile, splice,
+  // another library's non-blocking I/O), waiting for readiness in
+  // `direction` while it fails with EAGAIN: see AsyncFd::Perform and
+  // NonBlockingSyscall (net/async_fd.h). It counts as the pending read or
+  // write of that direction.
+  template <NonBlockingSyscall Syscall>
+  AsyncFd::PerformAwaiter<Syscall> Perform(Direction direction, const char* what, Syscall syscall,
+                                           const Cancellation& cancel = kNoCancellation) {
+    return fd_.Perform(direction, what, std::move(syscall), cancel);
+  }
+  template <NonBlockingSyscall Syscall>
+  requires internal::SyscallNamesItself<Syscall> AsyncFd::PerformAwaiter<Syscall> Perform(
+      Direction direction, Syscall syscall, const Cancellation& cancel = kNoCancellation) {
+    return fd_.Perform(direction, std::move(syscall), cancel);
+  }
+  // Await readability or writability alone, after your own syscall failed
+  // with EAGAIN (the socket is edge-triggered).
+  AsyncFd::ReadinessAwaiter Readable(const Cancellation& cancel = kNoCancellation) {
+    return fd_.Readable(cancel);
+  }
+  AsyncFd::ReadinessAwaiter Writable(const Cancellation& cancel = kNoCancellation) {
+    return fd_.Writable(cancel);
+  }
+
   // Returns the descriptor (-1 once closed), keeping ownership.
   [[nodiscard]] int fd() const noexcept { return fd_.fd(); }
   [[nodiscard]] bool is_open() const noexcept { return fd_.is_open(); }
+  // Reports whether this is a UNIX stream (which can carry descriptors: see
+  // ipc::SendFds in ipc/fd_passing.h) rather than TCP.
+  [[nodiscard]] bool is_unix() const noexcept { return kind_ == internal::StreamKind::kUnix; }
   // Closes the socket; pending operations complete with CancelledError.
   void Close() noexcept { fd_.Close(); }
   // Unregisters the socket and hands its descriptor back, still open.
@@ -163,7 +172,7 @@ class StreamSocket {
  private:
   friend class StreamListener;
   StreamSocket(AsyncFd fd, internal::StreamKind kind);
-  static absl::StatusOr<StreamSocket> Adopt(UniqueFd fd, EventLoop& loop,
+  static absl::StatusOr<StreamSocket> Adopt(UniqueFd fd, EventLoop* loop,
                                             internal::StreamKind kind);
   absl::Status RequireTcp(const char* what) const;
 
@@ -187,40 +196,23 @@ class StreamSocket {
   bool inq_enabled_ = false;
 };
 
-// How StreamListener::Bind sets up the socket. Build it as a named variable (or
-// pass it to Bind, which is not a coroutine): e.g.
-//   conet::ListenOptions options{.reuse_port = true, .backlog = 1024};
-struct ListenOptions {
-  // SO_REUSEADDR: rebind a port with connections in TIME_WAIT (TCP only).
-  bool reuse_address = true;
-  // SO_REUSEPORT: several sockets (one per loop) share the port and the
-  // kernel spreads connections among them (TCP only).
-  bool reuse_port = false;
-  // The accept queue length passed to listen(2).
-  int backlog = SOMAXCONN;
-  // IPV6_V6ONLY: an IPv6 wildcard listener takes no IPv4 connections.
-  bool v6_only = false;
-  // The permission bits of a UNIX socket file (e.g. 0660: owner and group
-  // may connect), set before the socket listens; 0 leaves the umask's.
-  mode_t unix_mode = 0;
-};
-
 // A listening stream socket: TCP or UNIX.
 class StreamListener {
  public:
   // Creates, binds and listens on `address` (port 0: an ephemeral port),
-  // registering the socket with `loop` (or the current loop). A UNIX path
+  // registering the socket with `loop` (null: the current loop). A UNIX path
   // is guarded by a lock file beside it (`PATH.lock`, flock(2)) while the
   // listener lives: a socket file left by a listener that died is replaced,
   // and a live listener's name is refused with EADDRINUSE, without races
   // between listeners starting at once. Close() removes both files.
   static absl::StatusOr<StreamListener> Bind(const SocketAddress& address,
-                                             const ListenOptions& options, EventLoop& loop);
-  static absl::StatusOr<StreamListener> Bind(const SocketAddress& address,
-                                             const ListenOptions& options = {});
+                                             const ListenOptions& options = {},
+                                             EventLoop* loop = nullptr);
   // Adopts a socket already listening (e.g. from systemd), registering it
-  // with `loop`.
-  static absl::StatusOr<StreamListener> Adopt(UniqueFd fd, EventLoop& loop);
+  // with `loop` (null: the current loop). Of `options`, only allowed_uids
+  // and refusal apply: the socket is set up already.
+  static absl::StatusOr<StreamListener> Adopt(UniqueFd fd, const ListenOptions& options = {},
+                                              EventLoop* loop = nullptr);
 
   StreamListener() = default;
   StreamListener(StreamListener&&) = default;
@@ -257,111 +249,6 @@ class StreamListener {
 };
 
 // Implementation details follow.
-namespace internal {
-
-// SO_INQ / SCM_INQ for UNIX sockets (Linux 6.17), which libc's headers may
-// not name yet.
-inline constexpr int kSoInq = 84;
-inline constexpr int kScmInq = kSoInq;
-
-struct ReadCall {
-  static constexpr const char* kWhat = "read";
-  // A short read leaves nothing behind on a descriptor marked so (see
-  // AsyncFd::SetShortReadDrains), unless `control_cut` says otherwise.
-  static constexpr bool kShortReadDrains = true;
-  int fd;
-  bool unix_stream;  // read with recvmsg, to learn of a cut control message
-  // Set when the read skipped a control message (descriptors or
-  // credentials) it had no room for: a UNIX stream read stops short there,
-  // with more data queued behind it. (Beside the other flag: no padding.)
-  bool control_cut = false;
-  char* data;
-  size_t size;
-  ssize_t operator()() {
-    if (!unix_stream) return ::read(fd, data, size);
-    return ReadUnix();
-  }
-  ssize_t ReadUnix();
-};
-
-struct ReadExactCall {
-  static constexpr const char* kWhat = "read";
-  int fd;
-  // The level of the kernel's "bytes left" control message (IPPROTO_TCP
-  // for TCP_INQ, SOL_SOCKET for SO_INQ), or 0 to read with plain read().
-  int inq_level;
-  char* data;
-  size_t size;
-  size_t done = 0;
-  // Set when the last read left nothing queued (as the kernel reported).
-  bool drained = false;
-  ssize_t operator()() {
-    while (done < size) {
-      const ssize_t n = inq_level == 0 ? ::read(fd, data + done, size - done) : ReadNotingInq();
-      if (n < 0) return -1;
-      if (n == 0) break;  // end of stream: Finish reports the shortfall
-      done += static_cast<size_t>(n);
-    }
-    return static_cast<ssize_t>(done);
-  }
-  absl::StatusOr<size_t> Finish(absl::StatusOr<size_t> result) const {
-    if (!result.ok() || *result == size) return result;
-    return EndedEarly(*result);
-  }
-  // OutOfRangeError: the stream ended after `got` bytes.
-  absl::Status EndedEarly(size_t got) const;
-  // One recvmsg into data[done, size) that also reads the "bytes left"
-  // report and sets `drained`.
-  ssize_t ReadNotingInq();
-};
-
-struct SendCall {
-  static constexpr const char* kWhat = "send";
-  int fd;
-  const char* data;
-  size_t size;
-  ssize_t operator()() const { return ::send(fd, data, size, MSG_NOSIGNAL); }
-};
-
-struct SendAllCall {
-  static constexpr const char* kWhat = "send";
-  int fd;
-  const char* data;
-  size_t size;
-  size_t done = 0;
-  ssize_t operator()() {
-    while (done < size) {
-      const ssize_t n = ::send(fd, data + done, size - done, MSG_NOSIGNAL);
-      if (n < 0) return -1;
-      done += static_cast<size_t>(n);
-    }
-    return static_cast<ssize_t>(done);
-  }
-};
-
-struct ReadvCall {
-  int fd;
-  const iovec* buffers;
-  size_t count;
-  ssize_t operator()() const;
-};
-
-struct SendmsgCall {
-  int fd;
-  const iovec* buffers;
-  size_t count;
-  ssize_t operator()() const;
-};
-
-struct SendmsgAllCall {
-  int fd;
-  std::vector<iovec> pending;  // what is left to send, advanced in place
-  size_t first = 0;            // index of the first unsent iovec
-  size_t total = 0;
-  ssize_t operator()();
-};
-
-}  // namespace internal
 
 // The four plain transfers are defined here so that the awaiting coroutine
 // builds the awaiter in place, without a call.

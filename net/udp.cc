@@ -31,8 +31,10 @@ absl::StatusOr<Datagram> ReceiveFromCall::Finish(absl::StatusOr<size_t> result) 
 }  // namespace internal
 
 absl::StatusOr<UdpSocket> UdpSocket::Bind(const SocketAddress& address, bool reuse_port,
-                                          EventLoop& loop) {
+                                          EventLoop* loop) {
   const std::string what = absl::StrCat("bind UDP to ", address.ToString());
+  absl::StatusOr<EventLoop*> target = internal::LoopOrCurrent(loop, what);
+  if (!target.ok()) return target.status();
   if (address.is_unix()) {
     return absl::InvalidArgumentError(
         absl::StrCat(what, ": UdpSocket takes IPv4 or IPv6 addresses"));
@@ -49,16 +51,9 @@ absl::StatusOr<UdpSocket> UdpSocket::Bind(const SocketAddress& address, bool reu
   if (::bind(raw->fd(), address.data(), address.size()) != 0) {
     return absl::ErrnoToStatus(errno, what);
   }
-  absl::StatusOr<AsyncFd> fd = AsyncFd::Create(std::move(*raw), loop);
+  absl::StatusOr<AsyncFd> fd = AsyncFd::Create(std::move(*raw), *target);
   if (!fd.ok()) return fd.status();
   return UdpSocket(std::move(*fd));
-}
-
-absl::StatusOr<UdpSocket> UdpSocket::Bind(const SocketAddress& address, bool reuse_port) {
-  absl::StatusOr<EventLoop*> loop =
-      internal::CurrentLoop(absl::StrCat("bind UDP to ", address.ToString()));
-  if (!loop.ok()) return loop.status();
-  return Bind(address, reuse_port, **loop);
 }
 
 absl::StatusOr<UdpSocket> UdpSocket::Connect(const SocketAddress& peer) {

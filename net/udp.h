@@ -30,6 +30,7 @@
 #include "net/bytes.h"
 #include "net/cancellation.h"
 #include "net/event_loop.h"
+#include "net/internal/udp_calls.h"
 #include "net/socket_address.h"
 #include "net/unique_fd.h"
 
@@ -47,22 +48,16 @@ struct Datagram {
   SocketAddress from = SocketAddress::Ipv4(0, 0);
 };
 
-namespace internal {
-struct SendToCall;
-struct ReceiveFromCall;
-}  // namespace internal
-
 class UdpSocket {
  public:
   using SendAwaiter = AsyncFd::PerformAwaiter<internal::SendToCall>;
   using ReceiveAwaiter = AsyncFd::PerformAwaiter<internal::ReceiveFromCall>;
 
   // Creates a UDP socket bound to `address` (port 0: an ephemeral port),
-  // registered with `loop` (or the current loop). `reuse_port` sets
+  // registered with `loop` (null: the current loop). `reuse_port` sets
   // SO_REUSEPORT, so several sockets (one per loop) can share the port.
-  static absl::StatusOr<UdpSocket> Bind(const SocketAddress& address, bool reuse_port,
-                                        EventLoop& loop);
-  static absl::StatusOr<UdpSocket> Bind(const SocketAddress& address, bool reuse_port = false);
+  static absl::StatusOr<UdpSocket> Bind(const SocketAddress& address, bool reuse_port = false,
+                                        EventLoop* loop = nullptr);
   // Creates a UDP socket connected to `peer` (bound to an ephemeral port of
   // the matching family), registered with the current loop.
   static absl::StatusOr<UdpSocket> Connect(const SocketAddress& peer);
@@ -97,32 +92,6 @@ class UdpSocket {
   AsyncFd fd_;
 };
 
-// Implementation details follow.
-namespace internal {
-
-struct SendToCall {
-  int fd;
-  const char* data;
-  size_t size;
-  SocketAddress to;
-  bool connected;
-  ssize_t operator()() const {
-    return ::sendto(fd, data, size, MSG_NOSIGNAL, connected ? nullptr : to.data(),
-                    connected ? 0 : to.size());
-  }
-};
-
-struct ReceiveFromCall {
-  int fd;
-  char* data;
-  size_t size;
-  sockaddr_storage from{};
-  socklen_t from_len = 0;
-  ssize_t operator()();
-  absl::StatusOr<Datagram> Finish(absl::StatusOr<size_t> result) const;
-};
-
-}  // namespace internal
 }  // namespace conet
 
 #endif  // CONET_NET_UDP_H_

@@ -52,6 +52,7 @@
 #include "net/event_loop.h"
 #include "net/signals.h"
 #include "net/socket_address.h"
+#include "net/stream_socket.h"
 #include "net/task.h"
 #include "net/unique_fd.h"
 #include "net/when_any.h"
@@ -60,6 +61,7 @@
 namespace {
 
 using conet::SocketAddress;
+using conet::StreamSocket;
 using conet::Task;
 using conet::UniqueFd;
 using conet::ipc::SocketType;
@@ -169,21 +171,49 @@ Task<absl::Status> SendDatagram(SendOptions options, std::vector<UniqueFd> files
   co_return sent.status();
 }
 
+// Descriptor passing on either kind of connection: a seqpacket UnixSocket
+// or a UNIX stream.
+conet::ipc::SendFdsAwaiter SendOn(UnixSocket& socket, std::span<const char> bytes,
+                                  std::span<const int> fds, const conet::Cancellation& cancel) {
+  return socket.SendFds(bytes, fds, cancel);
+}
+conet::ipc::SendFdsAwaiter SendOn(StreamSocket& stream, std::span<const char> bytes,
+                                  std::span<const int> fds, const conet::Cancellation& cancel) {
+  return conet::ipc::SendFds(stream, bytes, fds, cancel);
+}
+conet::ipc::ReceiveFdsAwaiter ReceiveOn(UnixSocket& socket, std::span<char> buffer,
+                                        const conet::Cancellation& cancel) {
+  return socket.ReceiveFds(buffer, conet::ipc::kMaxFdsPerMessage, cancel);
+}
+conet::ipc::ReceiveFdsAwaiter ReceiveOn(StreamSocket& stream, std::span<char> buffer,
+                                        const conet::Cancellation& cancel) {
+  return conet::ipc::ReceiveFds(stream, buffer, conet::ipc::kMaxFdsPerMessage, cancel);
+}
+
+Task<absl::StatusOr<UnixSocket>> ConnectTo(const SendOptions& options, UnixSocket* /*kind*/,
+                                           conet::Cancellation deadline) {
+  co_return co_await UnixSocket::Connect(options.to, options.type, std::move(deadline));
+}
+Task<absl::StatusOr<StreamSocket>> ConnectTo(const SendOptions& options, StreamSocket* /*kind*/,
+                                             conet::Cancellation deadline) {
+  co_return co_await StreamSocket::Connect(options.to, std::move(deadline));
+}
+
 // Connects, sends the message with `files` attached, and prints one reply.
+template <typename Socket>
 Task<absl::Status> SendAndPrintReply(SendOptions options, std::vector<UniqueFd> files) {
   conet::Cancellation deadline(absl::Now() + options.timeout);
-  absl::StatusOr<UnixSocket> socket =
-      co_await UnixSocket::Connect(options.to, options.type, deadline);
+  absl::StatusOr<Socket> socket =
+      co_await ConnectTo(options, static_cast<Socket*>(nullptr), deadline);
   if (!socket.ok()) co_return socket.status();
   const std::vector<int> raw = Borrow(files);
   std::span<const char> bytes(options.message.data(), options.message.size());
   std::span<const int> fds(raw);
-  absl::StatusOr<size_t> sent = co_await socket->SendFds(bytes, fds, deadline);
+  absl::StatusOr<size_t> sent = co_await SendOn(*socket, bytes, fds, deadline);
   if (!sent.ok()) co_return sent.status();
   files.clear();  // the peer has its copies now
   std::vector<char> buffer(kBufferBytes);
-  absl::StatusOr<conet::ipc::ReceivedMessage> reply =
-      co_await socket->ReceiveFds(buffer, conet::ipc::kMaxFdsPerMessage, deadline);
+  absl::StatusOr<conet::ipc::ReceivedMessage> reply = co_await ReceiveOn(*socket, buffer, deadline);
   if (absl::IsDeadlineExceeded(reply.status())) {
     co_return absl::DeadlineExceededError(absl::StrCat("no reply from ", options.to.ToString(),
                                                        " within ",
@@ -202,7 +232,10 @@ Task<absl::Status> Send(SendOptions options, std::vector<UniqueFd> files) {
   if (options.type == SocketType::kDatagram) {
     return SendDatagram(std::move(options), std::move(files));
   }
-  return SendAndPrintReply(std::move(options), std::move(files));
+  if (options.type == SocketType::kStream) {
+    return SendAndPrintReply<StreamSocket>(std::move(options), std::move(files));
+  }
+  return SendAndPrintReply<UnixSocket>(std::move(options), std::move(files));
 }
 
 // --- recv --------------------------------------------------------------------
@@ -215,11 +248,12 @@ void PrintListening(const SocketAddress& address) {
 // Receives and prints messages on one connection until it ends or `*left`
 // (the caller's count of messages still wanted) reaches 0, answering each
 // with `OK <kind>...`.
-Task<absl::Status> ServeConnection(UnixSocket socket, int* left) {
+template <typename Socket>
+Task<absl::Status> ServeConnection(Socket socket, int* left) {
   std::vector<char> buffer(kBufferBytes);
   while (*left > 0) {
     absl::StatusOr<conet::ipc::ReceivedMessage> got =
-        co_await socket.ReceiveFds(buffer, conet::ipc::kMaxFdsPerMessage);
+        co_await ReceiveOn(socket, buffer, conet::kNoCancellation);
     if (!got.ok()) co_return got.status();
     if (got->size == 0) co_return absl::OkStatus();  // the peer is done
     PrintMessage(absl::string_view(buffer.data(), got->size), got->fds);
@@ -229,7 +263,7 @@ Task<absl::Status> ServeConnection(UnixSocket socket, int* left) {
     std::string answer = "OK";
     for (const std::string& kind : kinds) absl::StrAppend(&answer, " ", kind);
     std::span<const char> bytes(answer.data(), answer.size());
-    absl::StatusOr<size_t> sent = co_await socket.Send(bytes);
+    absl::StatusOr<size_t> sent = co_await SendOn(socket, bytes, {}, conet::kNoCancellation);
     if (!sent.ok()) {
       std::fprintf(stderr, "fdpass: reply not sent: %s\n",
                    std::string(sent.status().message()).c_str());
@@ -238,16 +272,14 @@ Task<absl::Status> ServeConnection(UnixSocket socket, int* left) {
   co_return absl::OkStatus();
 }
 
+template <typename Listener>
 Task<absl::Status> RecvConnections(RecvOptions options) {
-  conet::ipc::UnixListenOptions listen_options;
-  listen_options.type = options.type;
-  absl::StatusOr<conet::ipc::UnixListener> listener =
-      conet::ipc::UnixListener::Bind(options.listen, listen_options);
+  absl::StatusOr<Listener> listener = Listener::Bind(options.listen);
   if (!listener.ok()) co_return listener.status();
   PrintListening(listener->address());
   int left = options.count;
   while (left > 0) {
-    absl::StatusOr<UnixSocket> socket = co_await listener->Accept();
+    auto socket = co_await listener->Accept();
     if (!socket.ok()) co_return socket.status();
     absl::Status served = co_await ServeConnection(std::move(*socket), &left);
     if (!served.ok()) co_return served;
@@ -274,7 +306,10 @@ Task<absl::Status> RecvDatagrams(RecvOptions options) {
 
 Task<absl::Status> Recv(RecvOptions options) {
   if (options.type == SocketType::kDatagram) return RecvDatagrams(std::move(options));
-  return RecvConnections(std::move(options));
+  if (options.type == SocketType::kStream) {
+    return RecvConnections<conet::StreamListener>(std::move(options));
+  }
+  return RecvConnections<conet::ipc::SeqPacketListener>(std::move(options));
 }
 
 // --- Command line ------------------------------------------------------------

@@ -49,8 +49,7 @@ struct AcceptCall {
   }
 };
 
-absl::Status SetListenOptions(int fd, const SocketAddress& address,
-                              const AcceptorOptions& options) {
+absl::Status SetListenOptions(int fd, const SocketAddress& address, const ListenOptions& options) {
   if (!address.is_unix()) {
     if (absl::Status s =
             SetIntOption(fd, SOL_SOCKET, SO_REUSEADDR, options.reuse_address, "SO_REUSEADDR");
@@ -71,10 +70,14 @@ absl::Status SetListenOptions(int fd, const SocketAddress& address,
 
 }  // namespace
 
-absl::StatusOr<Acceptor> Acceptor::Bind(const SocketAddress& address,
-                                        const AcceptorOptions& options, EventLoop& loop) {
+absl::StatusOr<Acceptor> Acceptor::Bind(const SocketAddress& address, int type,
+                                        const ListenOptions& options, EventLoop& loop) {
   const std::string where = address.ToString();
-  absl::StatusOr<UniqueFd> raw = OpenSocket(address.family(), options.type);
+  if (!options.allowed_uids.empty() && !address.is_unix()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("listen on ", where, ": allowed_uids needs a UNIX address (SO_PEERCRED)"));
+  }
+  absl::StatusOr<UniqueFd> raw = OpenSocket(address.family(), type);
   if (!raw.ok()) return Annotate(raw.status(), absl::StrCat("listen on ", where));
   if (absl::Status s = SetListenOptions(raw->fd(), address, options); !s.ok()) {
     return Annotate(s, absl::StrCat("listen on ", where));
@@ -87,20 +90,23 @@ absl::StatusOr<Acceptor> Acceptor::Bind(const SocketAddress& address,
     return bound;
   }
   Acceptor acceptor;
+  acceptor.allowed_uids_ = options.allowed_uids;
+  acceptor.refusal_ = options.refusal;
   acceptor.file_ = std::move(*file);
   if (::listen(raw->fd(), options.backlog) != 0) {
     return absl::ErrnoToStatus(errno, absl::StrCat("listen on ", where));
   }
   absl::StatusOr<SocketAddress> local = LocalAddressOf(raw->fd());
   if (!local.ok()) return local.status();
-  absl::StatusOr<AsyncFd> fd = AsyncFd::Create(std::move(*raw), loop);
+  absl::StatusOr<AsyncFd> fd = AsyncFd::Create(std::move(*raw), &loop);
   if (!fd.ok()) return fd.status();
   acceptor.fd_ = std::move(*fd);
   acceptor.address_ = *local;
   return acceptor;
 }
 
-absl::StatusOr<Acceptor> Acceptor::Adopt(UniqueFd fd, EventLoop& loop) {
+absl::StatusOr<Acceptor> Acceptor::Adopt(UniqueFd fd, const ListenOptions& options,
+                                         EventLoop& loop) {
   // Descriptors from systemd are blocking unless the unit says NonBlocking=;
   // a blocking accept4 would stall the loop.
   absl::StatusOr<int> listening = GetIntOption(fd.fd(), SOL_SOCKET, SO_ACCEPTCONN, "SO_ACCEPTCONN");
@@ -112,12 +118,67 @@ absl::StatusOr<Acceptor> Acceptor::Adopt(UniqueFd fd, EventLoop& loop) {
   if (absl::Status s = SetNonBlocking(fd.fd(), true); !s.ok()) return s;
   absl::StatusOr<SocketAddress> local = LocalAddressOf(fd.fd());
   if (!local.ok()) return local.status();
-  absl::StatusOr<AsyncFd> async = AsyncFd::Create(std::move(fd), loop);
+  absl::StatusOr<AsyncFd> async = AsyncFd::Create(std::move(fd), &loop);
   if (!async.ok()) return async.status();
+  if (!options.allowed_uids.empty() && !local->is_unix()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("adopt listener ", local->ToString(), ": allowed_uids needs a UNIX socket"));
+  }
   Acceptor acceptor;
+  acceptor.allowed_uids_ = options.allowed_uids;
+  acceptor.refusal_ = options.refusal;
   acceptor.fd_ = std::move(*async);
   acceptor.address_ = *local;
   return acceptor;
+}
+
+namespace {
+
+// Reads and drops whatever a refused peer already sent, closing any
+// descriptors in it: closing a UNIX socket with unread data makes the
+// peer's next receive fail with ECONNRESET, before it reads the refusal.
+void DiscardInput(int fd) {
+  char buffer[512];
+  // Room for a full SCM_RIGHTS message (253 descriptors) and credentials.
+  alignas(cmsghdr) char control[CMSG_SPACE(253 * sizeof(int)) + CMSG_SPACE(sizeof(ucred))];
+  for (int i = 0; i < 64; ++i) {
+    iovec iov{buffer, sizeof(buffer)};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+    const ssize_t n = ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    for (cmsghdr* c = n >= 0 ? CMSG_FIRSTHDR(&msg) : nullptr; c != nullptr;
+         c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+        ForEachPassedFd(c, [](int passed) { ::close(passed); });
+      }
+    }
+    if (n <= 0) return;  // drained (EAGAIN), end of stream, or an error
+  }
+}
+
+}  // namespace
+
+absl::Status Acceptor::CheckPeer(int fd) const {
+  if (allowed_uids_.empty()) return absl::OkStatus();
+  ucred peer{};
+  socklen_t length = sizeof(peer);
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &length) != 0) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("SO_PEERCRED on fd ", fd));
+  }
+  if (std::find(allowed_uids_.begin(), allowed_uids_.end(), peer.uid) != allowed_uids_.end()) {
+    return absl::OkStatus();
+  }
+  if (!refusal_.empty()) {
+    // Best effort: a fresh connection has room for one short message.
+    (void)::send(fd, refusal_.data(), refusal_.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  }
+  DiscardInput(fd);
+  return absl::PermissionDeniedError(absl::StrCat("accept on ", address_->ToString(),
+                                                  ": refused peer pid ", peer.pid, " uid ",
+                                                  peer.uid, " (not an allowed uid)"));
 }
 
 void Acceptor::Close() noexcept {
@@ -150,7 +211,11 @@ Task<absl::StatusOr<UniqueFd>> Acceptor::Accept(Cancellation cancel) {
     co_return Annotate(conn.status(), what());
   }
   backoff_ = absl::ZeroDuration();
-  co_return UniqueFd(static_cast<int>(*conn));
+  UniqueFd accepted(static_cast<int>(*conn));
+  if (absl::Status allowed = CheckPeer(accepted.fd()); !allowed.ok()) {
+    co_return allowed;  // `accepted` closes as it goes out of scope
+  }
+  co_return accepted;
 }
 
 }  // namespace conet::sockets

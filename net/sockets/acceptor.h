@@ -15,6 +15,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -22,6 +23,7 @@
 #include "net/async_fd.h"
 #include "net/cancellation.h"
 #include "net/event_loop.h"
+#include "net/listen_options.h"
 #include "net/socket_address.h"
 #include "net/sockets/unix_socket_file.h"
 #include "net/task.h"
@@ -29,22 +31,16 @@
 
 namespace conet::sockets {
 
-struct AcceptorOptions {
-  int type = 0;  // SOCK_STREAM or SOCK_SEQPACKET
-  bool reuse_address = true;
-  bool reuse_port = false;
-  int backlog = 0;
-  bool v6_only = false;
-  mode_t unix_mode = 0;  // chmod for a UNIX socket file; 0 keeps the umask's
-};
-
 class Acceptor {
  public:
-  // Binds and listens on `address`, registered with `loop`.
-  static absl::StatusOr<Acceptor> Bind(const SocketAddress& address, const AcceptorOptions& options,
-                                       EventLoop& loop);
+  // Binds and listens on `address` with a socket of `type` (SOCK_STREAM or
+  // SOCK_SEQPACKET), registered with `loop`.
+  static absl::StatusOr<Acceptor> Bind(const SocketAddress& address, int type,
+                                       const ListenOptions& options, EventLoop& loop);
   // Adopts a socket already listening.
-  static absl::StatusOr<Acceptor> Adopt(UniqueFd fd, EventLoop& loop);
+  // Adopts a socket already listening; only `options.allowed_uids` and
+  // `options.refusal` apply.
+  static absl::StatusOr<Acceptor> Adopt(UniqueFd fd, const ListenOptions& options, EventLoop& loop);
 
   Acceptor() = default;
   Acceptor(Acceptor&&) = default;
@@ -64,7 +60,13 @@ class Acceptor {
   void Close() noexcept;
 
  private:
+  // Returns PermissionDenied (after sending the refusal) if the peer's uid
+  // is not allowed.
+  absl::Status CheckPeer(int fd) const;
+
   AsyncFd fd_;
+  std::vector<uid_t> allowed_uids_;
+  std::string refusal_;
   std::optional<SocketAddress> address_;
   UnixSocketFile file_;  // a UNIX path's socket file and lock
   absl::Duration backoff_ = absl::ZeroDuration();

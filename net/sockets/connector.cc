@@ -21,7 +21,7 @@ Task<absl::StatusOr<AsyncFd>> ConnectSocket(SocketAddress address, int type, std
   while (true) {
     absl::StatusOr<UniqueFd> raw = OpenSocket(address.family(), type);
     if (!raw.ok()) co_return Annotate(raw.status(), what);
-    absl::StatusOr<AsyncFd> fd = AsyncFd::Create(std::move(*raw), *loop);
+    absl::StatusOr<AsyncFd> fd = AsyncFd::Create(std::move(*raw), loop);
     if (!fd.ok()) co_return Annotate(fd.status(), what);
     int error = 0;
     if (::connect(fd->fd(), address.data(), address.size()) != 0) error = errno;

@@ -366,7 +366,7 @@ void CloseAfterTheLoop() {
   std::optional<AsyncFd> fd;
   absl::StatusOr<std::unique_ptr<EventLoop>> loop = EventLoop::Create();
   if (!loop.ok()) return;
-  fd.emplace(*AsyncFd::Create(UniqueFd(pair[0]), **loop));
+  fd.emplace(*AsyncFd::Create(UniqueFd(pair[0]), loop->get()));
   loop->reset();
   fd.reset();
 }

@@ -779,13 +779,11 @@ Task<std::pair<absl::Status, absl::Status>> AdoptBlockingAndNonListening() {
   const SocketAddress any = SocketAddress::Ipv4Loopback(0);
   EXPECT_EQ(::bind(blocking.fd(), any.data(), any.size()), 0);
   EXPECT_EQ(::listen(blocking.fd(), 8), 0);
-  absl::StatusOr<StreamListener> listener =
-      StreamListener::Adopt(std::move(blocking), *EventLoop::Current());
+  absl::StatusOr<StreamListener> listener = StreamListener::Adopt(std::move(blocking));
   EXPECT_TRUE(listener.ok()) << listener.status();
   absl::StatusOr<StreamSocket> none = co_await listener->Accept(Within(absl::Milliseconds(20)));
   UniqueFd not_listening(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  absl::StatusOr<StreamListener> refused =
-      StreamListener::Adopt(std::move(not_listening), *EventLoop::Current());
+  absl::StatusOr<StreamListener> refused = StreamListener::Adopt(std::move(not_listening));
   co_return std::make_pair(none.status(), refused.status());
 }
 
