@@ -34,9 +34,13 @@
 #include <utility>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "absl/status/status.h"
 #include "net/signals.h"
-#include "tools/internal/command_line.h"
+#include "tools/flags.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:7007", "HOST:PORT or [IPV6]:PORT");
+ABSL_FLAG(int, threads, 1, "io_contexts, one per thread, 1 to 256");
 
 namespace {
 
@@ -123,14 +127,16 @@ void PrintUsage() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  conet::tools::CommandLine args(argc, argv);
-  if (args.help()) {
+  absl::StatusOr<conet::tools::ParsedArgs> args = conet::tools::ParseFlags(argc, argv);
+  if (args.ok() && args->help) {
     PrintUsage();
     return 0;
   }
-  const std::string listen = args.String("listen", "127.0.0.1:7007");
-  const int threads = static_cast<int>(args.Int("threads", 1, 1, 256));
-  if (absl::Status ok = args.Finish(); !ok.ok()) {
+  const std::string listen = absl::GetFlag(FLAGS_listen);
+  const int threads = absl::GetFlag(FLAGS_threads);
+  absl::Status ok = args.status();
+  if (ok.ok()) ok = conet::tools::CheckRange("threads", threads, 1, 256);
+  if (!ok.ok()) {
     std::fprintf(stderr, "asio_echo: %s (try --help)\n", std::string(ok.message()).c_str());
     return 2;
   }

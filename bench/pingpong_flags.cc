@@ -1,25 +1,36 @@
 #include "bench/pingpong_flags.h"
 
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
+#include <string>
 
+#include "absl/flags/flag.h"
 #include "absl/status/status.h"
-#include "tools/internal/command_line.h"
+#include "absl/status/statusor.h"
+#include "tools/flags.h"
+
+ABSL_FLAG(int64_t, round_trips, 100000, "round trips to make");
+ABSL_FLAG(std::string, transport, "socketpair", "socketpair or tcp");
 
 namespace conet::bench {
 
 PingPongFlags ParsePingPongFlags(int argc, char** argv) {
-  tools::CommandLine args(argc, argv);
-  PingPongFlags flags;
-  flags.round_trips =
-      static_cast<long>(args.Int("round-trips", 100000, 0, std::numeric_limits<long>::max()));
-  flags.transport = args.String("transport", "socketpair");
-  if (absl::Status ok = args.Finish(); !ok.ok() || args.help()) {
+  absl::StatusOr<tools::ParsedArgs> args = tools::ParseFlags(argc, argv);
+  absl::Status ok = args.status();
+  if (ok.ok()) {
+    ok = tools::CheckRange("round-trips", absl::GetFlag(FLAGS_round_trips), 0,
+                           std::numeric_limits<long>::max());
+  }
+  if (!ok.ok() || args->help) {
     std::fprintf(stderr, "usage: %s [--round-trips=N] [--transport=socketpair|tcp]%s%s\n", argv[0],
                  ok.ok() ? "" : ": ", std::string(ok.message()).c_str());
     std::exit(2);
   }
+  PingPongFlags flags;
+  flags.round_trips = static_cast<long>(absl::GetFlag(FLAGS_round_trips));
+  flags.transport = absl::GetFlag(FLAGS_transport);
   return flags;
 }
 

@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/clock.h"
@@ -29,7 +30,11 @@
 #include "net/stream_socket.h"
 #include "net/task.h"
 #include "net/throttled_log.h"
-#include "tools/internal/command_line.h"
+#include "tools/flags.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:7007",
+          "HOST:PORT, [IPV6]:PORT, unix:PATH or unix:@NAME (port 0: any free port)");
+ABSL_FLAG(int, threads, 1, "event loops, one per thread, 1 to 256");
 
 namespace {
 
@@ -88,14 +93,16 @@ int Fail(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  conet::tools::CommandLine args(argc, argv);
-  if (args.help()) {
+  absl::StatusOr<conet::tools::ParsedArgs> args = conet::tools::ParseFlags(argc, argv);
+  if (args.ok() && args->help) {
     PrintUsage();
     return 0;
   }
-  const std::string listen = args.String("listen", "127.0.0.1:7007");
-  const int threads = static_cast<int>(args.Int("threads", 1, 1, 256));
-  if (absl::Status ok = args.Finish(); !ok.ok()) {
+  const std::string listen = absl::GetFlag(FLAGS_listen);
+  const int threads = absl::GetFlag(FLAGS_threads);
+  absl::Status ok = args.status();
+  if (ok.ok()) ok = conet::tools::CheckRange("threads", threads, 1, 256);
+  if (!ok.ok()) {
     std::fprintf(stderr, "echo_server: %s (try --help)\n", std::string(ok.message()).c_str());
     return 2;
   }

@@ -38,6 +38,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
@@ -58,14 +59,18 @@
 #include "net/task.h"
 #include "net/throttled_log.h"
 #include "net/unique_fd.h"
-#include "tools/internal/command_line.h"
+#include "tools/flags.h"
+
+ABSL_FLAG(std::string, listen, "", "unix:PATH or unix:@NAME");
+ABSL_FLAG(std::string, root, "", "the directory clients may open files beneath");
+ABSL_FLAG(std::vector<std::string>, allow_uid, {},
+          "uids allowed to connect; repeatable, or UID,UID,... (default: the broker's own)");
 
 namespace {
 
 // The longest request; the receive buffer has one byte more, so that a
 // request just over the limit is still seen whole and refused by its size.
 constexpr size_t kMaxRequestBytes = 4096;
-constexpr absl::string_view kAllowUidFlag = "--allow-uid=";
 
 // One reply: its text, and the descriptor OPEN attaches (if any).
 struct Reply {
@@ -223,34 +228,18 @@ conet::Task<void> AcceptClients(conet::ipc::SeqPacketListener listener, int root
   }
 }
 
-// Moves every --allow-uid=VALUE out of argv into `values` and returns the
-// rest for CommandLine, which keeps only the last value of a repeated flag.
-std::vector<char*> TakeAllowUids(int argc, char** argv, std::vector<std::string>& values) {
-  std::vector<char*> rest;
-  for (int i = 0; i < argc; ++i) {
-    if (i > 0 && absl::StartsWith(argv[i], kAllowUidFlag)) {
-      values.emplace_back(argv[i] + kAllowUidFlag.size());
-    } else {
-      rest.push_back(argv[i]);
-    }
-  }
-  return rest;
-}
-
 // Parses the --allow-uid values (each a uid or a comma-separated list); none
 // means the broker's own effective uid, the one SO_PEERCRED reports for a
 // client run by the same user.
 absl::StatusOr<std::vector<uid_t>> ParseUids(const std::vector<std::string>& values) {
   std::vector<uid_t> uids;
-  for (const std::string& value : values) {
-    for (absl::string_view part : absl::StrSplit(value, ',')) {
-      uint32_t uid = 0;
-      if (!absl::SimpleAtoi(part, &uid) || uid == static_cast<uint32_t>(-1)) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(kAllowUidFlag, value, ": expected a uid (or uids, comma-separated)"));
-      }
-      uids.push_back(static_cast<uid_t>(uid));
+  for (const std::string& value : values) {  // the flag split the commas
+    uint32_t uid = 0;
+    if (!absl::SimpleAtoi(value, &uid) || uid == static_cast<uint32_t>(-1)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--allow-uid=", value, ": expected a uid (or uids, comma-separated)"));
     }
+    uids.push_back(static_cast<uid_t>(uid));
   }
   if (uids.empty()) uids.push_back(::geteuid());
   return uids;
@@ -305,16 +294,15 @@ int Fail(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<std::string> uid_values;
-  std::vector<char*> rest = TakeAllowUids(argc, argv, uid_values);
-  conet::tools::CommandLine args(static_cast<int>(rest.size()), rest.data());
-  if (args.help()) {
+  absl::StatusOr<conet::tools::ParsedArgs> args = conet::tools::ParseFlags(argc, argv);
+  if (args.ok() && args->help) {
     PrintUsage();
     return 0;
   }
-  const std::string listen = args.String("listen", "");
-  const std::string root_dir = args.String("root", "");
-  if (absl::Status ok = args.Finish(); !ok.ok()) return UsageError(ok);
+  if (!args.ok()) return UsageError(args.status());
+  const std::string listen = absl::GetFlag(FLAGS_listen);
+  const std::string root_dir = absl::GetFlag(FLAGS_root);
+  const std::vector<std::string> uid_values = absl::GetFlag(FLAGS_allow_uid);
   absl::StatusOr<conet::SocketAddress> address = ParseListen(listen);
   if (!address.ok()) return UsageError(address.status());
   if (root_dir.empty()) return UsageError(absl::InvalidArgumentError("--root=DIR is required"));

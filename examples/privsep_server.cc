@@ -30,6 +30,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/escaping.h"
@@ -46,13 +47,19 @@
 #include "net/stream_socket.h"
 #include "net/task.h"
 #include "net/when_any.h"
-#include "tools/internal/command_line.h"
+#include "tools/flags.h"
+
+ABSL_FLAG(std::string, listen, "", "HOST:PORT, [IPV6]:PORT, unix:PATH or unix:@NAME");
+ABSL_FLAG(std::string, user, "nobody", "the worker's user when started as root");
+// Where the connection log goes unless --log says otherwise: a daemon's log
+// lives at a fixed absolute place, in a directory only root may write,
+// never relative to wherever it happened to be started.
+constexpr char kDefaultLog[] = "/var/log/privsep_server.log";
+ABSL_FLAG(std::string, log, kDefaultLog, "connection log");
+// The monitor starts this binary again with --role=worker.
+ABSL_FLAG(std::string, role, "monitor", "monitor or worker (internal)");
 
 namespace {
-
-// A daemon's log lives at a fixed absolute place, in a directory only root
-// may write, never relative to wherever it happened to be started.
-constexpr char kDefaultLog[] = "/var/log/privsep_server.log";
 
 struct Flags {
   std::string listen;
@@ -214,18 +221,17 @@ void PrintUsage() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  conet::tools::CommandLine args(argc, argv);
-  if (args.help()) {
+  absl::StatusOr<conet::tools::ParsedArgs> args = conet::tools::ParseFlags(argc, argv);
+  if (args.ok() && args->help) {
     PrintUsage();
     return 0;
   }
+  if (!args.ok()) return Fail(args.status(), 2);
   Flags flags;
-  // The monitor starts this binary again with --role=worker.
-  const bool worker_role = args.String("role", "monitor") == "worker";
-  flags.listen = args.String("listen", "");
-  flags.user = args.String("user", "nobody");
-  flags.log = args.String("log", kDefaultLog);
-  if (absl::Status parsed = args.Finish(); !parsed.ok()) return Fail(parsed, 2);
+  const bool worker_role = absl::GetFlag(FLAGS_role) == "worker";
+  flags.listen = absl::GetFlag(FLAGS_listen);
+  flags.user = absl::GetFlag(FLAGS_user);
+  flags.log = absl::GetFlag(FLAGS_log);
 
   absl::StatusOr<std::unique_ptr<conet::EventLoop>> loop = conet::EventLoop::Create();
   if (!loop.ok()) return Fail(loop.status(), 1);

@@ -13,6 +13,7 @@
 #include <string>
 #include <utility>
 
+#include "absl/flags/flag.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "net/loop_group.h"
@@ -20,7 +21,9 @@
 #include "net/socket_address.h"
 #include "net/task.h"
 #include "net/udp.h"
-#include "tools/internal/command_line.h"
+#include "tools/flags.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:7008", "IPv4 or [IPv6] address (port 0: any free port)");
 
 namespace {
 
@@ -53,8 +56,8 @@ int Fail(const absl::Status& status, int code) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  conet::tools::CommandLine args(argc, argv);
-  if (args.help()) {
+  absl::StatusOr<conet::tools::ParsedArgs> args = conet::tools::ParseFlags(argc, argv);
+  if (args.ok() && args->help) {
     std::printf(
         "usage: udp_echo [--listen=HOST:PORT]\n"
         "Sends every UDP datagram back to its sender.\n"
@@ -62,8 +65,8 @@ int main(int argc, char** argv) {
         "                      port 0: any free port)\n");
     return 0;
   }
-  const std::string listen = args.String("listen", "127.0.0.1:7008");
-  if (absl::Status ok = args.Finish(); !ok.ok()) return Fail(ok, 2);
+  if (!args.ok()) return Fail(args.status(), 2);
+  const std::string listen = absl::GetFlag(FLAGS_listen);
   absl::StatusOr<conet::SocketAddress> address = conet::SocketAddress::Parse(listen);
   if (!address.ok()) return Fail(address.status(), 2);
 

@@ -37,6 +37,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/escaping.h"
@@ -56,7 +57,17 @@
 #include "net/task.h"
 #include "net/unique_fd.h"
 #include "net/when_any.h"
-#include "tools/internal/command_line.h"
+#include "tools/flags.h"
+
+// send
+ABSL_FLAG(std::string, to, "", "unix:PATH or unix:@NAME to send to");
+ABSL_FLAG(std::string, message, "DESCRIBE", "the text sent with the descriptors");
+ABSL_FLAG(absl::Duration, timeout, absl::Seconds(5), "how long to wait for the reply");
+// recv
+ABSL_FLAG(std::string, listen, "", "unix:PATH or unix:@NAME to receive on");
+ABSL_FLAG(int, count, 1, "messages to receive, 1 to 1000000");
+// both
+ABSL_FLAG(std::string, type, "seqpacket", "seqpacket, stream or dgram");
 
 namespace {
 
@@ -314,30 +325,6 @@ Task<absl::Status> Recv(RecvOptions options) {
 
 // --- Command line ------------------------------------------------------------
 
-// argv split into what CommandLine reads (argv[0] first, then flags) and
-// the positional arguments (FILEs; `--` ends the flags).
-struct SplitArgs {
-  std::vector<char*> flags;
-  std::vector<std::string> positional;
-};
-
-SplitArgs Split(int argc, char** argv) {
-  SplitArgs split;
-  split.flags.push_back(argv[0]);
-  bool flags_done = false;
-  for (int i = 2; i < argc; ++i) {
-    const absl::string_view arg = argv[i];
-    if (!flags_done && arg == "--") {
-      flags_done = true;
-    } else if (!flags_done && (arg.substr(0, 2) == "--" || arg == "-h")) {
-      split.flags.push_back(argv[i]);
-    } else {
-      split.positional.emplace_back(arg);
-    }
-  }
-  return split;
-}
-
 int UsageError(absl::string_view message) {
   std::fprintf(stderr, "fdpass: %s (try --help)\n", std::string(message).c_str());
   return 2;
@@ -377,17 +364,17 @@ int Run(Task<absl::Status> task) {
 }
 
 int RunSend(int argc, char** argv) {
-  SplitArgs split = Split(argc, argv);
-  conet::tools::CommandLine args(static_cast<int>(split.flags.size()), split.flags.data());
-  if (args.help()) {
+  absl::StatusOr<conet::tools::ParsedArgs> args = conet::tools::ParseFlags(
+      argc, argv, {.first = 2, .known = {"to", "type", "message", "timeout"}, .positional = true});
+  if (args.ok() && args->help) {
     std::printf("%s", kUsage);
     return 0;
   }
-  const std::string to = args.String("to", "");
-  const std::string type = args.String("type", "seqpacket");
-  const std::string message = args.String("message", "DESCRIBE");
-  const absl::Duration timeout = args.Duration("timeout", absl::Seconds(5));
-  if (absl::Status ok = args.Finish(); !ok.ok()) return UsageError(ok.message());
+  if (!args.ok()) return UsageError(args.status().message());
+  const std::string to = absl::GetFlag(FLAGS_to);
+  const std::string type = absl::GetFlag(FLAGS_type);
+  const std::string message = absl::GetFlag(FLAGS_message);
+  const absl::Duration timeout = absl::GetFlag(FLAGS_timeout);
   absl::StatusOr<SocketAddress> address = ParseUnixAddress("to", to);
   if (!address.ok()) return UsageError(address.status().message());
   absl::StatusOr<SocketType> socket_type = ParseType(type);
@@ -395,29 +382,28 @@ int RunSend(int argc, char** argv) {
   // Empty would lose the descriptors on a stream, and read as end of stream
   // on seqpacket (see ipc/fd_passing.h).
   if (message.empty()) return UsageError("--message must not be empty");
-  if (split.positional.size() > conet::ipc::kMaxFdsPerMessage) {
+  if (args->positional.size() > conet::ipc::kMaxFdsPerMessage) {
     return UsageError(absl::StrCat("at most ", conet::ipc::kMaxFdsPerMessage, " FILEs"));
   }
-  absl::StatusOr<std::vector<UniqueFd>> files = OpenFiles(split.positional);
+  absl::StatusOr<std::vector<UniqueFd>> files = OpenFiles(args->positional);
   if (!files.ok()) return Fail(files.status());
   SendOptions options{*address, *socket_type, message, timeout};
   return Run(Send(std::move(options), std::move(*files)));
 }
 
 int RunRecv(int argc, char** argv) {
-  SplitArgs split = Split(argc, argv);
-  conet::tools::CommandLine args(static_cast<int>(split.flags.size()), split.flags.data());
-  if (args.help()) {
+  absl::StatusOr<conet::tools::ParsedArgs> args =
+      conet::tools::ParseFlags(argc, argv, {.first = 2, .known = {"listen", "type", "count"}});
+  if (args.ok() && args->help) {
     std::printf("%s", kUsage);
     return 0;
   }
-  const std::string listen = args.String("listen", "");
-  const std::string type = args.String("type", "seqpacket");
-  const int count = static_cast<int>(args.Int("count", 1, 1, 1000000));
-  if (absl::Status ok = args.Finish(); !ok.ok()) return UsageError(ok.message());
-  if (!split.positional.empty()) {
-    return UsageError(absl::StrCat("unexpected argument \"", split.positional[0], "\""));
-  }
+  absl::Status ok = args.status();
+  const int count = absl::GetFlag(FLAGS_count);
+  if (ok.ok()) ok = conet::tools::CheckRange("count", count, 1, 1000000);
+  if (!ok.ok()) return UsageError(ok.message());
+  const std::string listen = absl::GetFlag(FLAGS_listen);
+  const std::string type = absl::GetFlag(FLAGS_type);
   absl::StatusOr<SocketAddress> address = ParseUnixAddress("listen", listen);
   if (!address.ok()) return UsageError(address.status().message());
   absl::StatusOr<SocketType> socket_type = ParseType(type);

@@ -42,6 +42,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
@@ -55,7 +56,15 @@
 #include "net/stream_socket.h"
 #include "net/task.h"
 #include "net/task_group.h"
-#include "tools/internal/command_line.h"
+#include "tools/flags.h"
+
+ABSL_FLAG(std::string, target, "", "HOST:PORT, [IPV6]:PORT, unix:PATH or unix:@NAME");
+ABSL_FLAG(int, connections, 1, "connections, 1 to 1000000");
+ABSL_FLAG(int, threads, 1, "event loops, 1 to 256");
+ABSL_FLAG(int64_t, size, 64, "bytes per message, 1 to 64 MiB");
+ABSL_FLAG(int64_t, depth, 1, "messages in flight per connection, 1 to 65536");
+ABSL_FLAG(absl::Duration, duration, absl::Seconds(5), "how long to measure");
+ABSL_FLAG(absl::Duration, warmup, absl::Seconds(1), "how long to run before measuring");
 
 namespace {
 
@@ -471,25 +480,39 @@ int UsageError(const std::string& message) {
   return 2;
 }
 
+// Returns the first problem: `parsed` (ParseFlags' verdict), or a count
+// out of its range.
+absl::Status CheckFlags(absl::Status parsed) {
+  if (!parsed.ok()) return parsed;
+  for (absl::Status s :
+       {conet::tools::CheckRange("connections", absl::GetFlag(FLAGS_connections), 1, 1'000'000),
+        conet::tools::CheckRange("threads", absl::GetFlag(FLAGS_threads), 1, 256),
+        conet::tools::CheckRange("size", absl::GetFlag(FLAGS_size), 1, 64 << 20),
+        conet::tools::CheckRange("depth", absl::GetFlag(FLAGS_depth), 1, 65536)}) {
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  conet::tools::CommandLine args(argc, argv);
-  if (args.help()) {
+  absl::StatusOr<conet::tools::ParsedArgs> args = conet::tools::ParseFlags(argc, argv);
+  if (args.ok() && args->help) {
     PrintUsage();
     return 0;
   }
-  Benchmark bench;
-  bench.target = args.String("target", "");
-  bench.connections = static_cast<int>(args.Int("connections", 1, 1, 1'000'000));
-  bench.threads = static_cast<int>(args.Int("threads", 1, 1, 256));
-  bench.size = static_cast<size_t>(args.Int("size", 64, 1, 64 << 20));
-  bench.depth = static_cast<uint64_t>(args.Int("depth", 1, 1, 65536));
-  const absl::Duration duration = args.Duration("duration", absl::Seconds(5));
-  const absl::Duration warmup = args.Duration("warmup", absl::Seconds(1));
-  if (absl::Status ok = args.Finish(); !ok.ok()) {
+  if (absl::Status ok = CheckFlags(args.status()); !ok.ok()) {
     return UsageError(std::string(ok.message()));
   }
+  Benchmark bench;
+  bench.target = absl::GetFlag(FLAGS_target);
+  bench.connections = absl::GetFlag(FLAGS_connections);
+  bench.threads = absl::GetFlag(FLAGS_threads);
+  bench.size = static_cast<size_t>(absl::GetFlag(FLAGS_size));
+  bench.depth = static_cast<uint64_t>(absl::GetFlag(FLAGS_depth));
+  const absl::Duration duration = absl::GetFlag(FLAGS_duration);
+  const absl::Duration warmup = absl::GetFlag(FLAGS_warmup);
   if (bench.target.empty()) return UsageError("--target=ADDRESS is required");
   if (!IsTarget(bench.target)) {
     return UsageError(absl::StrCat("--target=", bench.target,

@@ -84,9 +84,8 @@ class SlotAwaiter : public IoOperation {
   // Takes the slot and suspends; fails if the fd is closed or another
   // operation waits there.
   bool await_suspend(std::coroutine_handle<> handle) noexcept {
-    IoOperation** slot = loop() != nullptr
-                             ? LoopAccess::WaitSlot(*loop(), fd_, generation_, for_write_)
-                             : nullptr;
+    IoOperation** slot =
+        loop() != nullptr ? LoopAccess::WaitSlot(*loop(), fd_, generation_, for_write_) : nullptr;
     if (slot == nullptr || *slot != nullptr) [[unlikely]] {
       slot = PrepareSlot();
       if (slot == nullptr) return false;
