@@ -17,12 +17,9 @@ ABSL_FLAG(std::string, transport, "socketpair", "socketpair or tcp");
 namespace conet::bench {
 
 PingPongFlags ParsePingPongFlags(int argc, char** argv) {
-  absl::StatusOr<tools::ParsedArgs> args = tools::ParseFlags(argc, argv);
-  absl::Status ok = args.status();
-  if (ok.ok()) {
-    ok = tools::CheckRange("round-trips", absl::GetFlag(FLAGS_round_trips), 0,
-                           std::numeric_limits<long>::max());
-  }
+  absl::StatusOr<tools::ParsedArgs> args = tools::ParseFlags(
+      argc, argv, {.ranges = {{"round_trips", 0, std::numeric_limits<long>::max()}}});
+  const absl::Status ok = args.status();
   if (!ok.ok() || args->help) {
     std::fprintf(stderr, "usage: %s [--round-trips=N] [--transport=socketpair|tcp]%s%s\n", argv[0],
                  ok.ok() ? "" : ": ", std::string(ok.message()).c_str());

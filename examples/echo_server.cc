@@ -93,19 +93,10 @@ int Fail(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::StatusOr<conet::tools::ParsedArgs> args = conet::tools::ParseFlags(argc, argv);
-  if (args.ok() && args->help) {
-    PrintUsage();
-    return 0;
-  }
+  conet::tools::ParseFlagsOrExit(argc, argv, "echo_server", PrintUsage,
+                                 {.ranges = {{"threads", 1, 256}}});
   const std::string listen = absl::GetFlag(FLAGS_listen);
   const int threads = absl::GetFlag(FLAGS_threads);
-  absl::Status ok = args.status();
-  if (ok.ok()) ok = conet::tools::CheckRange("threads", threads, 1, 256);
-  if (!ok.ok()) {
-    std::fprintf(stderr, "echo_server: %s (try --help)\n", std::string(ok.message()).c_str());
-    return 2;
-  }
   absl::StatusOr<conet::SocketAddress> address = conet::SocketAddress::Parse(listen);
   if (!address.ok()) {
     std::fprintf(stderr, "echo_server: %s\n", std::string(address.status().message()).c_str());

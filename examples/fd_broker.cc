@@ -294,12 +294,7 @@ int Fail(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::StatusOr<conet::tools::ParsedArgs> args = conet::tools::ParseFlags(argc, argv);
-  if (args.ok() && args->help) {
-    PrintUsage();
-    return 0;
-  }
-  if (!args.ok()) return UsageError(args.status());
+  conet::tools::ParseFlagsOrExit(argc, argv, "fd_broker", PrintUsage);
   const std::string listen = absl::GetFlag(FLAGS_listen);
   const std::string root_dir = absl::GetFlag(FLAGS_root);
   const std::vector<std::string> uid_values = absl::GetFlag(FLAGS_allow_uid);

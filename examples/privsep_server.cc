@@ -221,12 +221,7 @@ void PrintUsage() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::StatusOr<conet::tools::ParsedArgs> args = conet::tools::ParseFlags(argc, argv);
-  if (args.ok() && args->help) {
-    PrintUsage();
-    return 0;
-  }
-  if (!args.ok()) return Fail(args.status(), 2);
+  conet::tools::ParseFlagsOrExit(argc, argv, "privsep_server", PrintUsage);
   Flags flags;
   const bool worker_role = absl::GetFlag(FLAGS_role) == "worker";
   flags.listen = absl::GetFlag(FLAGS_listen);

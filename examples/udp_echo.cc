@@ -53,19 +53,18 @@ int Fail(const absl::Status& status, int code) {
   return code;
 }
 
+void PrintUsage() {
+  std::printf(
+      "usage: udp_echo [--listen=HOST:PORT]\n"
+      "Sends every UDP datagram back to its sender.\n"
+      "  --listen=HOST:PORT  IPv4 or [IPv6] address (default 127.0.0.1:7008;\n"
+      "                      port 0: any free port)\n");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::StatusOr<conet::tools::ParsedArgs> args = conet::tools::ParseFlags(argc, argv);
-  if (args.ok() && args->help) {
-    std::printf(
-        "usage: udp_echo [--listen=HOST:PORT]\n"
-        "Sends every UDP datagram back to its sender.\n"
-        "  --listen=HOST:PORT  IPv4 or [IPv6] address (default 127.0.0.1:7008;\n"
-        "                      port 0: any free port)\n");
-    return 0;
-  }
-  if (!args.ok()) return Fail(args.status(), 2);
+  conet::tools::ParseFlagsOrExit(argc, argv, "udp_echo", PrintUsage);
   const std::string listen = absl::GetFlag(FLAGS_listen);
   absl::StatusOr<conet::SocketAddress> address = conet::SocketAddress::Parse(listen);
   if (!address.ok()) return Fail(address.status(), 2);

@@ -325,6 +325,8 @@ Task<absl::Status> Recv(RecvOptions options) {
 
 // --- Command line ------------------------------------------------------------
 
+void PrintUsage() { std::printf("%s", kUsage); }
+
 int UsageError(absl::string_view message) {
   std::fprintf(stderr, "fdpass: %s (try --help)\n", std::string(message).c_str());
   return 2;
@@ -364,13 +366,9 @@ int Run(Task<absl::Status> task) {
 }
 
 int RunSend(int argc, char** argv) {
-  absl::StatusOr<conet::tools::ParsedArgs> args = conet::tools::ParseFlags(
-      argc, argv, {.first = 2, .known = {"to", "type", "message", "timeout"}, .positional = true});
-  if (args.ok() && args->help) {
-    std::printf("%s", kUsage);
-    return 0;
-  }
-  if (!args.ok()) return UsageError(args.status().message());
+  const std::vector<std::string> paths = conet::tools::ParseFlagsOrExit(
+      argc, argv, "fdpass", PrintUsage,
+      {.first = 2, .known = {"to", "type", "message", "timeout"}, .positional = true});
   const std::string to = absl::GetFlag(FLAGS_to);
   const std::string type = absl::GetFlag(FLAGS_type);
   const std::string message = absl::GetFlag(FLAGS_message);
@@ -382,26 +380,20 @@ int RunSend(int argc, char** argv) {
   // Empty would lose the descriptors on a stream, and read as end of stream
   // on seqpacket (see ipc/fd_passing.h).
   if (message.empty()) return UsageError("--message must not be empty");
-  if (args->positional.size() > conet::ipc::kMaxFdsPerMessage) {
+  if (paths.size() > conet::ipc::kMaxFdsPerMessage) {
     return UsageError(absl::StrCat("at most ", conet::ipc::kMaxFdsPerMessage, " FILEs"));
   }
-  absl::StatusOr<std::vector<UniqueFd>> files = OpenFiles(args->positional);
+  absl::StatusOr<std::vector<UniqueFd>> files = OpenFiles(paths);
   if (!files.ok()) return Fail(files.status());
   SendOptions options{*address, *socket_type, message, timeout};
   return Run(Send(std::move(options), std::move(*files)));
 }
 
 int RunRecv(int argc, char** argv) {
-  absl::StatusOr<conet::tools::ParsedArgs> args =
-      conet::tools::ParseFlags(argc, argv, {.first = 2, .known = {"listen", "type", "count"}});
-  if (args.ok() && args->help) {
-    std::printf("%s", kUsage);
-    return 0;
-  }
-  absl::Status ok = args.status();
+  conet::tools::ParseFlagsOrExit(
+      argc, argv, "fdpass", PrintUsage,
+      {.first = 2, .known = {"listen", "type", "count"}, .ranges = {{"count", 1, 1000000}}});
   const int count = absl::GetFlag(FLAGS_count);
-  if (ok.ok()) ok = conet::tools::CheckRange("count", count, 1, 1000000);
-  if (!ok.ok()) return UsageError(ok.message());
   const std::string listen = absl::GetFlag(FLAGS_listen);
   const std::string type = absl::GetFlag(FLAGS_type);
   absl::StatusOr<SocketAddress> address = ParseUnixAddress("listen", listen);

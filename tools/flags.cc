@@ -1,10 +1,14 @@
 #include "tools/flags.h"
 
+#include <cstdio>
+#include <cstdlib>
 #include <map>
+#include <utility>
 
 #include "absl/flags/commandlineflag.h"
 #include "absl/flags/reflection.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 
@@ -34,7 +38,8 @@ absl::Status SetFlag(absl::string_view name, const std::string* value, const Fla
   } else if (flag->IsOfType<bool>()) {
     text = "true";
   } else {
-    return absl::InvalidArgumentError(absl::StrCat("--", name, " needs a value (--", name, "=...)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", name, " needs a value (--", name, "=...)"));
   }
   if (flag->IsOfType<std::vector<std::string>>()) {
     // An empty list would read as "use the default": say so instead.
@@ -50,6 +55,22 @@ absl::Status SetFlag(absl::string_view name, const std::string* value, const Fla
   std::string error;
   if (!flag->ParseFrom(text, &error)) {
     return absl::InvalidArgumentError(absl::StrCat("--", name, "=", text, ": ", error));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckRanges(const std::vector<FlagRange>& ranges) {
+  for (const FlagRange& range : ranges) {
+    const absl::CommandLineFlag* flag = absl::FindCommandLineFlag(range.name);
+    int64_t value = 0;
+    if (flag == nullptr || !absl::SimpleAtoi(flag->CurrentValue(), &value)) {
+      return absl::InternalError(absl::StrCat("--", range.name, " is not an integer flag"));
+    }
+    if (absl::Status s =
+            CheckRange(absl::StrReplaceAll(range.name, {{"_", "-"}}), value, range.min, range.max);
+        !s.ok()) {
+      return s;
+    }
   }
   return absl::OkStatus();
 }
@@ -83,7 +104,27 @@ absl::StatusOr<ParsedArgs> ParseFlags(int argc, char** argv, const FlagRules& ru
       return absl::InvalidArgumentError(absl::StrCat("unexpected argument \"", arg, "\""));
     }
   }
+  if (parsed.help) return parsed;
+  if (absl::Status s = CheckRanges(rules.ranges); !s.ok()) return s;
   return parsed;
+}
+
+std::vector<std::string> ParseFlagsOrExit(int argc, char** argv, absl::string_view program,
+                                          void (*print_usage)(), const FlagRules& rules) {
+  absl::StatusOr<ParsedArgs> parsed = ParseFlags(argc, argv, rules);
+  if (parsed.ok() && parsed->help) {
+    print_usage();
+    std::fflush(stdout);
+    std::exit(0);
+  }
+  if (!parsed.ok()) std::exit(UsageError(program, parsed.status()));
+  return std::move(parsed->positional);
+}
+
+int UsageError(absl::string_view program, const absl::Status& error) {
+  std::fprintf(stderr, "%s: %s (try --help)\n", std::string(program).c_str(),
+               std::string(error.message()).c_str());
+  return 2;
 }
 
 absl::Status CheckRange(absl::string_view name, int64_t value, int64_t min, int64_t max) {

@@ -20,10 +20,9 @@
 //   ABSL_FLAG(std::string, listen, "127.0.0.1:7007", "address to listen on");
 //   ABSL_FLAG(int, threads, 1, "event loops, 1 to 256");
 //
-//   absl::StatusOr<conet::tools::ParsedArgs> args = conet::tools::ParseFlags(argc, argv);
-//   if (!args.ok()) return UsageError(args.status());     // exit 2
-//   if (args->help) return PrintUsage();                   // exit 0
-//   const int threads = absl::GetFlag(FLAGS_threads);
+//   conet::tools::ParseFlagsOrExit(argc, argv, "echo_server", PrintUsage,
+//                                  {.ranges = {{"threads", 1, 256}}});
+//   const int threads = absl::GetFlag(FLAGS_threads);  // within 1..256
 #ifndef CONET_TOOLS_FLAGS_H_
 #define CONET_TOOLS_FLAGS_H_
 
@@ -37,6 +36,13 @@
 
 namespace conet::tools {
 
+// An integer flag's allowed values, checked after parsing.
+struct FlagRange {
+  std::string name;  // as defined
+  int64_t min;
+  int64_t max;
+};
+
 struct FlagRules {
   // The first argument to read (2 after a subcommand such as `fdpass send`).
   int first = 1;
@@ -45,6 +51,8 @@ struct FlagRules {
   std::vector<std::string> known;
   // Whether positional arguments are allowed.
   bool positional = false;
+  // Integer flags whose value must be within a range.
+  std::vector<FlagRange> ranges;
 };
 
 struct ParsedArgs {
@@ -52,8 +60,19 @@ struct ParsedArgs {
   std::vector<std::string> positional;
 };
 
-// Sets the flags given in argv (see above). Stops at the first error.
+// Sets the flags given in argv (see above), then checks `rules.ranges`.
+// Stops at the first error.
 absl::StatusOr<ParsedArgs> ParseFlags(int argc, char** argv, const FlagRules& rules = {});
+
+// ParseFlags for a program's main(): on --help, calls `print_usage` and
+// exits 0; on an error, prints "PROGRAM: MESSAGE (try --help)" to standard
+// error and exits 2. Returns the positional arguments.
+std::vector<std::string> ParseFlagsOrExit(int argc, char** argv, absl::string_view program,
+                                          void (*print_usage)(), const FlagRules& rules = {});
+
+// Prints "PROGRAM: MESSAGE (try --help)" to standard error and returns 2:
+// for a usage error found after parsing (a required flag missing).
+int UsageError(absl::string_view program, const absl::Status& error);
 
 // Returns OK if `value` of --`name` is within [min, max], else
 // InvalidArgumentError "--NAME=VALUE: expected MIN to MAX".

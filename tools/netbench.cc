@@ -480,31 +480,14 @@ int UsageError(const std::string& message) {
   return 2;
 }
 
-// Returns the first problem: `parsed` (ParseFlags' verdict), or a count
-// out of its range.
-absl::Status CheckFlags(absl::Status parsed) {
-  if (!parsed.ok()) return parsed;
-  for (absl::Status s :
-       {conet::tools::CheckRange("connections", absl::GetFlag(FLAGS_connections), 1, 1'000'000),
-        conet::tools::CheckRange("threads", absl::GetFlag(FLAGS_threads), 1, 256),
-        conet::tools::CheckRange("size", absl::GetFlag(FLAGS_size), 1, 64 << 20),
-        conet::tools::CheckRange("depth", absl::GetFlag(FLAGS_depth), 1, 65536)}) {
-    if (!s.ok()) return s;
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::StatusOr<conet::tools::ParsedArgs> args = conet::tools::ParseFlags(argc, argv);
-  if (args.ok() && args->help) {
-    PrintUsage();
-    return 0;
-  }
-  if (absl::Status ok = CheckFlags(args.status()); !ok.ok()) {
-    return UsageError(std::string(ok.message()));
-  }
+  conet::tools::ParseFlagsOrExit(argc, argv, "netbench", PrintUsage,
+                                 {.ranges = {{"connections", 1, 1'000'000},
+                                             {"threads", 1, 256},
+                                             {"size", 1, 64 << 20},
+                                             {"depth", 1, 65536}}});
   Benchmark bench;
   bench.target = absl::GetFlag(FLAGS_target);
   bench.connections = absl::GetFlag(FLAGS_connections);

@@ -113,6 +113,15 @@ TEST_F(FlagsTest, PositionalArgumentsOnlyWhenAllowed) {
   EXPECT_EQ(absl::GetFlag(FLAGS_name), "x");
 }
 
+TEST_F(FlagsTest, RangesInTheRulesAreCheckedAfterParsing) {
+  FlagRules rules;
+  rules.ranges = {{"count", 1, 10}};
+  EXPECT_TRUE(Parse({"--count=10"}, rules).ok());
+  EXPECT_THAT(Parse({"--count=11"}, rules).status().message(),
+              HasSubstr("--count=11: expected 1 to 10"));
+  EXPECT_TRUE(Parse({"--count=0", "--help"}, rules)->help);
+}
+
 TEST_F(FlagsTest, RangesAreCheckedWithAClearMessage) {
   EXPECT_TRUE(CheckRange("threads", 4, 1, 256).ok());
   EXPECT_THAT(CheckRange("threads", 0, 1, 256).message(),
