@@ -282,8 +282,7 @@ void PrintUsage() {
 }
 
 int UsageError(const absl::Status& error) {
-  std::fprintf(stderr, "fd_broker: %s (try --help)\n", std::string(error.message()).c_str());
-  return 2;
+  return conet::tools::UsageError("fd_broker", error.message());
 }
 
 int Fail(const std::string& message) {

@@ -150,29 +150,33 @@ absl::StatusOr<std::pair<UniqueFd, UniqueFd>> SocketPairFds(SocketType type) {
   return std::make_pair(UniqueFd(fds[0]), UniqueFd(fds[1]));
 }
 
+namespace {
+
+// Registers both ends of a socketpair with `loop` as Sockets.
+template <typename Socket>
+absl::StatusOr<std::pair<Socket, Socket>> AdoptPair(
+    absl::StatusOr<std::pair<UniqueFd, UniqueFd>> fds, EventLoop* loop) {
+  if (!fds.ok()) return fds.status();
+  absl::StatusOr<Socket> first = Socket::Adopt(std::move(fds->first), loop);
+  if (!first.ok()) return first.status();
+  absl::StatusOr<Socket> second = Socket::Adopt(std::move(fds->second), loop);
+  if (!second.ok()) return second.status();
+  return std::make_pair(std::move(*first), std::move(*second));
+}
+
+}  // namespace
+
 absl::StatusOr<std::pair<UnixSocket, UnixSocket>> SocketPair(SocketType type, EventLoop* loop) {
   absl::StatusOr<EventLoop*> target = conet::internal::LoopOrCurrent(loop, "socketpair");
   if (!target.ok()) return target.status();
   if (absl::Status s = RequireMessages(type, "socketpair"); !s.ok()) return s;
-  absl::StatusOr<std::pair<UniqueFd, UniqueFd>> fds = SocketPairFds(type);
-  if (!fds.ok()) return fds.status();
-  absl::StatusOr<UnixSocket> first = UnixSocket::Adopt(std::move(fds->first), *target);
-  if (!first.ok()) return first.status();
-  absl::StatusOr<UnixSocket> second = UnixSocket::Adopt(std::move(fds->second), *target);
-  if (!second.ok()) return second.status();
-  return std::make_pair(std::move(*first), std::move(*second));
+  return AdoptPair<UnixSocket>(SocketPairFds(type), *target);
 }
 
 absl::StatusOr<std::pair<StreamSocket, StreamSocket>> StreamPair(EventLoop* loop) {
   absl::StatusOr<EventLoop*> target = conet::internal::LoopOrCurrent(loop, "socketpair(stream)");
   if (!target.ok()) return target.status();
-  absl::StatusOr<std::pair<UniqueFd, UniqueFd>> fds = SocketPairFds(SocketType::kStream);
-  if (!fds.ok()) return fds.status();
-  absl::StatusOr<StreamSocket> first = StreamSocket::Adopt(std::move(fds->first), *target);
-  if (!first.ok()) return first.status();
-  absl::StatusOr<StreamSocket> second = StreamSocket::Adopt(std::move(fds->second), *target);
-  if (!second.ok()) return second.status();
-  return std::make_pair(std::move(*first), std::move(*second));
+  return AdoptPair<StreamSocket>(SocketPairFds(SocketType::kStream), *target);
 }
 
 // --- SeqPacketListener -------------------------------------------------------

@@ -34,6 +34,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -201,21 +202,16 @@ conet::ipc::ReceiveFdsAwaiter ReceiveOn(StreamSocket& stream, std::span<char> bu
   return conet::ipc::ReceiveFds(stream, buffer, conet::ipc::kMaxFdsPerMessage, cancel);
 }
 
-Task<absl::StatusOr<UnixSocket>> ConnectTo(const SendOptions& options, UnixSocket* /*kind*/,
-                                           conet::Cancellation deadline) {
-  co_return co_await UnixSocket::Connect(options.to, options.type, std::move(deadline));
-}
-Task<absl::StatusOr<StreamSocket>> ConnectTo(const SendOptions& options, StreamSocket* /*kind*/,
-                                             conet::Cancellation deadline) {
-  co_return co_await StreamSocket::Connect(options.to, std::move(deadline));
-}
-
 // Connects, sends the message with `files` attached, and prints one reply.
 template <typename Socket>
 Task<absl::Status> SendAndPrintReply(SendOptions options, std::vector<UniqueFd> files) {
   conet::Cancellation deadline(absl::Now() + options.timeout);
-  absl::StatusOr<Socket> socket =
-      co_await ConnectTo(options, static_cast<Socket*>(nullptr), deadline);
+  absl::StatusOr<Socket> socket;
+  if constexpr (std::is_same_v<Socket, StreamSocket>) {
+    socket = co_await StreamSocket::Connect(options.to, deadline);
+  } else {
+    socket = co_await UnixSocket::Connect(options.to, options.type, deadline);
+  }
   if (!socket.ok()) co_return socket.status();
   const std::vector<int> raw = Borrow(files);
   std::span<const char> bytes(options.message.data(), options.message.size());
@@ -327,10 +323,7 @@ Task<absl::Status> Recv(RecvOptions options) {
 
 void PrintUsage() { std::printf("%s", kUsage); }
 
-int UsageError(absl::string_view message) {
-  std::fprintf(stderr, "fdpass: %s (try --help)\n", std::string(message).c_str());
-  return 2;
-}
+int UsageError(absl::string_view message) { return conet::tools::UsageError("fdpass", message); }
 
 int Fail(const absl::Status& status) {
   std::fprintf(stderr, "fdpass: %s\n", std::string(status.message()).c_str());

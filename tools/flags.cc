@@ -117,13 +117,13 @@ std::vector<std::string> ParseFlagsOrExit(int argc, char** argv, absl::string_vi
     std::fflush(stdout);
     std::exit(0);
   }
-  if (!parsed.ok()) std::exit(UsageError(program, parsed.status()));
+  if (!parsed.ok()) std::exit(UsageError(program, parsed.status().message()));
   return std::move(parsed->positional);
 }
 
-int UsageError(absl::string_view program, const absl::Status& error) {
+int UsageError(absl::string_view program, absl::string_view message) {
   std::fprintf(stderr, "%s: %s (try --help)\n", std::string(program).c_str(),
-               std::string(error.message()).c_str());
+               std::string(message).c_str());
   return 2;
 }
 

@@ -71,8 +71,8 @@ std::vector<std::string> ParseFlagsOrExit(int argc, char** argv, absl::string_vi
                                           void (*print_usage)(), const FlagRules& rules = {});
 
 // Prints "PROGRAM: MESSAGE (try --help)" to standard error and returns 2:
-// for a usage error found after parsing (a required flag missing).
-int UsageError(absl::string_view program, const absl::Status& error);
+// also for a usage error found after parsing (a required flag missing).
+int UsageError(absl::string_view program, absl::string_view message);
 
 // Returns OK if `value` of --`name` is within [min, max], else
 // InvalidArgumentError "--NAME=VALUE: expected MIN to MAX".

@@ -475,10 +475,7 @@ void PrintUsage() {
       "were measured, 1 otherwise, 2 for bad flags. SIGINT/SIGTERM stop early.\n");
 }
 
-int UsageError(const std::string& message) {
-  std::fprintf(stderr, "netbench: %s (try --help)\n", message.c_str());
-  return 2;
-}
+int UsageError(const std::string& message) { return conet::tools::UsageError("netbench", message); }
 
 }  // namespace
 

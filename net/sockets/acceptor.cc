@@ -68,14 +68,23 @@ absl::Status SetListenOptions(int fd, const SocketAddress& address, const Listen
   return absl::OkStatus();
 }
 
+// Peers can be admitted by uid only where the kernel names them
+// (SO_PEERCRED): on UNIX sockets.
+absl::Status CheckAllowedUids(const SocketAddress& address, const ListenOptions& options,
+                              absl::string_view what) {
+  if (options.allowed_uids.empty() || address.is_unix()) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat(what, ": allowed_uids needs a UNIX address (SO_PEERCRED)"));
+}
+
 }  // namespace
 
 absl::StatusOr<Acceptor> Acceptor::Bind(const SocketAddress& address, int type,
                                         const ListenOptions& options, EventLoop& loop) {
   const std::string where = address.ToString();
-  if (!options.allowed_uids.empty() && !address.is_unix()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("listen on ", where, ": allowed_uids needs a UNIX address (SO_PEERCRED)"));
+  if (absl::Status s = CheckAllowedUids(address, options, absl::StrCat("listen on ", where));
+      !s.ok()) {
+    return s;
   }
   absl::StatusOr<UniqueFd> raw = OpenSocket(address.family(), type);
   if (!raw.ok()) return Annotate(raw.status(), absl::StrCat("listen on ", where));
@@ -118,12 +127,13 @@ absl::StatusOr<Acceptor> Acceptor::Adopt(UniqueFd fd, const ListenOptions& optio
   if (absl::Status s = SetNonBlocking(fd.fd(), true); !s.ok()) return s;
   absl::StatusOr<SocketAddress> local = LocalAddressOf(fd.fd());
   if (!local.ok()) return local.status();
+  if (absl::Status s =
+          CheckAllowedUids(*local, options, absl::StrCat("adopt listener ", local->ToString()));
+      !s.ok()) {
+    return s;
+  }
   absl::StatusOr<AsyncFd> async = AsyncFd::Create(std::move(fd), &loop);
   if (!async.ok()) return async.status();
-  if (!options.allowed_uids.empty() && !local->is_unix()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("adopt listener ", local->ToString(), ": allowed_uids needs a UNIX socket"));
-  }
   Acceptor acceptor;
   acceptor.allowed_uids_ = options.allowed_uids;
   acceptor.refusal_ = options.refusal;
@@ -139,8 +149,10 @@ namespace {
 // peer's next receive fail with ECONNRESET, before it reads the refusal.
 void DiscardInput(int fd) {
   char buffer[512];
-  // Room for a full SCM_RIGHTS message (253 descriptors) and credentials.
-  alignas(cmsghdr) char control[CMSG_SPACE(253 * sizeof(int)) + CMSG_SPACE(sizeof(ucred))];
+  // Room for a full SCM_RIGHTS message (SCM_MAX_FD, 253 descriptors: the
+  // kernel's limit, ipc::kMaxFdsPerMessage) and credentials.
+  constexpr size_t kScmMaxFd = 253;
+  alignas(cmsghdr) char control[CMSG_SPACE(kScmMaxFd * sizeof(int)) + CMSG_SPACE(sizeof(ucred))];
   for (int i = 0; i < 64; ++i) {
     iovec iov{buffer, sizeof(buffer)};
     msghdr msg{};

@@ -48,7 +48,9 @@ class FlagsTest : public ::testing::Test {
     absl::SetFlag(&FLAGS_name, "default");
     absl::SetFlag(&FLAGS_count, 1);
     absl::SetFlag(&FLAGS_verbose, false);
+    absl::SetFlag(&FLAGS_wait, absl::Seconds(5));
     absl::SetFlag(&FLAGS_allow, {});
+    absl::SetFlag(&FLAGS_two_words, "");
   }
 };
 
