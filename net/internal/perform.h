@@ -104,7 +104,6 @@ class SlotAwaiter : public IoOperation {
         short_read_drains_(target.short_read_drains) {}
   SlotAwaiter(SlotAwaiter&&) = default;
   ~SlotAwaiter() = default;
-  int fd() const { return fd_; }
   // Read hints; free for descriptors without them.
   bool KnownDrained() const {
     return short_read_drains_ && LoopAccess::KnownDrained(*loop(), fd_, generation_);
