@@ -54,7 +54,7 @@ bool IsEndOfChannel(const absl::Status& status);
 
 class Channel {
  public:
-  // Wraps a connected SOCK_SEQPACKET socket (see SocketPair, UnixListener).
+  // Wraps a connected SOCK_SEQPACKET socket (see SocketPair, SeqPacketListener).
   explicit Channel(UnixSocket socket, ChannelOptions options = {});
   Channel(Channel&&) = default;
   Channel& operator=(Channel&&) = default;

@@ -16,8 +16,8 @@
 //   if (!fds.ok()) return Fail(fds.status());
 //   for (conet::ipc::ListenedFd& listened : *fds) {
 //     if (listened.name == "control") {
-//       auto listener = conet::ipc::UnixListener::Adopt(
-//           std::move(listened.fd), options, *loop);
+//       auto listener = conet::ipc::SeqPacketListener::Adopt(
+//           std::move(listened.fd), options);
 //     }
 //   }
 //   // An empty vector: not socket-activated; bind the sockets yourself.

@@ -1,9 +1,10 @@
 // File: net/sockets/acceptor.h
 //
-// Acceptor is the listening socket behind StreamListener (net/stream_socket.h) and
-// ipc::UnixListener (ipc/unix_socket.h): bind and listen for stream or
-// seqpacket sockets, accept4 with back-off when descriptors run out, and the
-// life cycle of a UNIX socket file (mode, stale-file reclaim, removal).
+// Acceptor is the listening socket behind StreamListener
+// (net/stream_socket.h) and ipc::SeqPacketListener (ipc/unix_socket.h): bind
+// and listen for stream or seqpacket sockets, accept4 with back-off when
+// descriptors run out, admission of UNIX peers by uid, and the life cycle
+// of a UNIX socket file (mode, stale-file reclaim, removal).
 //
 // A UNIX path's socket file is managed by UnixSocketFile (lock file,
 // stale-file reclaim, mode, removal).

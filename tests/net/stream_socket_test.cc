@@ -80,7 +80,7 @@ Task<std::string> WriteALiteral() {
   co_return received;
 }
 
-TEST(TcpTest, AStringLiteralIsWrittenWithoutItsNul) {
+TEST(StreamSocketTest, AStringLiteralIsWrittenWithoutItsNul) {
   EXPECT_EQ(RunTask(WriteALiteral()), "abcde");
 }
 
@@ -101,17 +101,17 @@ Task<std::string> RoundTrip(SocketAddress listen_at, std::string text) {
   co_return back;
 }
 
-TEST(TcpTest, RoundTripOverIpv4) {
+TEST(StreamSocketTest, RoundTripOverIpv4) {
   FdLeakCheck leaks;
   EXPECT_EQ(RunTask(RoundTrip(MustParse("127.0.0.1:0"), "over ipv4")), "over ipv4");
 }
 
-TEST(TcpTest, RoundTripOverIpv6) {
+TEST(StreamSocketTest, RoundTripOverIpv6) {
   FdLeakCheck leaks;
   EXPECT_EQ(RunTask(RoundTrip(MustParse("[::1]:0"), "over ipv6")), "over ipv6");
 }
 
-TEST(TcpTest, RoundTripOverUnixAbstractName) {
+TEST(StreamSocketTest, RoundTripOverUnixAbstractName) {
   FdLeakCheck leaks;
   const std::string name = absl::StrCat("unix:@conet-tcp-test-", ::getpid());
   EXPECT_EQ(RunTask(RoundTrip(MustParse(name), "abstract")), "abstract");
@@ -136,7 +136,7 @@ bool Exists(const std::string& path) {
   return ::lstat(path.c_str(), &st) == 0;
 }
 
-TEST(TcpTest, RoundTripOverUnixPathAndRemovesTheSocketFile) {
+TEST(StreamSocketTest, RoundTripOverUnixPathAndRemovesTheSocketFile) {
   FdLeakCheck leaks;
   TempDir dir;
   const std::string path = dir.path() + "/echo.sock";
@@ -158,13 +158,13 @@ Task<void> BindTwice(std::string path) {
   co_return;
 }
 
-TEST(TcpTest, UnixListenerRefusesANameALiveListenerHolds) {
+TEST(StreamSocketTest, UnixListenerRefusesANameALiveListenerHolds) {
   FdLeakCheck leaks;
   TempDir dir;
   RunTask(BindTwice(dir.path() + "/live.sock"));
 }
 
-TEST(TcpTest, UnixListenerRefusesALiveNameAndReplacesAStaleFile) {
+TEST(StreamSocketTest, UnixListenerRefusesALiveNameAndReplacesAStaleFile) {
   FdLeakCheck leaks;
   TempDir dir;
   const std::string path = dir.path() + "/stale.sock";
@@ -199,7 +199,7 @@ uint16_t ClosedPort() {
   return ntohs(in.sin_port);
 }
 
-TEST(TcpTest, ConnectRefusedNamesTheAddress) {
+TEST(StreamSocketTest, ConnectRefusedNamesTheAddress) {
   FdLeakCheck leaks;
   const std::string target = absl::StrCat("127.0.0.1:", ClosedPort());
   absl::Status status = RunTask(ConnectTo(target));
@@ -221,12 +221,12 @@ Task<std::string> ConnectByName() {
   co_return peer.ok() ? peer->ToString() : peer.status().ToString();
 }
 
-TEST(TcpTest, ConnectResolvesANameAndTriesEachAddress) {
+TEST(StreamSocketTest, ConnectResolvesANameAndTriesEachAddress) {
   FdLeakCheck leaks;
   EXPECT_THAT(RunTask(ConnectByName()), HasSubstr("127.0.0.1:"));
 }
 
-TEST(TcpTest, ConnectToEveryFailingAddressListsEachReason) {
+TEST(StreamSocketTest, ConnectToEveryFailingAddressListsEachReason) {
   FdLeakCheck leaks;
   absl::Status status = RunTask(ConnectTo(absl::StrCat("localhost:", ClosedPort())));
   EXPECT_FALSE(status.ok());
@@ -258,7 +258,7 @@ Task<absl::Status> ConnectToFullUnixListener(std::string name) {
   co_return stream.status();
 }
 
-TEST(TcpTest, ConnectRetriesAFullUnixBacklogUntilTheDeadline) {
+TEST(StreamSocketTest, ConnectRetriesAFullUnixBacklogUntilTheDeadline) {
   FdLeakCheck leaks;
   absl::Status status =
       RunTask(ConnectToFullUnixListener(absl::StrCat("unix:@conet-full-", ::getpid())));
@@ -290,7 +290,7 @@ Task<std::string> HalfClose() {
   co_return co_await ReadToEnd(&c->client);
 }
 
-TEST(TcpTest, ShutdownWriteHalfCloses) {
+TEST(StreamSocketTest, ShutdownWriteHalfCloses) {
   FdLeakCheck leaks;
   EXPECT_EQ(RunTask(HalfClose()), "reply to request");
 }
@@ -306,7 +306,7 @@ Task<absl::Status> ReadExactPastEnd() {
   co_return n.status();
 }
 
-TEST(TcpTest, ReadExactReportsAnEarlyEnd) {
+TEST(StreamSocketTest, ReadExactReportsAnEarlyEnd) {
   FdLeakCheck leaks;
   absl::Status status = RunTask(ReadExactPastEnd());
   EXPECT_TRUE(absl::IsOutOfRange(status)) << status;
@@ -346,7 +346,7 @@ Task<bool> BackPressure() {
   co_return got == data;
 }
 
-TEST(TcpTest, WriteAllWaitsForASlowReaderAndLosesNothing) {
+TEST(StreamSocketTest, WriteAllWaitsForASlowReaderAndLosesNothing) {
   FdLeakCheck leaks;
   EXPECT_TRUE(RunTask(BackPressure()));
 }
@@ -367,7 +367,7 @@ Task<std::string> GatherScatter() {
   co_return all;
 }
 
-TEST(TcpTest, GatherWriteAndScatterRead) {
+TEST(StreamSocketTest, GatherWriteAndScatterRead) {
   FdLeakCheck leaks;
   EXPECT_EQ(RunTask(GatherScatter()), "scatter/gather");
 }
@@ -390,7 +390,7 @@ Task<absl::Status> WriteToResetPeer() {
   co_return first_error;
 }
 
-TEST(TcpTest, WritingToAResetPeerIsAnErrorNotSigpipe) {
+TEST(StreamSocketTest, WritingToAResetPeerIsAnErrorNotSigpipe) {
   FdLeakCheck leaks;
   // Bazel starts tests with SIGPIPE ignored; a real program has the default
   // action, which kills it.
@@ -418,7 +418,7 @@ Task<void> CancelThenReuse() {
   EXPECT_EQ(n.value_or(0), 2u);
 }
 
-TEST(TcpTest, CancelledReadLeavesTheStreamUsable) {
+TEST(StreamSocketTest, CancelledReadLeavesTheStreamUsable) {
   FdLeakCheck leaks;
   RunTask(CancelThenReuse());
 }
@@ -434,7 +434,7 @@ Task<void> AcceptCancelled() {
   EXPECT_TRUE(client.ok() && server.ok());
 }
 
-TEST(TcpTest, AcceptHonoursItsDeadline) {
+TEST(StreamSocketTest, AcceptHonoursItsDeadline) {
   FdLeakCheck leaks;
   RunTask(AcceptCancelled());
 }
@@ -528,7 +528,7 @@ Task<absl::StatusOr<std::string>> DataThenEnd() {
   co_return co_await ReadWhatArrivesAtOnce(&c->server, SIZE_MAX, send);
 }
 
-TEST(TcpTest, AShortReadBeforeTheEndDoesNotHideTheEnd) {
+TEST(StreamSocketTest, AShortReadBeforeTheEndDoesNotHideTheEnd) {
   FdLeakCheck leaks;
   absl::StatusOr<std::string> got = RunTask(DataThenEnd());
   ASSERT_TRUE(got.ok()) << got.status();
@@ -548,7 +548,7 @@ Task<absl::StatusOr<std::string>> DataAroundUrgentByte() {
   co_return co_await ReadWhatArrivesAtOnce(&c->server, 4, send);
 }
 
-TEST(TcpTest, AShortReadAtTheUrgentMarkDoesNotStallTheRest) {
+TEST(StreamSocketTest, AShortReadAtTheUrgentMarkDoesNotStallTheRest) {
   FdLeakCheck leaks;
   absl::StatusOr<std::string> got = RunTask(DataAroundUrgentByte());
   ASSERT_TRUE(got.ok()) << got.status();
@@ -568,7 +568,7 @@ Task<absl::StatusOr<std::string>> UnixDataBehindADescriptor(std::string name) {
   co_return co_await ReadWhatArrivesAtOnce(&c->server, 4, send);
 }
 
-TEST(TcpTest, AShortReadOnAUnixStreamIsNotTakenAsDrained) {
+TEST(StreamSocketTest, AShortReadOnAUnixStreamIsNotTakenAsDrained) {
   FdLeakCheck leaks;
   const std::string name = absl::StrCat("unix:@conet-tcp-hint-", ::getpid());
   absl::StatusOr<std::string> got = RunTask(UnixDataBehindADescriptor(name));
@@ -630,7 +630,7 @@ void ExpectAbcdefOverTcpAndUnix(Task<absl::StatusOr<std::string>> (*exchange)(st
   }
 }
 
-TEST(TcpTest, ReadExactThatEmptiesTheQueueStillSeesWhatComesNext) {
+TEST(StreamSocketTest, ReadExactThatEmptiesTheQueueStillSeesWhatComesNext) {
   FdLeakCheck leaks;
   ExpectAbcdefOverTcpAndUnix(ExactInTwoParts, "conet-tcp-inq");
 }
@@ -655,7 +655,7 @@ Task<absl::StatusOr<std::string>> ExactLeavingBytesQueued(std::string address) {
   co_return co_await ReadWhileSending(reader(&c->server), send);
 }
 
-TEST(TcpTest, ReadExactLeavingBytesQueuedTakesThemAtOnce) {
+TEST(StreamSocketTest, ReadExactLeavingBytesQueuedTakesThemAtOnce) {
   FdLeakCheck leaks;
   ExpectAbcdefOverTcpAndUnix(ExactLeavingBytesQueued, "conet-tcp-left");
 }
@@ -674,7 +674,7 @@ Task<absl::StatusOr<std::string>> UnixExactAcrossADescriptor(std::string name) {
   co_return co_await ReadExactOf(&c->server, 4, send);
 }
 
-TEST(TcpTest, ReadExactOnAUnixStreamClosesPassedDescriptorsAndReadsOn) {
+TEST(StreamSocketTest, ReadExactOnAUnixStreamClosesPassedDescriptorsAndReadsOn) {
   FdLeakCheck leaks;  // the passed descriptor must not stay open here
   const std::string name = absl::StrCat("unix:@conet-tcp-exact-", ::getpid());
   absl::StatusOr<std::string> got = RunTask(UnixExactAcrossADescriptor(name));
@@ -702,7 +702,7 @@ Task<void> ReadsOnMovedAndEmpty() {
   EXPECT_TRUE(moved.is_open());
 }
 
-TEST(TcpTest, EmptyAndMovedFromReadsEndAtOnce) {
+TEST(StreamSocketTest, EmptyAndMovedFromReadsEndAtOnce) {
   FdLeakCheck leaks;
   RunTask(ReadsOnMovedAndEmpty());
 }
@@ -720,7 +720,7 @@ Task<absl::StatusOr<std::string>> TwoRecords(std::pair<UniqueFd, UniqueFd> pair)
   co_return co_await ReadWhatArrivesAtOnce(&*stream, 6, send);
 }
 
-TEST(TcpTest, ARecordSocketAdoptedAsAStreamReadsEveryRecord) {
+TEST(StreamSocketTest, ARecordSocketAdoptedAsAStreamReadsEveryRecord) {
   FdLeakCheck leaks;
   int fds[2];
   ASSERT_EQ(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
@@ -729,7 +729,7 @@ TEST(TcpTest, ARecordSocketAdoptedAsAStreamReadsEveryRecord) {
   EXPECT_EQ(*got, "onetwo");
 }
 
-TEST(TcpTest, ASecondPendingReadIsRefused) {
+TEST(StreamSocketTest, ASecondPendingReadIsRefused) {
   FdLeakCheck leaks;
   RunTask(SecondPendingRead());
 }
@@ -767,7 +767,7 @@ Task<void> Options() {
   EXPECT_TRUE(absl::IsFailedPrecondition(no_delay)) << no_delay;
 }
 
-TEST(TcpTest, SocketOptionsAndAddresses) {
+TEST(StreamSocketTest, SocketOptionsAndAddresses) {
   FdLeakCheck leaks;
   RunTask(Options());
 }
@@ -787,7 +787,7 @@ Task<std::pair<absl::Status, absl::Status>> AdoptBlockingAndNonListening() {
   co_return std::make_pair(none.status(), refused.status());
 }
 
-TEST(TcpTest, AdoptMakesAListenerNonBlockingAndRefusesOneThatIsNot) {
+TEST(StreamSocketTest, AdoptMakesAListenerNonBlockingAndRefusesOneThatIsNot) {
   FdLeakCheck leaks;
   auto [accepted, refused] = RunTask(AdoptBlockingAndNonListening());
   EXPECT_TRUE(absl::IsDeadlineExceeded(accepted)) << accepted;
@@ -839,7 +839,7 @@ Task<void> StarvedAccept() {
   EXPECT_EQ(listener->backoff(), absl::ZeroDuration());
 }
 
-TEST(TcpTest, AcceptBacksOffWhenOutOfDescriptorsAndKeepsTheQueue) {
+TEST(StreamSocketTest, AcceptBacksOffWhenOutOfDescriptorsAndKeepsTheQueue) {
   FdLeakCheck leaks;
   RunTask(StarvedAccept());
 }
