@@ -1,0 +1,67 @@
+#include "net/buffered_stream.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
+namespace conet {
+
+namespace {
+constexpr char kEndOfStream[] = "end of stream";
+}  // namespace
+
+bool IsEndOfStream(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kOutOfRange && status.message() == kEndOfStream;
+}
+
+namespace internal {
+
+absl::Status EndOfStreamError() { return absl::OutOfRangeError(kEndOfStream); }
+
+absl::Status EndedMidItemError(size_t got, std::string_view what) {
+  return absl::DataLossError(absl::StrCat("stream ended after ", got, " bytes of ",
+                                          absl::string_view(what.data(), what.size())));
+}
+
+absl::Status ItemTooLongError(size_t max, std::string_view what) {
+  return absl::ResourceExhaustedError(
+      absl::StrCat(absl::string_view(what.data(), what.size()), " longer than ", max, " bytes"));
+}
+
+std::span<char> ReadBuffer::Space(size_t at_least) {
+  const size_t unread = end_ - begin_;
+  if (unread == 0) {
+    begin_ = end_ = 0;
+    // A block grown for one large item is given back once it is read.
+    if (capacity_ > 16 * initial_capacity_ && at_least <= initial_capacity_) {
+      data_.reset();
+      capacity_ = 0;
+    }
+  }
+  if (capacity_ - end_ >= at_least) return {data_.get() + end_, capacity_ - end_};
+  if (capacity_ - unread >= at_least && begin_ > 0) {
+    std::memmove(data_.get(), data_.get() + begin_, unread);
+  } else {
+    const size_t capacity = std::max({initial_capacity_, unread + at_least, 2 * capacity_});
+    auto grown = std::make_unique_for_overwrite<char[]>(capacity);
+    if (unread > 0) std::memcpy(grown.get(), data_.get() + begin_, unread);
+    data_ = std::move(grown);
+    capacity_ = capacity;
+  }
+  begin_ = 0;
+  end_ = unread;
+  return {data_.get() + end_, capacity_ - end_};
+}
+
+absl::StatusOr<size_t> FindDelimited(std::string_view unread, std::string_view delimiter,
+                                     size_t max) {
+  const std::string_view window = unread.substr(0, max + delimiter.size());
+  const size_t at = window.find(delimiter);
+  if (at != std::string_view::npos) return at;
+  if (window.size() == max + delimiter.size()) return ItemTooLongError(max, "an item");
+  return std::string_view::npos;
+}
+
+}  // namespace internal
+}  // namespace conet
