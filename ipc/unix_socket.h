@@ -131,6 +131,21 @@ class UnixSocket {
   absl::StatusOr<SocketAddress> LocalAddress() const;
   absl::StatusOr<SocketAddress> PeerAddress() const;
 
+  // Runs a system call of your own on the socket, waiting for readiness in
+  // `direction` while it fails with EAGAIN (see AsyncFd::Perform and
+  // NonBlockingSyscall in net/async_fd.h); Readable and Writable wait alone.
+  template <NonBlockingSyscall Syscall>
+  AsyncFd::PerformAwaiter<Syscall> Perform(Direction direction, const char* what, Syscall syscall,
+                                           const Cancellation& cancel = kNoCancellation) {
+    return fd_.Perform(direction, what, std::move(syscall), cancel);
+  }
+  AsyncFd::ReadinessAwaiter Readable(const Cancellation& cancel = kNoCancellation) {
+    return fd_.Readable(cancel);
+  }
+  AsyncFd::ReadinessAwaiter Writable(const Cancellation& cancel = kNoCancellation) {
+    return fd_.Writable(cancel);
+  }
+
   [[nodiscard]] SocketType type() const noexcept { return type_; }
   [[nodiscard]] int fd() const noexcept { return fd_.fd(); }
   [[nodiscard]] bool is_open() const noexcept { return fd_.is_open(); }

@@ -67,6 +67,7 @@ class StreamSocket {
   using ReadvAwaiter = AsyncFd::PerformAwaiter<internal::ReadvCall>;
   using WritevAwaiter = AsyncFd::PerformAwaiter<internal::SendmsgCall>;
   using WritevAllAwaiter = AsyncFd::PerformAwaiter<internal::SendmsgAllCall>;
+  using SendFileAwaiter = AsyncFd::PerformAwaiter<internal::SendFileCall>;
 
   // Connects to `address` on the current loop: a non-blocking connect(2),
   // then a wait for writability and SO_ERROR. co_await yields the stream,
@@ -119,6 +120,25 @@ class StreamSocket {
   WritevAllAwaiter WriteAllV(std::span<const iovec> buffers,
                              const Cancellation& cancel = kNoCancellation);
 
+  // Sends `count` bytes of the file `file_fd` from `offset` without copying
+  // them through user space (sendfile(2)), waiting as often as needed.
+  // `offset` advances with every byte sent, so after an error or a
+  // cancellation it says how far the transfer got. co_await yields
+  // `count`, OutOfRangeError if the file ends first, or the error.
+  SendFileAwaiter SendFile(int file_fd, off_t& offset, size_t count,
+                           const Cancellation& cancel = kNoCancellation) {
+    return fd_.Perform(Direction::kWrite,
+                       internal::SendFileCall{fd_.fd(), file_fd, &offset, count, /*all=*/true},
+                       cancel);
+  }
+  // One sendfile(2) of at most `count` bytes, waiting until the socket takes
+  // at least one: yields the count sent (0 at the end of the file).
+  SendFileAwaiter SendFileSome(int file_fd, off_t& offset, size_t count,
+                               const Cancellation& cancel = kNoCancellation) {
+    return fd_.Perform(Direction::kWrite,
+                       internal::SendFileCall{fd_.fd(), file_fd, &offset, count, /*all=*/false},
+                       cancel);
+  }
   // Half-closes: the peer reads end of stream; reading here goes on.
   absl::Status ShutdownWrite();
   // Sets TCP_NODELAY (send small writes at once). TCP only.

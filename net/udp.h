@@ -23,6 +23,7 @@
 
 #include <cstddef>
 #include <span>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -78,6 +79,21 @@ class UdpSocket {
   // datagram refused by the peer surfaces here as ECONNREFUSED. `buffer`
   // must stay valid until the co_await completes.
   ReceiveAwaiter ReceiveFrom(std::span<char> buffer, const Cancellation& cancel = kNoCancellation);
+
+  // Runs a system call of your own on the socket, waiting for readiness in
+  // `direction` while it fails with EAGAIN (see AsyncFd::Perform and
+  // NonBlockingSyscall in net/async_fd.h); Readable and Writable wait alone.
+  template <NonBlockingSyscall Syscall>
+  AsyncFd::PerformAwaiter<Syscall> Perform(Direction direction, const char* what, Syscall syscall,
+                                           const Cancellation& cancel = kNoCancellation) {
+    return fd_.Perform(direction, what, std::move(syscall), cancel);
+  }
+  AsyncFd::ReadinessAwaiter Readable(const Cancellation& cancel = kNoCancellation) {
+    return fd_.Readable(cancel);
+  }
+  AsyncFd::ReadinessAwaiter Writable(const Cancellation& cancel = kNoCancellation) {
+    return fd_.Writable(cancel);
+  }
 
   // Returns the address bound (getsockname).
   absl::StatusOr<SocketAddress> LocalAddress() const;

@@ -68,6 +68,12 @@ absl::Status ReadExactCall::EndedEarly(size_t got) const {
       absl::StrCat("read on fd ", fd, ": end of stream after ", got, " of ", size, " bytes"));
 }
 
+absl::Status SendFileCall::FileEnded() const {
+  return absl::OutOfRangeError(absl::StrCat("sendfile from fd ", file_fd, " to fd ", fd,
+                                            ": file ended at offset ", *offset, ", ", size - done,
+                                            " of ", size, " bytes not sent"));
+}
+
 ssize_t ReadvCall::operator()() const { return ::readv(fd, buffers, static_cast<int>(count)); }
 
 ssize_t SendmsgCall::operator()() const {

@@ -6,6 +6,7 @@
 #ifndef CONET_NET_INTERNAL_STREAM_CALLS_H_
 #define CONET_NET_INTERNAL_STREAM_CALLS_H_
 
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -106,6 +107,33 @@ struct SendAllCall {
     }
     return static_cast<ssize_t>(done);
   }
+};
+
+// sendfile(2) from a file at `*offset`, which advances with what is sent:
+// after an error or a cancellation it says how far the transfer got.
+struct SendFileCall {
+  static constexpr const char* kWhat = "sendfile";
+  int fd;
+  int file_fd;
+  off_t* offset;
+  size_t size;
+  bool all;  // keep going until `size` bytes are sent (or the file ends)
+  size_t done = 0;
+  ssize_t operator()() {
+    do {
+      const ssize_t n = ::sendfile(fd, file_fd, offset, size - done);
+      if (n < 0) return -1;
+      if (n == 0) break;  // the file ended: Finish reports the shortfall
+      done += static_cast<size_t>(n);
+    } while (all && done < size);
+    return static_cast<ssize_t>(done);
+  }
+  absl::StatusOr<size_t> Finish(absl::StatusOr<size_t> result) const {
+    if (!result.ok() || !all || *result == size) return result;
+    return FileEnded();
+  }
+  // OutOfRangeError: the file ended at `*offset`, short of `size`.
+  absl::Status FileEnded() const;
 };
 
 struct ReadvCall {

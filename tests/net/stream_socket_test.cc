@@ -335,6 +335,56 @@ Task<absl::StatusOr<size_t>> WriteAllOf(StreamSocket* stream, std::string data) 
   co_return co_await stream->WriteAll(data);
 }
 
+// A file holding `data`, unlinked at once: only the descriptor names it.
+UniqueFd TemporaryFile(const std::string& data) {
+  char path[] = "/tmp/conet_sendfile_XXXXXX";
+  UniqueFd file(::mkostemp(path, O_CLOEXEC));
+  EXPECT_TRUE(file.is_open()) << std::strerror(errno);
+  ::unlink(path);
+  EXPECT_EQ(::write(file.fd(), data.data(), data.size()), static_cast<ssize_t>(data.size()));
+  return file;
+}
+
+Task<absl::StatusOr<size_t>> SendFileOf(StreamSocket* stream, int file_fd, off_t* offset,
+                                        size_t count) {
+  co_return co_await stream->SendFile(file_fd, *offset, count);
+}
+
+Task<void> SendFileRoundTrip() {
+  CONET_CO_ASSERT_OK_AND_ASSIGN(Connection c, co_await Connect(MustParse("127.0.0.1:0")));
+  // Several megabytes from an offset: the socket fills and the send waits.
+  const std::string data = Pattern(6 << 20);
+  UniqueFd file = TemporaryFile(data);
+  off_t offset = 1000;
+  const size_t count = data.size() - 2000;
+  auto [sent, got] = co_await WhenAll(SendFileOf(&c.client, file.fd(), &offset, count),
+                                      ReadSlowly(&c.server, count));
+  CONET_CO_ASSERT_OK(sent);
+  EXPECT_EQ(*sent, count);
+  EXPECT_EQ(offset, static_cast<off_t>(data.size() - 1000));
+  EXPECT_TRUE(got == data.substr(1000, count)) << "bytes differ";
+  // Past the end of the file: the transfer stops there and says so.
+  off_t near_end = static_cast<off_t>(data.size() - 10);
+  auto [short_send, tail] =
+      co_await WhenAll(SendFileOf(&c.client, file.fd(), &near_end, 100), ReadSlowly(&c.server, 10));
+  EXPECT_TRUE(absl::IsOutOfRange(short_send.status())) << short_send.status();
+  EXPECT_THAT(short_send.status().message(), HasSubstr("90 of 100 bytes not sent"));
+  EXPECT_EQ(near_end, static_cast<off_t>(data.size()));
+  EXPECT_EQ(tail, data.substr(data.size() - 10));
+  // One sendfile at most: a partial count, and the offset moves with it.
+  off_t start = 0;
+  absl::StatusOr<size_t> some = co_await c.client.SendFileSome(file.fd(), start, data.size());
+  CONET_CO_ASSERT_OK(some);
+  EXPECT_GT(*some, 0u);
+  EXPECT_LT(*some, data.size());
+  EXPECT_EQ(start, static_cast<off_t>(*some));
+}
+
+TEST(StreamSocketTest, SendFileSendsFromAnOffsetAndReportsProgress) {
+  FdLeakCheck leaks;
+  RunTask(SendFileRoundTrip());
+}
+
 Task<bool> BackPressure() {
   absl::StatusOr<Connection> c = co_await Connect(MustParse("127.0.0.1:0"));
   if (!c.ok()) co_return false;

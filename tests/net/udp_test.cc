@@ -128,5 +128,37 @@ TEST(UdpTest, ADatagramTooLongIsAnError) {
   EXPECT_THAT(status.message(), HasSubstr("Message too long")) << status;
 }
 
+// A system call of one's own (here a plain recv) driven by the socket's
+// readiness: Readable waits for the datagram, Perform retries on EAGAIN.
+Task<void> OwnSyscall() {
+  absl::StatusOr<SocketAddress> any = SocketAddress::Parse("127.0.0.1:0");
+  CONET_CO_ASSERT_OK(any);
+  CONET_CO_ASSERT_OK_AND_ASSIGN(UdpSocket receiver, UdpSocket::Bind(*any));
+  CONET_CO_ASSERT_OK_AND_ASSIGN(SocketAddress at, receiver.LocalAddress());
+  CONET_CO_ASSERT_OK_AND_ASSIGN(UdpSocket sender, UdpSocket::Connect(at));
+  char byte = 0;
+  EXPECT_EQ(::recv(receiver.fd(), &byte, 1, MSG_DONTWAIT), -1);  // nothing yet
+  CONET_CO_ASSERT_OK(co_await sender.Send("a"));
+  CONET_CO_ASSERT_OK(co_await receiver.Readable(Within(absl::Seconds(5))));
+  EXPECT_EQ(::recv(receiver.fd(), &byte, 1, MSG_DONTWAIT), 1);
+  EXPECT_EQ(byte, 'a');
+  CONET_CO_ASSERT_OK(co_await sender.Writable(Within(absl::Seconds(5))));
+  CONET_CO_ASSERT_OK(co_await sender.Send("b"));
+  struct Recv {
+    int fd;
+    char* out;
+    ssize_t operator()() const { return ::recv(fd, out, 1, MSG_DONTWAIT); }
+  };
+  const Recv recv_one{receiver.fd(), &byte};  // named: see net/task.h on temporaries
+  absl::StatusOr<size_t> n = co_await receiver.Perform(Direction::kRead, "recv", recv_one);
+  CONET_CO_ASSERT_OK(n);
+  EXPECT_EQ(byte, 'b');
+}
+
+TEST(UdpTest, ReadinessDrivesASystemCallOfOnesOwn) {
+  FdLeakCheck leaks;
+  RunTask(OwnSyscall());
+}
+
 }  // namespace
 }  // namespace conet
