@@ -190,4 +190,10 @@ Task<absl::StatusOr<StreamSocket>> StreamListener::Accept(Cancellation cancel) {
   co_return StreamSocket::Adopt(std::move(*conn), acceptor_.loop(), kind_);
 }
 
+absl::StatusOr<StreamSocket> StreamListener::TryAccept() {
+  absl::StatusOr<UniqueFd> conn = acceptor_.TryAccept();
+  if (!conn.ok()) return conn.status();
+  return StreamSocket::Adopt(std::move(*conn), acceptor_.loop(), kind_);
+}
+
 }  // namespace conet

@@ -249,6 +249,11 @@ class StreamListener {
   // tries again. The pending connections stay in the kernel's queue and
   // nothing spins. At most one pending Accept; the listener must outlive it.
   Task<absl::StatusOr<StreamSocket>> Accept(Cancellation cancel = {});
+  // Accepts a connection the kernel has already queued, without waiting:
+  // UnavailableError when none is. A server that stops accepts what is
+  // queued before it closes its listener, since closing resets those
+  // connections (with SO_REUSEPORT, only the closed listener's queue).
+  absl::StatusOr<StreamSocket> TryAccept();
 
   // Returns the address bound (with the real port when port 0 was asked).
   [[nodiscard]] const SocketAddress& address() const { return acceptor_.address(); }

@@ -230,4 +230,20 @@ Task<absl::StatusOr<UniqueFd>> Acceptor::Accept(Cancellation cancel) {
   co_return accepted;
 }
 
+absl::StatusOr<UniqueFd> Acceptor::TryAccept() {
+  if (!fd_.is_open()) return absl::FailedPreconditionError("accept on a closed listener");
+  const ssize_t conn = AcceptCall{fd_.fd()}();
+  if (conn < 0) {
+    const int error = errno;
+    if (error == EAGAIN || error == EWOULDBLOCK) {
+      return absl::UnavailableError(
+          absl::StrCat("accept on ", address_->ToString(), ": no connection queued"));
+    }
+    return absl::ErrnoToStatus(error, absl::StrCat("accept on ", address_->ToString()));
+  }
+  UniqueFd accepted(static_cast<int>(conn));
+  if (absl::Status allowed = CheckPeer(accepted.fd()); !allowed.ok()) return allowed;
+  return accepted;
+}
+
 }  // namespace conet::sockets

@@ -51,6 +51,9 @@ class Acceptor {
   // Accepts one connection, close-on-exec and non-blocking (see
   // StreamListener::Accept for the errors and the back-off).
   Task<absl::StatusOr<UniqueFd>> Accept(Cancellation cancel);
+  // Accepts a connection already queued, without waiting: UnavailableError
+  // when none is.
+  absl::StatusOr<UniqueFd> TryAccept();
 
   const SocketAddress& address() const { return *address_; }
   int fd() const noexcept { return fd_.fd(); }

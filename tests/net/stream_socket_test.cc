@@ -385,6 +385,33 @@ TEST(StreamSocketTest, SendFileSendsFromAnOffsetAndReportsProgress) {
   RunTask(SendFileRoundTrip());
 }
 
+// A blocking connect from outside the loop: on loopback it returns once the
+// kernel has queued the connection on the listener.
+UniqueFd ConnectBlocking(const SocketAddress& address) {
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  EXPECT_EQ(::connect(fd.fd(), address.data(), address.size()), 0) << std::strerror(errno);
+  return fd;
+}
+
+TEST(StreamSocketTest, TryAcceptTakesWhatIsQueuedWithoutWaiting) {
+  FdLeakCheck leaks;
+  auto loop = EventLoop::Create();
+  ASSERT_TRUE(loop.ok());
+  absl::StatusOr<StreamListener> listener =
+      StreamListener::Bind(MustParse("127.0.0.1:0"), {}, loop->get());
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  absl::StatusOr<StreamSocket> none = listener->TryAccept();
+  EXPECT_TRUE(absl::IsUnavailable(none.status())) << none.status();
+  EXPECT_THAT(none.status().message(), HasSubstr("no connection queued"));
+  UniqueFd first = ConnectBlocking(listener->address());
+  UniqueFd second = ConnectBlocking(listener->address());
+  absl::StatusOr<StreamSocket> a = listener->TryAccept();
+  absl::StatusOr<StreamSocket> b = listener->TryAccept();
+  EXPECT_TRUE(a.ok()) << a.status();
+  EXPECT_TRUE(b.ok()) << b.status();
+  EXPECT_TRUE(absl::IsUnavailable(listener->TryAccept().status()));
+}
+
 Task<bool> BackPressure() {
   absl::StatusOr<Connection> c = co_await Connect(MustParse("127.0.0.1:0"));
   if (!c.ok()) co_return false;
