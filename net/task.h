@@ -27,6 +27,10 @@
 // ConstBytes) are classes with constructors for this reason; its option
 // structs (ListenOptions, WorkerOptions, ...) are aggregates, taken by
 // functions that are not awaited, or else built as named locals.
+// Inside a loop's condition the bug reaches converted class temporaries
+// too: `while ((co_await Sleep(d, token)).ok())`, where the token becomes a
+// temporary Cancellation, destroys it twice (seen as a crash when the
+// frame is destroyed). Await in a statement of its own inside the loop.
 #ifndef CONET_NET_TASK_H_
 #define CONET_NET_TASK_H_
 
