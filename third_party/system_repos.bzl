@@ -52,6 +52,7 @@ _ABSL_TARGETS = {
     "absl/flags:reflection": "absl_flags_reflection",
     "absl/flags:usage": "absl_flags_usage",
     "absl/functional:any_invocable": "absl_any_invocable",
+    "absl/hash": "absl_hash",
     "absl/functional:function_ref": "absl_function_ref",
     "absl/status": "absl_status",
     "absl/status:statusor": "absl_statusor",
