@@ -7,8 +7,7 @@ struct EmptyStream {
   conet::Task<absl::StatusOr<size_t>> ReadSome(std::span<char>, const conet::Cancellation&) {
     co_return 0;
   }
-  conet::Task<absl::StatusOr<size_t>> WriteAll(conet::ConstBytes data,
-                                               const conet::Cancellation&) {
+  conet::Task<absl::StatusOr<size_t>> WriteAll(conet::ConstBytes data, const conet::Cancellation&) {
     co_return data.size();
   }
 };
