@@ -7,8 +7,8 @@
 // --threads=N it runs N event loops, one per thread, each with its own
 // SO_REUSEPORT listener, so the kernel spreads connections among them (a
 // UNIX listener is shared instead). Prints `listening on ADDRESS` once it
-// accepts connections; SIGINT or SIGTERM stop it with exit status 0.
-#include <fcntl.h>
+// accepts connections. SIGINT or SIGTERM stop it: it stops accepting, lets
+// clients finish for up to --drain-timeout, and exits 0.
 #include <signal.h>
 
 #include <cstdio>
@@ -25,6 +25,7 @@
 #include "examples/echo_session.h"
 #include "net/event_loop.h"
 #include "net/loop_group.h"
+#include "net/server.h"
 #include "net/signals.h"
 #include "net/socket_address.h"
 #include "net/stream_socket.h"
@@ -35,53 +36,33 @@
 ABSL_FLAG(std::string, listen, "127.0.0.1:7007",
           "HOST:PORT, [IPV6]:PORT, unix:PATH or unix:@NAME (port 0: any free port)");
 ABSL_FLAG(int, threads, 1, "event loops, one per thread, 1 to 256");
+ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(10),
+          "on SIGTERM/SIGINT, how long open connections may take to finish");
 
 namespace {
 
-conet::Task<void> Serve(conet::StreamListener listener) {
+// One loop's server: accepts and echoes until the stop, then drains.
+conet::Task<void> ServeLoop(conet::StreamListener listener, const conet::ServeOptions* options,
+                            std::stop_token stop) {
   conet::ThrottledLog errors("echo_server");
-  while (true) {
-    absl::StatusOr<conet::StreamSocket> stream = co_await listener.Accept();
-    if (!stream.ok()) {
-      errors.Report(stream.status());
-      continue;
-    }
-    conet::EventLoop::Current()->SpawnDetached(conet::examples::Echo(std::move(*stream)));
-  }
-}
-
-// Binds one listener per loop: TCP ones share the port with SO_REUSEPORT
-// (the first bind picks it when port 0 was asked); a UNIX listener is bound
-// once and its descriptor shared.
-absl::StatusOr<std::vector<conet::StreamListener>> BindListeners(
-    const conet::SocketAddress& address, conet::LoopGroup& group) {
-  std::vector<conet::StreamListener> listeners;
-  conet::ListenOptions options;
-  options.reuse_port = group.size() > 1 && !address.is_unix();
-  absl::StatusOr<conet::StreamListener> first =
-      conet::StreamListener::Bind(address, options, &group.loop(0));
-  if (!first.ok()) return first.status();
-  const conet::SocketAddress bound = first->address();
-  listeners.push_back(std::move(*first));
-  for (int i = 1; i < group.size(); ++i) {
-    absl::StatusOr<conet::StreamListener> next =
-        address.is_unix() ? conet::StreamListener::Adopt(
-                                conet::UniqueFd(::fcntl(listeners[0].fd(), F_DUPFD_CLOEXEC, 0)), {},
-                                &group.loop(i))
-                          : conet::StreamListener::Bind(bound, options, &group.loop(i));
-    if (!next.ok()) return next.status();
-    listeners.push_back(std::move(*next));
-  }
-  return listeners;
+  // Named locals, not temporaries inside co_await: see net/task.h.
+  conet::ConnectionHandler handler = conet::examples::Echo;
+  absl::AnyInvocable<void(const absl::Status&)> on_error = [&errors](const absl::Status& error) {
+    errors.Report(error);
+  };
+  co_await conet::Serve(std::move(listener), std::move(handler), *options, std::move(stop),
+                        std::move(on_error));
 }
 
 void PrintUsage() {
   std::printf(
-      "usage: echo_server [--listen=ADDRESS] [--threads=N]\n"
+      "usage: echo_server [--listen=ADDRESS] [--threads=N] [--drain-timeout=DURATION]\n"
       "Echoes every byte back over TCP or a UNIX stream socket.\n"
       "  --listen=ADDRESS  HOST:PORT, [IPV6]:PORT, unix:PATH or unix:@NAME\n"
       "                    (default 127.0.0.1:7007; port 0: any free port)\n"
       "  --threads=N       event loops, one per thread, 1 to 256 (default 1)\n"
+      "  --drain-timeout=DURATION  on SIGTERM/SIGINT, time for clients to finish\n"
+      "                    (default 10s)\n"
       "Prints \"listening on ADDRESS\" when ready; SIGINT/SIGTERM stop it.\n");
 }
 
@@ -107,10 +88,14 @@ int main(int argc, char** argv) {
 
   absl::StatusOr<std::unique_ptr<conet::LoopGroup>> group = conet::LoopGroup::Create(threads);
   if (!group.ok()) return Fail(std::string(group.status().message()));
-  absl::StatusOr<std::vector<conet::StreamListener>> listeners = BindListeners(*address, **group);
+  absl::StatusOr<std::vector<conet::StreamListener>> listeners =
+      conet::BindForEachLoop(*address, **group);
   if (!listeners.ok()) return Fail(std::string(listeners.status().message()));
   const std::string bound = (*listeners)[0].address().ToString();
-  (*group)->SpawnOnEach([&listeners](int index) { return Serve(std::move((*listeners)[index])); });
-  conet::ServeUntilStopSignal(**group, bound, stop_signals);
+  conet::ServeOptions options;
+  options.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
+  conet::ServeUntilSignal(**group, {bound}, stop_signals, [&](int index, std::stop_token stop) {
+    return ServeLoop(std::move((*listeners)[index]), &options, std::move(stop));
+  });
   return 0;
 }

@@ -130,6 +130,7 @@ TEST(EchoServerTest, SlowReaderGetsEveryByteOfOneMiB) {
   EXPECT_TRUE(sent);
   EXPECT_EQ(got.size(), data.size());
   EXPECT_TRUE(got == data) << "echoed bytes differ";
+  fd.Reset();  // a stopping server waits for open connections (the drain)
   ExpectCleanExit(server);
 }
 
@@ -154,6 +155,7 @@ TEST(EchoServerTest, ServesFiveHundredConcurrentClients) {
     const std::string expected = absl::StrCat("client ", i, ";");
     EXPECT_EQ(ReceiveExactly(clients[i].fd(), expected.size()), expected);
   }
+  clients.clear();  // a stopping server waits for open connections (the drain)
   ExpectCleanExit(server);
 }
 
@@ -274,6 +276,7 @@ TEST(EchoServerTest, OutOfDescriptorsItIdlesAndRecovers) {
   clients.clear();
   std::vector<bool> late = Echoed(waiting, absl::Seconds(10));
   EXPECT_EQ(std::count(late.begin(), late.end(), true), static_cast<long>(waiting.size()));
+  waiting.clear();  // a stopping server waits for open connections (the drain)
   ExpectCleanExit(server);
 }
 
