@@ -113,8 +113,8 @@ void Ping(const Args& args, std::string* out) {
 
 // Redis's "unknown command 'NAME', with args beginning with: 'A' 'B' ".
 void Unknown(const Args& args, std::string* out) {
-  std::string message =
-      absl::StrCat("unknown command '", View(args[0]).substr(0, 128), "', with args beginning with: ");
+  std::string message = absl::StrCat("unknown command '", View(args[0]).substr(0, 128),
+                                     "', with args beginning with: ");
   std::string listed;
   for (size_t i = 1; i < args.size() && listed.size() < 128; ++i) {
     absl::StrAppend(&listed, "'", View(args[i]).substr(0, 128 - listed.size()), "' ");

@@ -56,12 +56,24 @@ bool ReadDoubleQuoted(std::string_view line, size_t* at, std::string* word) {
     if (c == '\\' && i + 1 < line.size()) {
       const char escaped = line[i + 1];
       switch (escaped) {
-        case 'n': word->push_back('\n'); break;
-        case 'r': word->push_back('\r'); break;
-        case 't': word->push_back('\t'); break;
-        case 'b': word->push_back('\b'); break;
-        case 'a': word->push_back('\a'); break;
-        default: word->push_back(escaped); break;
+        case 'n':
+          word->push_back('\n');
+          break;
+        case 'r':
+          word->push_back('\r');
+          break;
+        case 't':
+          word->push_back('\t');
+          break;
+        case 'b':
+          word->push_back('\b');
+          break;
+        case 'a':
+          word->push_back('\a');
+          break;
+        default:
+          word->push_back(escaped);
+          break;
       }
       i += 2;
       continue;
@@ -104,8 +116,8 @@ bool SplitInline(std::string_view line, Request* request) {
     std::string& word = request->decoded.emplace_back();
     if (line[i] == '"' || line[i] == '\'') {
       const bool double_quoted = line[i++] == '"';
-      const bool balanced = double_quoted ? ReadDoubleQuoted(line, &i, &word)
-                                          : ReadSingleQuoted(line, &i, &word);
+      const bool balanced =
+          double_quoted ? ReadDoubleQuoted(line, &i, &word) : ReadSingleQuoted(line, &i, &word);
       if (!balanced) return false;
       continue;
     }

@@ -144,8 +144,7 @@ TEST_F(CommandsTest, SetConditionsAndExpiry) {
   EXPECT_EQ(Run({"EXISTS", "k"}, 3999), ":1\r\n");
   EXPECT_EQ(Run({"EXISTS", "k"}, 4000), ":0\r\n");
   EXPECT_EQ(Run({"SET", "k", "v", "EX", "0"}), "-ERR invalid expire time in 'set' command\r\n");
-  EXPECT_EQ(Run({"SET", "k", "v", "EX", "x"}),
-            "-ERR value is not an integer or out of range\r\n");
+  EXPECT_EQ(Run({"SET", "k", "v", "EX", "x"}), "-ERR value is not an integer or out of range\r\n");
   EXPECT_EQ(Run({"SET", "k", "v", "EX"}), "-ERR syntax error\r\n");
   EXPECT_EQ(Run({"SET", "k", "v", "NX", "XX"}), "-ERR syntax error\r\n");
   EXPECT_EQ(Run({"SET", "k", "v", "EX", "1", "PX", "1"}), "-ERR syntax error\r\n");
