@@ -3,7 +3,8 @@
 // Synchronisation between tasks, on one loop or across loops on different
 // threads (a LoopGroup): an event, a mutex, a counting semaphore and a
 // connection cap built on it. None of them blocks a thread: a task that has
-// to wait suspends and its loop runs other work.
+// to wait suspends and its loop runs other work. (To hand values from task
+// to task, see BoundedQueue in net/bounded_queue.h.)
 //
 //   conet::AsyncMutex mutex;
 //   absl::StatusOr<conet::AsyncMutex::Guard> guard = co_await mutex.Lock();

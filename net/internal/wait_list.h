@@ -1,11 +1,11 @@
 // File: net/internal/wait_list.h
 //
 // Waiter and WaitList: the wait queue behind conet's synchronisation
-// primitives (net/sync.h). A primitive keeps its state and its WaitLists
-// under one std::mutex of its own; whoever changes the state (on any thread,
-// with or without a loop) takes waiters out in FIFO order and grants them
-// what they waited for: a permit, a lock, a slot, an item, or news (an event
-// was set, a queue closed).
+// primitives (net/sync.h, net/bounded_queue.h). A primitive keeps its state
+// and its WaitLists under one std::mutex of its own; whoever changes the
+// state (on any thread, with or without a loop) takes waiters out in FIFO
+// order and grants them what they waited for: a permit, a lock, room, a
+// value, or news (an event was set, a queue closed).
 //
 // A grant is made under the primitive's mutex and delivered on the waiter's
 // own loop thread: at once (through the ready queue) when the granter runs

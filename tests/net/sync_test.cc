@@ -1,11 +1,13 @@
 #include "net/sync.h"
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
 #include <mutex>
 #include <optional>
 #include <stop_token>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -13,6 +15,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include "net/bounded_queue.h"
 #include "net/event_loop.h"
 #include "net/loop_group.h"
 #include "net/task_group.h"
@@ -75,6 +78,21 @@ bool RunOnTwoLoops(Task<void> first, Task<void> second) {
 // Destroying the Task then destroys its frame where it waits.
 void Start(Task<void>& task) { task.handle().resume(); }
 
+// Starts `by_token`, which waits with `stop`'s token, and `by_task`, which
+// waits with no Cancellation; once both wait, stops the first through
+// `stop` and the second through its task's own (ambient) token.
+Task<void> StopTwoWays(std::stop_source stop, Task<void> by_token, Task<void> by_task) {
+  TaskGroup token_group;
+  token_group.Spawn(std::move(by_token));
+  TaskGroup task_group;
+  task_group.Spawn(std::move(by_task));
+  co_await Yield();
+  stop.request_stop();
+  task_group.RequestStop();
+  CONET_CO_ASSERT_OK(co_await token_group.Join());
+  CONET_CO_ASSERT_OK(co_await task_group.Join());
+}
+
 // --- AsyncEvent ------------------------------------------------------------
 
 Task<void> WaitForEvent(AsyncEvent* event, Cancellation cancel, absl::Status* result) {
@@ -126,15 +144,8 @@ TEST(AsyncEventTest, ResetMakesWaitsSuspendAgain) {
 Task<void> StopAWait(absl::Status* by_token, absl::Status* by_task) {
   AsyncEvent event;
   std::stop_source stop;
-  TaskGroup token_group;
-  token_group.Spawn(WaitForEvent(&event, stop.get_token(), by_token));
-  TaskGroup task_group;  // stops its child's own (ambient) token
-  task_group.Spawn(WaitForEvent(&event, Cancellation(), by_task));
-  co_await Yield();
-  stop.request_stop();
-  task_group.RequestStop();
-  CONET_CO_ASSERT_OK(co_await token_group.Join());
-  CONET_CO_ASSERT_OK(co_await task_group.Join());
+  co_await StopTwoWays(stop, WaitForEvent(&event, stop.get_token(), by_token),
+                       WaitForEvent(&event, Cancellation(), by_task));
   event.Set();  // nobody left to wake
 }
 
@@ -535,6 +546,278 @@ TEST(ConnectionLimiterTest, AcquireWaitsUntilAPermitIsFreed) {
   std::vector<int> order;
   RunTask(AcquireWaitsForAPlace(&order));
   EXPECT_EQ(order, (std::vector<int>{1}));
+}
+
+// --- BoundedQueue ----------------------------------------------------------
+
+Task<void> PushValue(BoundedQueue<int>* queue, int value, Cancellation cancel,
+                     absl::Status* result) {
+  *result = co_await queue->Push(std::move(value), cancel);
+}
+
+Task<void> PopInto(BoundedQueue<int>* queue, Cancellation cancel, absl::StatusOr<int>* result) {
+  *result = co_await queue->Pop(cancel);
+}
+
+Task<void> PopAndRecord(BoundedQueue<int>* queue, std::vector<int>* order) {
+  CONET_CO_ASSERT_OK_AND_ASSIGN(int value, co_await queue->Pop());
+  order->push_back(value);
+}
+
+TEST(BoundedQueueTest, TryPushAndTryPopKeepOrderAndCapacity) {
+  BoundedQueue<int> queue(2);
+  CONET_EXPECT_OK(queue.TryPush(1));
+  CONET_EXPECT_OK(queue.TryPush(2));
+  int third = 3;
+  const absl::Status full = queue.TryPush(std::move(third));
+  EXPECT_TRUE(absl::IsUnavailable(full)) << full;
+  EXPECT_EQ(queue.size(), 2u);
+  EXPECT_EQ(queue.TryPop().value_or(-1), 1);
+  EXPECT_EQ(queue.TryPop().value_or(-1), 2);
+  const absl::StatusOr<int> empty = queue.TryPop();
+  EXPECT_TRUE(absl::IsUnavailable(empty.status())) << empty.status();
+  EXPECT_EQ(queue.capacity(), 2u);
+}
+
+Task<void> PushersWaitWhileFull(std::vector<int>* order) {
+  BoundedQueue<int> queue(1);
+  CONET_CO_ASSERT_OK(queue.TryPush(1));
+  absl::Status pushed[3];
+  TaskGroup group;
+  for (int i = 0; i < 3; ++i) group.Spawn(PushValue(&queue, i + 2, Cancellation(), &pushed[i]));
+  co_await Yield();  // all three wait for room
+  EXPECT_EQ(queue.size(), 1u);
+  for (int i = 0; i < 4; ++i) {
+    CONET_CO_ASSERT_OK_AND_ASSIGN(int value, co_await queue.Pop());
+    order->push_back(value);
+  }
+  CONET_CO_ASSERT_OK(co_await group.Join());
+  for (const absl::Status& status : pushed) EXPECT_TRUE(status.ok()) << status;
+}
+
+TEST(BoundedQueueTest, PushWaitsWhileFullAndPushersGoInFifoOrder) {
+  std::vector<int> order;
+  RunTask(PushersWaitWhileFull(&order));
+  EXPECT_EQ(order, (std::vector<int>{1, 2, 3, 4}));
+}
+
+Task<void> PoppersWaitWhileEmpty(std::vector<int>* order) {
+  BoundedQueue<int> queue(4);
+  TaskGroup group;
+  for (int i = 0; i < 3; ++i) group.Spawn(PopAndRecord(&queue, order));
+  co_await Yield();  // all three wait for a value
+  EXPECT_TRUE(order->empty());
+  for (int value = 1; value <= 3; ++value)
+    CONET_CO_ASSERT_OK(co_await queue.Push(std::move(value)));
+  // The values went to the waiters, not to whoever asks next.
+  const absl::StatusOr<int> newcomer = queue.TryPop();
+  EXPECT_TRUE(absl::IsUnavailable(newcomer.status())) << newcomer.status();
+  CONET_CO_ASSERT_OK(co_await group.Join());
+}
+
+TEST(BoundedQueueTest, PopWaitsWhileEmptyAndPoppersGoInFifoOrder) {
+  std::vector<int> order;
+  RunTask(PoppersWaitWhileEmpty(&order));
+  EXPECT_EQ(order, (std::vector<int>{1, 2, 3}));
+}
+
+Task<void> CloseWithWaiters(std::vector<int>* popped, absl::StatusOr<int>* end,
+                            absl::Status* refused) {
+  BoundedQueue<int> full(1);
+  CONET_CO_ASSERT_OK(full.TryPush(1));
+  BoundedQueue<int> empty(1);
+  TaskGroup group;
+  group.Spawn(PushValue(&full, 2, Cancellation(), refused));  // waits for room
+  group.Spawn(PopInto(&empty, Cancellation(), end));          // waits for a value
+  co_await Yield();
+  full.Close();
+  empty.Close();
+  CONET_CO_ASSERT_OK(co_await group.Join());
+  // What was queued is still there to drain; then the end.
+  for (int i = 0; i < 2; ++i) {
+    absl::StatusOr<int> next = co_await full.Pop();
+    if (next.ok()) {
+      popped->push_back(*next);
+    } else {
+      EXPECT_TRUE(absl::IsOutOfRange(next.status())) << next.status();
+      popped->push_back(-1);
+    }
+  }
+}
+
+TEST(BoundedQueueTest, CloseFailsWaitingPushesAndEndsPopsAfterTheDrain) {
+  std::vector<int> popped;
+  absl::StatusOr<int> end;
+  absl::Status refused;
+  RunTask(CloseWithWaiters(&popped, &end, &refused));
+  EXPECT_EQ(popped, (std::vector<int>{1, -1}));
+  EXPECT_TRUE(absl::IsOutOfRange(end.status())) << end.status();
+  EXPECT_EQ(end.status().message(), "BoundedQueue::Pop: the queue is closed and empty");
+  EXPECT_TRUE(absl::IsFailedPrecondition(refused)) << refused;
+  EXPECT_EQ(refused.message(), "BoundedQueue::Push: the queue is closed");
+}
+
+TEST(BoundedQueueTest, ClosedQueueRefusesPushesAndDrainsWithoutALoop) {
+  BoundedQueue<std::string> queue(4);
+  CONET_EXPECT_OK(queue.TryPush("kept"));
+  queue.Close();
+  EXPECT_TRUE(queue.closed());
+  std::string refused = "refused";
+  const absl::Status status = queue.TryPush(std::move(refused));
+  EXPECT_TRUE(absl::IsFailedPrecondition(status)) << status;
+  EXPECT_EQ(refused, "refused");  // a failed push leaves the value alone
+  EXPECT_EQ(queue.TryPop().value_or(""), "kept");
+  EXPECT_TRUE(absl::IsOutOfRange(queue.TryPop().status()));
+}
+
+Task<void> CancelQueueWaits(absl::Status* push_stopped, absl::StatusOr<int>* pop_timed_out,
+                            absl::StatusOr<int>* pop_stopped_by_task, int* value_after) {
+  BoundedQueue<int> full(1);
+  CONET_CO_ASSERT_OK(full.TryPush(1));
+  BoundedQueue<int> empty(1);
+  TaskGroup timed;
+  timed.Spawn(PopInto(&empty, Within(absl::Milliseconds(2)), pop_timed_out));
+  std::stop_source stop;
+  co_await StopTwoWays(stop, PushValue(&full, 2, stop.get_token(), push_stopped),
+                       PopInto(&empty, Cancellation(), pop_stopped_by_task));
+  CONET_CO_ASSERT_OK(co_await timed.Join());
+  // The cancelled push left no room taken and no value behind.
+  CONET_CO_ASSERT_OK_AND_ASSIGN(*value_after, full.TryPop());
+  EXPECT_TRUE(absl::IsUnavailable(full.TryPop().status()));
+  CONET_CO_ASSERT_OK(empty.TryPush(5));  // and the cancelled pops took nothing
+  EXPECT_EQ(empty.TryPop().value_or(-1), 5);
+}
+
+TEST(BoundedQueueTest, StopAndDeadlineEndPushesAndPops) {
+  absl::Status push_stopped;
+  absl::StatusOr<int> pop_timed_out;
+  absl::StatusOr<int> pop_stopped_by_task;
+  int value_after = 0;
+  RunTask(CancelQueueWaits(&push_stopped, &pop_timed_out, &pop_stopped_by_task, &value_after));
+  EXPECT_TRUE(absl::IsCancelled(push_stopped)) << push_stopped;
+  EXPECT_TRUE(absl::IsDeadlineExceeded(pop_timed_out.status())) << pop_timed_out.status();
+  EXPECT_TRUE(absl::IsCancelled(pop_stopped_by_task.status())) << pop_stopped_by_task.status();
+  EXPECT_EQ(value_after, 1);
+}
+
+Task<void> PushKeepingTheValue(BoundedQueue<std::string>* queue, std::string* value,
+                               Cancellation cancel, absl::Status* result) {
+  *result = co_await queue->Push(std::move(*value), cancel);
+}
+
+Task<void> CancelledPushKeepsItsValue(std::string* value, absl::Status* result) {
+  BoundedQueue<std::string> queue(1);
+  CONET_CO_ASSERT_OK(queue.TryPush("first"));
+  co_await PushKeepingTheValue(&queue, value, Within(absl::Milliseconds(1)), result);
+}
+
+TEST(BoundedQueueTest, PushThatTimesOutLeavesTheValueWithTheCaller) {
+  std::string value = "second";
+  absl::Status result;
+  RunTask(CancelledPushKeepsItsValue(&value, &result));
+  EXPECT_TRUE(absl::IsDeadlineExceeded(result)) << result;
+  EXPECT_EQ(value, "second");
+}
+
+Task<void> DestroyQueueWaiters(BoundedQueue<int>* queue, int* popped) {
+  absl::StatusOr<int> never_popped;
+  absl::Status never_pushed;
+  // A Pop destroyed while it waits, and one destroyed once a value was
+  // promised to it but before it ran.
+  Task<void> waiting = PopInto(queue, Cancellation(), &never_popped);
+  Start(waiting);
+  waiting = Task<void>();
+  Task<void> promised = PopInto(queue, Cancellation(), &never_popped);
+  Start(promised);
+  CONET_CO_ASSERT_OK(queue->TryPush(7));
+  promised = Task<void>();
+  CONET_CO_ASSERT_OK_AND_ASSIGN(*popped, queue->TryPop());  // the value stayed
+  // The same for Pushes waiting for room.
+  CONET_CO_ASSERT_OK(queue->TryPush(8));
+  Task<void> waiting_push = PushValue(queue, 9, Cancellation(), &never_pushed);
+  Start(waiting_push);
+  waiting_push = Task<void>();
+  Task<void> promised_push = PushValue(queue, 10, Cancellation(), &never_pushed);
+  Start(promised_push);
+  EXPECT_EQ(queue->TryPop().value_or(-1), 8);  // room promised to the push
+  promised_push = Task<void>();
+  CONET_CO_ASSERT_OK(queue->TryPush(11));  // and given back
+  co_await Yield();
+}
+
+TEST(BoundedQueueTest, DestroyedWaitersLeaveNoRegistrationAndLoseNothing) {
+  BoundedQueue<int> queue(1);
+  int popped = 0;
+  RunTask(DestroyQueueWaiters(&queue, &popped));
+  EXPECT_EQ(popped, 7);
+  EXPECT_EQ(queue.TryPop().value_or(-1), 11);
+}
+
+Task<void> Produce(BoundedQueue<int>* queue, int count) {
+  for (int value = 0; value < count; ++value) {
+    CONET_CO_ASSERT_OK(co_await queue->Push(std::move(value)));
+  }
+  queue->Close();
+}
+
+Task<void> Consume(BoundedQueue<int>* queue, std::vector<int>* received) {
+  while (true) {
+    absl::StatusOr<int> value = co_await queue->Pop();
+    if (absl::IsOutOfRange(value.status())) co_return;
+    CONET_CO_ASSERT_OK(value);
+    received->push_back(*value);
+  }
+}
+
+TEST(BoundedQueueTest, ProducerOnOneLoopConsumerOnAnother) {
+  constexpr int kValues = 20000;
+  BoundedQueue<int> queue(8);
+  std::vector<int> received;
+  ASSERT_TRUE(RunOnTwoLoops(Produce(&queue, kValues), Consume(&queue, &received)));
+  ASSERT_EQ(received.size(), size_t{kValues});
+  for (int i = 0; i < kValues; ++i) ASSERT_EQ(received[i], i);
+}
+
+// Pushes 0..count-1, each retried until it goes in, with deadlines short
+// enough to race with the pops on the other loop.
+Task<void> ProduceWithDeadlines(BoundedQueue<int>* queue, int count) {
+  for (int value = 0; value < count;) {
+    const absl::Status pushed =
+        co_await queue->Push(std::move(value), Within(absl::Microseconds(20)));
+    if (pushed.ok()) {
+      ++value;
+    } else {
+      CONET_CO_ASSERT_OK(absl::IsDeadlineExceeded(pushed) ? absl::OkStatus() : pushed);
+    }
+  }
+  queue->Close();
+}
+
+Task<void> ConsumeWithDeadlines(BoundedQueue<int>* queue, std::vector<int>* received) {
+  while (true) {
+    absl::StatusOr<int> value = co_await queue->Pop(Within(absl::Microseconds(20)));
+    if (absl::IsOutOfRange(value.status())) co_return;
+    if (absl::IsDeadlineExceeded(value.status())) continue;
+    CONET_CO_ASSERT_OK(value);
+    received->push_back(*value);
+  }
+}
+
+Task<void> ConsumeOnManyTasks(BoundedQueue<int>* queue, std::vector<int>* received) {
+  TaskGroup group;
+  for (int i = 0; i < 4; ++i) group.Spawn(ConsumeWithDeadlines(queue, received));
+  CONET_CO_ASSERT_OK(co_await group.Join());
+}
+
+TEST(BoundedQueueTest, DeadlinesRacingWithHandoffsAcrossLoopsLoseNoValue) {
+  constexpr int kValues = 20000;
+  BoundedQueue<int> queue(2);
+  std::vector<int> received;
+  ASSERT_TRUE(
+      RunOnTwoLoops(ProduceWithDeadlines(&queue, kValues), ConsumeOnManyTasks(&queue, &received)));
+  std::sort(received.begin(), received.end());
+  ASSERT_EQ(received.size(), size_t{kValues});  // none lost, none twice
+  for (int i = 0; i < kValues; ++i) ASSERT_EQ(received[i], i);
 }
 
 }  // namespace
