@@ -119,8 +119,8 @@ conet::Task<void> ServeLoop(conet::StreamListener listener, kv::Store* store,
   absl::AnyInvocable<void(const absl::Status&)> on_error = [&errors](const absl::Status& error) {
     errors.Report(error);
   };
-  co_await conet::Serve(std::move(listener), std::move(handler), options,
-                        std::move(stop), std::move(on_error));
+  co_await conet::Serve(std::move(listener), std::move(handler), options, std::move(stop),
+                        std::move(on_error));
 }
 
 void PrintUsage() {
@@ -173,10 +173,9 @@ int main(int argc, char** argv) {
   options.limiter = &limiter;
   options.over_limit_reply = "-ERR max number of clients reached\r\n";
   options.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
-  conet::ServeUntilSignal(**group, {bound}, stop_signals,
-                          [&](int index, std::stop_token stop) {
-                            return ServeLoop(std::move((*listeners)[index]), &store, options,
-                                             idle_timeout, index == 0, std::move(stop));
-                          });
+  conet::ServeUntilSignal(**group, {bound}, stop_signals, [&](int index, std::stop_token stop) {
+    return ServeLoop(std::move((*listeners)[index]), &store, options, idle_timeout, index == 0,
+                     std::move(stop));
+  });
   return 0;
 }
