@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/clock.h"
+#include "net/signals.h"
 #include "net/task_group.h"
 #include "net/timeout.h"
 
@@ -31,7 +32,7 @@ void Refuse(StreamSocket stream, const std::string& reply) {
 using LoopServer = absl::AnyInvocable<Task<void>(int, std::stop_token)>;
 
 Task<void> ServeThenCountDown(std::shared_ptr<LoopServer> serve, int index, std::stop_token stop,
-                              std::latch* served) {
+                              std::shared_ptr<std::latch> served) {
   co_await (*serve)(index, std::move(stop));
   served->count_down();
 }
@@ -96,19 +97,18 @@ void ServeUntilSignal(LoopGroup& group, const std::vector<std::string>& addresse
                       const sigset_t& signals,
                       absl::AnyInvocable<Task<void>(int, std::stop_token)> serve) {
   std::stop_source stop;
-  std::latch served(group.size());
+  // Shared: a loop's count_down may still be returning when wait() does.
+  auto served = std::make_shared<std::latch>(group.size());
   auto shared = std::make_shared<LoopServer>(std::move(serve));
-  group.SpawnOnEach([&stop, &served, shared](int index) {
-    return ServeThenCountDown(shared, index, stop.get_token(), &served);
+  group.SpawnOnEach([&stop, served, shared](int index) {
+    return ServeThenCountDown(shared, index, stop.get_token(), served);
   });
   group.Start();
   for (const std::string& address : addresses) std::printf("listening on %s\n", address.c_str());
   std::fflush(stdout);
-  int signal = 0;
-  while (sigwait(&signals, &signal) != 0) {
-  }
+  BlockUntilSignal(signals);
   stop.request_stop();
-  served.wait();
+  served->wait();
   group.Stop();
   group.Join();
 }
