@@ -61,11 +61,25 @@ def open_fds(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
-def wait_for_fds(pid, count, timeout=30.0, at_most=False):
-    """Waits (bounded) until the server holds at least (or at most) `count`
-    descriptors."""
+def settled_fds(pid, timeout=10.0):
+    """Waits (bounded) until the server's descriptor count has not changed
+    for 200 ms, and returns it."""
     deadline = time.monotonic() + timeout
-    while (open_fds(pid) > count) if at_most else (open_fds(pid) < count):
+    count, since = open_fds(pid), time.monotonic()
+    while time.monotonic() - since < 0.2:
+        if time.monotonic() > deadline:
+            sys.exit(f"server {pid}: descriptor count never settled")
+        time.sleep(0.02)
+        now = open_fds(pid)
+        if now != count:
+            count, since = now, time.monotonic()
+    return count
+
+
+def wait_for_fds(pid, count, timeout=30.0):
+    """Waits (bounded) until the server holds at least `count` descriptors."""
+    deadline = time.monotonic() + timeout
+    while open_fds(pid) < count:
         if time.monotonic() > deadline:
             sys.exit(f"server {pid} did not accept every connection in {timeout}s")
         time.sleep(0.05)
@@ -76,13 +90,13 @@ def measure(binary, preload, connections):
     try:
         # Warm-up: a few connections with a round trip, closed again, so
         # one-time allocations (loop tables, first frames) are not counted.
-        idle_fds = open_fds(proc.pid)
         for _ in range(50):
             with socket.create_connection(("127.0.0.1", port)) as s:
                 s.sendall(b"x")
                 s.recv(1)
-        wait_for_fds(proc.pid, idle_fds, at_most=True)  # the server closed them
-        base_fds = open_fds(proc.pid)
+        # The server closes them (and may still be opening descriptors of
+        # its own, such as a signalfd, after its `listening on` line).
+        base_fds = settled_fds(proc.pid)
         base_bytes, base_blocks = heap(proc)
         base_rss = rss_kib(proc.pid)
         held = [socket.create_connection(("127.0.0.1", port)) for _ in range(connections)]

@@ -1,6 +1,8 @@
 #include "net/server.h"
 
 #include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <cstdio>
 #include <latch>
@@ -10,16 +12,62 @@
 
 #include "absl/status/status.h"
 #include "absl/time/clock.h"
+#include "net/event_loop.h"
+#include "net/internal/intrusive_list.h"
 #include "net/signals.h"
-#include "net/task_group.h"
-#include "net/timeout.h"
 
 namespace conet {
 namespace {
 
-Task<void> RunConnection(ConnectionHandler* handler, StreamSocket stream,
+// A connection still running, as the drain's deadline finds it: its
+// socket, and what identifies that socket should the handler have closed
+// the descriptor and its number been reused.
+struct LiveConnection : internal::ListNode {
+  int fd = -1;
+  dev_t device = 0;
+  ino_t inode = 0;
+  // Shuts the socket down both ways if the descriptor still names it.
+  void ShutDown() const {
+    struct stat now;
+    if (::fstat(fd, &now) == 0 && now.st_dev == device && now.st_ino == inode) {
+      ::shutdown(fd, SHUT_RDWR);
+    }
+  }
+};
+
+// What Serve and its connections share. Connections are detached tasks
+// (one frame each beside the handler's, and no stop token: a stoppable one
+// would cost every wait in the handler a stop callback), so they hold the
+// state too, in case Serve's frame goes first.
+struct Connections {
+  size_t running = 0;
+  AsyncEvent none_running;
+  internal::IntrusiveList live;  // of LiveConnection
+};
+
+// Links a connection into the live list for as long as it runs.
+class LiveScope {
+ public:
+  // `entry` is RunConnection's parameter, which lives in its frame.
+  LiveScope(Connections& connections, LiveConnection& entry)
+      : connections_(&connections), entry_(&entry) {
+    connections_->live.PushBack(entry_);
+  }
+  ~LiveScope() { connections_->live.Remove(entry_); }
+
+ private:
+  Connections* connections_;
+  LiveConnection* entry_;
+};
+
+Task<void> RunConnection(Task<void> connection, std::shared_ptr<Connections> connections,
+                         LiveConnection identity,
                          [[maybe_unused]] std::optional<ConnectionLimiter::Permit> permit) {
-  co_await (*handler)(std::move(stream));
+  {
+    LiveScope live(*connections, identity);
+    co_await std::move(connection);
+  }
+  if (--connections->running == 0) connections->none_running.Set();
   // `permit` goes with the frame: the place is free once the handler ended.
 }
 
@@ -37,12 +85,20 @@ Task<void> ServeThenCountDown(std::shared_ptr<LoopServer> serve, int index, std:
   served->count_down();
 }
 
-Task<absl::Status> JoinAll(TaskGroup& group) { co_return co_await group.Join(); }
+// Waits until no connection runs, or `deadline`. Run with a stop token of
+// its own, it does not see its awaiter's.
+Task<absl::Status> NoneRunning(std::shared_ptr<Connections> connections, absl::Time deadline) {
+  if (connections->running == 0) co_return absl::OkStatus();
+  connections->none_running.Reset();
+  const Cancellation until(deadline);
+  co_return co_await connections->none_running.Wait(until);
+}
 
 class Acceptance {
  public:
-  Acceptance(ConnectionHandler& handler, const ServeOptions& options, TaskGroup& group)
-      : handler_(&handler), options_(&options), group_(&group) {}
+  Acceptance(ConnectionHandler& handler, const ServeOptions& options,
+             std::shared_ptr<Connections> connections)
+      : handler_(&handler), options_(&options), connections_(std::move(connections)) {}
 
   // Starts serving `stream`, or refuses it when the cap is reached.
   void Admit(StreamSocket stream) {
@@ -51,26 +107,38 @@ class Acceptance {
       permit = options_->limiter->TryAcquire();
       if (!permit) return Refuse(std::move(stream), options_->over_limit_reply);
     }
-    group_->Spawn(RunConnection(handler_, std::move(stream), std::move(permit)));
+    LiveConnection identity;
+    identity.fd = stream.fd();
+    struct stat status;
+    if (::fstat(identity.fd, &status) == 0) {
+      identity.device = status.st_dev;
+      identity.inode = status.st_ino;
+    }
+    Task<void> connection =
+        RunConnection((*handler_)(std::move(stream)), connections_, identity, std::move(permit));
+    ++connections_->running;
+    EventLoop::Current()->SpawnDetached(std::move(connection));
   }
 
  private:
   ConnectionHandler* handler_;
   const ServeOptions* options_;
-  TaskGroup* group_;
+  std::shared_ptr<Connections> connections_;
 };
 
 }  // namespace
 
 Task<void> Serve(StreamListener listener, ConnectionHandler handler, const ServeOptions& options,
                  std::stop_token stop, absl::AnyInvocable<void(const absl::Status&)> on_error) {
-  TaskGroup connections;
+  auto connections = std::make_shared<Connections>();
   Acceptance acceptance(handler, options, connections);
   const Cancellation until_stop(stop);
   while (!stop.stop_requested()) {
     absl::StatusOr<StreamSocket> stream = co_await listener.Accept(until_stop);
     if (stream.ok()) {
       acceptance.Admit(std::move(*stream));
+    } else if (!listener.is_open()) {
+      break;
     } else if (!stop.stop_requested() && on_error) {
       on_error(stream.status());
     }
@@ -87,10 +155,21 @@ Task<void> Serve(StreamListener listener, ConnectionHandler handler, const Serve
     }
   }
   listener.Close();
-  // At the deadline, WithDeadline stops the join, which stops the children.
-  (void)co_await WithDeadline(JoinAll(connections), absl::Now() + options.drain_timeout);
-  // A join stopped from outside still waits: nothing is left running here.
-  (void)co_await connections.Join();
+  Task<absl::Status> drained = NoneRunning(connections, absl::Now() + options.drain_timeout);
+  drained.SetStopToken(std::stop_token());
+  absl::Status in_time = co_await std::move(drained);
+  if (!in_time.ok()) {
+    // The deadline: shut down what is left (its reads see end of stream,
+    // its writes fail), and wait for it to end.
+    // (Shutting down resumes nobody here: the list stays as it is.)
+    internal::ListNode* node = connections->live.Front();
+    for (size_t i = 0; i < connections->live.Size(); ++i, node = node->next) {
+      static_cast<LiveConnection*>(node)->ShutDown();
+    }
+    Task<absl::Status> ended = NoneRunning(connections, absl::InfiniteFuture());
+    ended.SetStopToken(std::stop_token());
+    (void)co_await std::move(ended);
+  }
 }
 
 void ServeUntilSignal(LoopGroup& group, const std::vector<std::string>& addresses,

@@ -11,16 +11,22 @@
 //   options.drain_timeout = absl::Seconds(10);
 //   co_await conet::Serve(std::move(listener), HandleClient, options, stop);
 //
-// Serve runs `handler(stream)` as a child task for each connection and
-// returns once `stop` was requested and every child has ended. On the stop it
+// Serve runs `handler(stream)` for each connection, as a task of the loop's
+// own (detached: it costs one small frame beside the handler's; an exception
+// escaping a handler ends the process, as with EventLoop::SpawnDetached),
+// and returns once `stop` was requested and every connection has ended. On
+// the stop it
 //   1. stops waiting in accept, then accepts what the kernel has already
 //      queued (closing a listener resets those connections, and with
 //      SO_REUSEPORT the kernel does not move them to another listener), and
 //      closes the listener: new connection attempts are refused;
 //   2. lets the open connections finish for up to `drain_timeout`;
-//   3. then stops the children that are left: their stop token is stopped,
-//      so every conet operation inside them ends with CancelledError, and
-//      Serve waits for them to return.
+//   3. then shuts down (SHUT_RDWR) the sockets of the connections that are
+//      left: their reads see end of stream and their writes fail, so a
+//      handler ends as it does when its peer goes, and Serve waits for
+//      them to return. A handler that also waits on something else than its
+//      socket must bound that wait itself. (Connections get no stop token:
+//      a stoppable one would cost every wait in a handler a stop callback.)
 // An idle timeout is the handler's: bound each read with IdleCancellation.
 #ifndef CONET_NET_SERVER_H_
 #define CONET_NET_SERVER_H_
