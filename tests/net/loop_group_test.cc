@@ -107,7 +107,8 @@ TEST(LoopGroupRunOnTest, YieldsTheTasksResult) {
   ASSERT_TRUE(m.ok()) << m.status();
   EXPECT_EQ(*m, 7);
   auto nothing = [] { return Nothing(); };
-  CONET_EXPECT_OK(RunTask(group->RunOn(1, nothing)));
+  const absl::Status done = RunTask(group->RunOn(1, nothing));
+  CONET_EXPECT_OK(done);
 }
 
 struct Where {
@@ -246,7 +247,8 @@ TEST(LoopGroupRunOnTest, AStoppedCallerStartsNothing) {
   EXPECT_TRUE(absl::IsCancelled(RunTask(group->RunOn(1, make, caller.get_token()))));
   // Calls run in order on loop 1: had the first started, it would be done.
   auto nothing = [] { return Nothing(); };
-  CONET_EXPECT_OK(RunTask(group->RunOn(1, nothing)));
+  const absl::Status after = RunTask(group->RunOn(1, nothing));
+  CONET_EXPECT_OK(after);
   EXPECT_FALSE(made);
 }
 
@@ -272,7 +274,8 @@ TEST(LoopGroupRunOnTest, ATaskThatFinishesAfterItsCallerWasCancelledIsDropped) {
   // The caller's frame and loop are gone; the task finishes now.
   release.Notify();
   auto nothing = [] { return Nothing(); };
-  CONET_EXPECT_OK(RunTask(group->RunOn(1, nothing)));  // runs after it
+  const absl::Status after = RunTask(group->RunOn(1, nothing));  // runs after it
+  CONET_EXPECT_OK(after);
   EXPECT_TRUE(saw_stop);
 }
 
