@@ -11,10 +11,10 @@
 // monitor over the channel for what it cannot get itself, and serves echo.
 //
 // Channel protocol (ipc::Channel messages, ASCII):
-//   worker -> monitor  HELLO        monitor -> worker  LISTEN + [listener, log]
-//   worker -> monitor  READY        (no reply; the monitor prints
+//   worker -> monitor  Call HELLO   monitor -> worker  Reply LISTEN + [listener, log]
+//   worker -> monitor  Send READY   (no reply; the monitor prints
 //                                   `listening on ADDRESS`)
-//   anything else                   ERR unknown request
+//   anything else                   ERR unknown request (a Reply to a Call)
 // SIGINT/SIGTERM to the monitor stop the worker and exit 0; if the worker
 // dies on its own, the monitor exits 1.
 #include <fcntl.h>
@@ -88,6 +88,14 @@ absl::StatusOr<conet::UniqueFd> OpenLog(const std::string& path) {
   return log;
 }
 
+// Answers `request` (alive until the co_await completes): with a Reply if
+// the worker Called, else with a message.
+conet::Task<absl::Status> Answer(conet::ipc::Channel* channel, const conet::ipc::Message* request,
+                                 std::string bytes, std::vector<int> fds) {
+  if (request->request_id == 0) co_return co_await channel->Send(std::move(bytes), std::move(fds));
+  co_return co_await channel->Reply(*request, std::move(bytes), std::move(fds));
+}
+
 // Answers the worker's requests until it goes away.
 conet::Task<absl::Status> ServeWorker(conet::ipc::Channel* channel,
                                       const conet::StreamListener* listener, int log_fd) {
@@ -98,12 +106,13 @@ conet::Task<absl::Status> ServeWorker(conet::ipc::Channel* channel,
     if (request->bytes == "HELLO") {
       // Named: GCC 12 mishandles a braced list inside a co_await expression.
       std::vector<int> fds = {listener->fd(), log_fd};
-      replied = co_await channel->Send("LISTEN", std::move(fds));
+      replied = co_await Answer(channel, &*request, "LISTEN", std::move(fds));
     } else if (request->bytes == "READY") {
       std::printf("listening on %s\n", listener->address().ToString().c_str());
       std::fflush(stdout);
     } else {
-      replied = co_await channel->Send("ERR unknown request");
+      std::vector<int> none;
+      replied = co_await Answer(channel, &*request, "ERR unknown request", std::move(none));
     }
     if (!replied.ok()) co_return replied;
   }
