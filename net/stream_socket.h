@@ -124,7 +124,10 @@ class StreamSocket {
   // them through user space (sendfile(2)), waiting as often as needed.
   // `offset` advances with every byte sent, so after an error or a
   // cancellation it says how far the transfer got. co_await yields
-  // `count`, OutOfRangeError if the file ends first, or the error.
+  // `count`, OutOfRangeError if the file ends first, or the error. As with
+  // every send, a peer that has gone is an EPIPE status, never SIGPIPE
+  // (sendfile has no MSG_NOSIGNAL: SIGPIPE is blocked around it). `file_fd`
+  // is a regular file (or anything that never fails with EAGAIN).
   SendFileAwaiter SendFile(int file_fd, off_t& offset, size_t count,
                            const Cancellation& cancel = kNoCancellation) {
     return fd_.Perform(Direction::kWrite,

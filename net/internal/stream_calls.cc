@@ -2,7 +2,10 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
 
+#include <cerrno>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -66,6 +69,59 @@ ssize_t ReadExactCall::ReadNotingInq() {
 absl::Status ReadExactCall::EndedEarly(size_t got) const {
   return absl::OutOfRangeError(
       absl::StrCat("read on fd ", fd, ": end of stream after ", got, " of ", size, " bytes"));
+}
+
+namespace {
+
+// Keeps a write to a closed socket from raising SIGPIPE in a call that
+// cannot say MSG_NOSIGNAL: blocks SIGPIPE in this thread for the guard's
+// life and, if the call failed with EPIPE and no SIGPIPE was pending
+// before, takes the one it raised (it is directed at this thread) before
+// restoring the mask.
+class SigpipeGuard {
+ public:
+  SigpipeGuard() {
+    sigemptyset(&pipe_);
+    sigaddset(&pipe_, SIGPIPE);
+    sigset_t pending;
+    was_pending_ = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1;
+    blocked_ = pthread_sigmask(SIG_BLOCK, &pipe_, &old_) == 0;
+  }
+  ~SigpipeGuard() {
+    if (!blocked_) return;
+    if (saw_epipe_ && !was_pending_) {
+      const timespec now{};
+      const int saved = errno;
+      while (sigtimedwait(&pipe_, nullptr, &now) < 0 && errno == EINTR) {
+      }
+      errno = saved;
+    }
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+  void SawEpipe() { saw_epipe_ = true; }
+
+ private:
+  sigset_t pipe_;
+  sigset_t old_;
+  bool was_pending_ = false;
+  bool blocked_ = false;
+  bool saw_epipe_ = false;
+};
+
+}  // namespace
+
+ssize_t SendFileCall::operator()() {
+  SigpipeGuard guard;
+  do {
+    const ssize_t n = ::sendfile(fd, file_fd, offset, size - done);
+    if (n < 0) {
+      if (errno == EPIPE) guard.SawEpipe();
+      return -1;
+    }
+    if (n == 0) break;  // the file ended: Finish reports the shortfall
+    done += static_cast<size_t>(n);
+  } while (all && done < size);
+  return static_cast<ssize_t>(done);
 }
 
 absl::Status SendFileCall::FileEnded() const {

@@ -119,15 +119,9 @@ struct SendFileCall {
   size_t size;
   bool all;  // keep going until `size` bytes are sent (or the file ends)
   size_t done = 0;
-  ssize_t operator()() {
-    do {
-      const ssize_t n = ::sendfile(fd, file_fd, offset, size - done);
-      if (n < 0) return -1;
-      if (n == 0) break;  // the file ended: Finish reports the shortfall
-      done += static_cast<size_t>(n);
-    } while (all && done < size);
-    return static_cast<ssize_t>(done);
-  }
+  // sendfile(2) has no MSG_NOSIGNAL: SIGPIPE is blocked around it, and one
+  // it raised is taken before it is unblocked (see SigpipeGuard).
+  ssize_t operator()();
   absl::StatusOr<size_t> Finish(absl::StatusOr<size_t> result) const {
     if (!result.ok() || !all || *result == size) return result;
     return FileEnded();

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
@@ -378,6 +379,35 @@ Task<void> SendFileRoundTrip() {
   EXPECT_GT(*some, 0u);
   EXPECT_LT(*some, data.size());
   EXPECT_EQ(start, static_cast<off_t>(*some));
+}
+
+Task<void> SendFileToAResetPeer(int file_fd) {
+  CONET_CO_ASSERT_OK_AND_ASSIGN(Connection c, co_await Connect(MustParse("127.0.0.1:0")));
+  const linger reset{.l_onoff = 1, .l_linger = 0};
+  ::setsockopt(c.server.fd(), SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+  c.server.Close();  // an RST: the client's sends fail, the second with EPIPE
+  absl::Status last;
+  for (int i = 0; i < 10; ++i) {
+    off_t offset = 0;
+    absl::StatusOr<size_t> sent = co_await c.client.SendFile(file_fd, offset, 4096);
+    if (sent.ok()) continue;
+    last = sent.status();
+    if (absl::StrContains(last.message(), "Broken pipe")) break;
+  }
+  EXPECT_THAT(last.message(), HasSubstr("Broken pipe")) << last;
+}
+
+// With SIGPIPE at its default action, a sendfile to a reset peer would end
+// the process; SendFile yields EPIPE instead.
+TEST(StreamSocketTest, SendFileToAResetPeerIsAnErrorNotSigpipe) {
+  FdLeakCheck leaks;
+  UniqueFd file = TemporaryFile(std::string(4096, 'x'));
+  const auto previous = ::signal(SIGPIPE, SIG_DFL);
+  RunTask(SendFileToAResetPeer(file.fd()));
+  sigset_t pending;
+  sigpending(&pending);
+  EXPECT_EQ(sigismember(&pending, SIGPIPE), 0) << "a SIGPIPE was left pending";
+  ::signal(SIGPIPE, previous);
 }
 
 TEST(StreamSocketTest, SendFileSendsFromAnOffsetAndReportsProgress) {
@@ -897,12 +927,14 @@ Task<void> StarvedAccept() {
       ::setrlimit(RLIMIT_NOFILE, &low);
     }
   }
+  // The pause counts from the failure, inside the first Accept: time it
+  // from before that call.
+  const absl::Time start = absl::Now();
   absl::StatusOr<StreamSocket> starved = co_await listener->Accept();
   EXPECT_TRUE(absl::IsResourceExhausted(starved.status())) << starved.status();
   EXPECT_THAT(starved.status().message(), HasSubstr("Too many open files"));
   EXPECT_THAT(starved.status().message(), HasSubstr(address.ToString()));
   EXPECT_EQ(listener->backoff(), absl::Milliseconds(5));
-  const absl::Time start = absl::Now();
   starved = co_await listener->Accept();
   EXPECT_GE(absl::Now() - start, absl::Milliseconds(5)) << "retried without waiting";
   EXPECT_TRUE(absl::IsResourceExhausted(starved.status()));
