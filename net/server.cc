@@ -1,9 +1,11 @@
 #include "net/server.h"
 
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <latch>
 #include <memory>
@@ -11,13 +13,21 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "net/event_loop.h"
 #include "net/internal/intrusive_list.h"
 #include "net/signals.h"
+#include "net/timer.h"
 
 namespace conet {
 namespace {
+
+// Accepts in a row before the accept loop lets other work run.
+constexpr int kAcceptsPerTurn = 64;
+// The most connections a stop takes from the kernel's queue (the largest
+// backlog Linux keeps by default, net.core.somaxconn).
+constexpr int kMostQueuedAtStop = 4096;
 
 // A connection still running, as the drain's deadline finds it: its
 // socket, and what identifies that socket should the handler have closed
@@ -133,26 +143,31 @@ Task<void> Serve(StreamListener listener, ConnectionHandler handler, const Serve
   auto connections = std::make_shared<Connections>();
   Acceptance acceptance(handler, options, connections);
   const Cancellation until_stop(stop);
-  while (!stop.stop_requested()) {
+  for (int accepted = 1; !stop.stop_requested(); ++accepted) {
     absl::StatusOr<StreamSocket> stream = co_await listener.Accept(until_stop);
     if (stream.ok()) {
       acceptance.Admit(std::move(*stream));
-    } else if (!listener.is_open()) {
-      break;
-    } else if (!stop.stop_requested() && on_error) {
-      on_error(stream.status());
+      // A flood of connections never makes accept wait: let the ones
+      // accepted start now and then.
+      if (accepted % kAcceptsPerTurn == 0) co_await Yield();
+      continue;
     }
+    // Stopped (`stop`, or the awaiting task's own token), or closed: drain.
+    const absl::Status& error = stream.status();
+    if (absl::IsCancelled(error) || absl::IsDeadlineExceeded(error) || !listener.is_open()) break;
+    if (on_error) on_error(error);
   }
-  // What the kernel already accepted is served, not reset by the close.
-  while (true) {
+  // What the kernel already accepted is served, not reset by the close; at
+  // most a backlog's worth, so that a flood cannot keep the drain going.
+  for (int queued_count = 0; queued_count < kMostQueuedAtStop; ++queued_count) {
     absl::StatusOr<StreamSocket> queued = listener.TryAccept();
     if (absl::IsUnavailable(queued.status())) break;
     if (queued.ok()) {
       acceptance.Admit(std::move(*queued));
-    } else if (on_error) {
-      on_error(queued.status());
-      if (!absl::IsPermissionDenied(queued.status())) break;
+      continue;
     }
+    if (on_error) on_error(queued.status());
+    if (!absl::IsPermissionDenied(queued.status())) break;  // a peer refused by uid: go on
   }
   listener.Close();
   Task<absl::Status> drained = NoneRunning(connections, absl::Now() + options.drain_timeout);
@@ -192,21 +207,58 @@ void ServeUntilSignal(LoopGroup& group, const std::vector<std::string>& addresse
   group.Join();
 }
 
+namespace {
+
+// SO_REUSEPORT lets a second server of the same user bind the port too,
+// silently taking half the connections. Before binding with it, a bind
+// without it tells whether anyone listens there already.
+absl::Status CheckPortFree(const SocketAddress& address) {
+  UniqueFd probe(::socket(address.family(), SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!probe.is_open()) return absl::OkStatus();  // the real bind will say
+  const int on = 1;
+  ::setsockopt(probe.fd(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+  if (address.family() == AF_INET6) {
+    ::setsockopt(probe.fd(), IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
+  }
+  if (::bind(probe.fd(), address.data(), address.size()) != 0 && errno == EADDRINUSE) {
+    return absl::ErrnoToStatus(EADDRINUSE, absl::StrCat("bind on ", address.ToString()));
+  }
+  return absl::OkStatus();
+}
+
+// A duplicate of `fd` for another loop, or the error.
+absl::StatusOr<UniqueFd> Duplicate(int fd) {
+  UniqueFd copy(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
+  if (!copy.is_open()) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("duplicating listener fd ", fd));
+  }
+  return copy;
+}
+
+}  // namespace
+
 absl::StatusOr<std::vector<StreamListener>> BindForEachLoop(const SocketAddress& address,
                                                             LoopGroup& group,
                                                             ListenOptions options) {
   std::vector<StreamListener> listeners;
-  options.reuse_port = options.reuse_port || (group.size() > 1 && !address.is_unix());
+  const bool shared_port = group.size() > 1 && !address.is_unix();
+  if (shared_port && !options.reuse_port && address.port() != 0) {
+    if (absl::Status free = CheckPortFree(address); !free.ok()) return free;
+  }
+  options.reuse_port = options.reuse_port || shared_port;
   absl::StatusOr<StreamListener> first = StreamListener::Bind(address, options, &group.loop(0));
   if (!first.ok()) return first.status();
   const SocketAddress bound = first->address();
   listeners.push_back(std::move(*first));
   for (int i = 1; i < group.size(); ++i) {
-    absl::StatusOr<StreamListener> next =
-        address.is_unix()
-            ? StreamListener::Adopt(UniqueFd(::fcntl(listeners[0].fd(), F_DUPFD_CLOEXEC, 0)),
-                                    options, &group.loop(i))
-            : StreamListener::Bind(bound, options, &group.loop(i));
+    absl::StatusOr<StreamListener> next;
+    if (address.is_unix()) {
+      absl::StatusOr<UniqueFd> copy = Duplicate(listeners[0].fd());
+      if (!copy.ok()) return copy.status();
+      next = StreamListener::Adopt(std::move(*copy), options, &group.loop(i));
+    } else {
+      next = StreamListener::Bind(bound, options, &group.loop(i));
+    }
     if (!next.ok()) return next.status();
     listeners.push_back(std::move(*next));
   }

@@ -25,6 +25,7 @@
 #include "net/testing.h"
 #include "net/timer.h"
 #include "net/when_all.h"
+#include "net/when_any.h"
 
 namespace conet {
 namespace {
@@ -182,6 +183,32 @@ TEST(ServeTest, AtTheDrainDeadlineConnectionsAreStopped) {
   EXPECT_GE(took, absl::Milliseconds(45));
   EXPECT_LT(took, absl::Seconds(10));
   EXPECT_EQ(ReadAll(silent), "");  // end of stream: the handler was stopped
+}
+
+// Serve obeys the stop token of the task awaiting it too (WhenAny,
+// WithTimeout, a TaskGroup): cancelled, it drains and returns rather than
+// retrying its accept for ever.
+Task<int> ServeUntilCancelled(StreamListener listener) {
+  std::stop_source never;
+  ServeOptions options;
+  co_await Serve(std::move(listener), Echo, options, never.get_token());
+  co_return 0;
+}
+
+Task<int> SleepBriefly() {
+  (void)co_await Sleep(absl::Milliseconds(20));
+  co_return 1;
+}
+
+TEST(ServeTest, TheAwaitingTasksStopEndsIt) {
+  FdLeakCheck leaks;
+  auto run = []() -> Task<void> {
+    CONET_CO_ASSERT_OK_AND_ASSIGN(StreamListener listener, StreamListener::Bind(Loopback()));
+    auto [index, result] =
+        co_await WhenAny(ServeUntilCancelled(std::move(listener)), SleepBriefly());
+    EXPECT_EQ(index, 1u);
+  };
+  RunTask(run());
 }
 
 TEST(IdleCancellationTest, ZeroMeansNoDeadline) {
