@@ -12,10 +12,13 @@
 // one idle for --idle-timeout is closed. SIGINT or SIGTERM stop it: it stops
 // accepting, lets clients finish for up to --drain-timeout, and exits 0.
 #include <signal.h>
+#include <sys/resource.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <memory>
+#include <new>
 #include <stop_token>
 #include <string>
 #include <utility>
@@ -57,41 +60,68 @@ constexpr size_t kFlushAt = 64 * 1024;
 
 int64_t NowMs() { return absl::GetCurrentTimeNanos() / 1000000; }
 
+// Batches one connection runs before it lets the loop's other work go first.
+constexpr int kBatchesPerTurn = 64;
+
+// Runs the whole requests buffered, appending their replies; flushes
+// midway when much is pending. Yields whether the connection stays open.
+conet::Task<bool> RunBuffered(conet::BufferedReader<conet::StreamSocket>& reader,
+                              conet::BufferedWriter<conet::StreamSocket>& writer,
+                              kv::Request& request, kv::Store* store, absl::Duration idle_timeout) {
+  int64_t now_ms = NowMs();
+  while (true) {
+    kv::ParseResult parsed = kv::ParseRequest(reader.buffered(), &request);
+    if (parsed.state == kv::ParseState::kIncomplete) {
+      // Redis's query buffer limit: a request this large is refused.
+      co_return reader.buffered().size() <= kv::kMaxQueryBytes;
+    }
+    if (parsed.state == kv::ParseState::kError) {
+      kv::AppendError(parsed.error, &writer.pending());
+      co_return false;
+    }
+    kv::Outcome outcome = kv::Outcome::kContinue;
+    if (!request.args.empty()) {
+      outcome = kv::Execute(request.args, *store, now_ms, &writer.pending());
+    }
+    reader.Consume(parsed.consumed);
+    if (outcome == kv::Outcome::kCloseSilently) {
+      writer.pending().clear();
+      co_return false;
+    }
+    if (outcome == kv::Outcome::kClose) co_return false;
+    if (writer.pending().size() >= kFlushAt) {
+      // Named, not a temporary inside co_await: see net/task.h.
+      const conet::Cancellation idle = conet::IdleCancellation(idle_timeout);
+      absl::Status sent = co_await writer.Flush(idle);
+      if (!sent.ok()) co_return false;
+      now_ms = NowMs();  // the flush may have waited
+    }
+  }
+}
+
 // One client: runs every whole request buffered, sends the replies in one
 // write, reads more; until the client closes, QUIT, a protocol error, the
-// idle timeout or the drain's end.
+// idle timeout or the drain's end. Out of memory, only this connection
+// goes.
 conet::Task<void> ServeClient(conet::StreamSocket stream, kv::Store* store,
                               absl::Duration idle_timeout) {
   conet::BufferedReader reader(stream, 16 * 1024);
   conet::BufferedWriter writer(stream);
   kv::Request request;
-  bool close = false;
-  while (!close) {
-    const int64_t now_ms = NowMs();
-    while (!close) {
-      kv::ParseResult parsed = kv::ParseRequest(reader.buffered(), &request);
-      if (parsed.state == kv::ParseState::kIncomplete) break;
-      if (parsed.state == kv::ParseState::kError) {
-        kv::AppendError(parsed.error, &writer.pending());
-        close = true;
-        break;
-      }
-      if (!request.args.empty()) {
-        close = kv::Execute(request.args, *store, now_ms, &writer.pending()) == kv::Outcome::kClose;
-      }
-      reader.Consume(parsed.consumed);
-      if (writer.pending().size() >= kFlushAt) {
-        // Named, not a temporary inside co_await: see net/task.h.
-        const conet::Cancellation idle = conet::IdleCancellation(idle_timeout);
-        absl::Status sent = co_await writer.Flush(idle);
-        if (!sent.ok()) co_return;
-      }
+  try {
+    for (int batch = 1;; ++batch) {
+      const bool open = co_await RunBuffered(reader, writer, request, store, idle_timeout);
+      const conet::Cancellation write_idle = conet::IdleCancellation(idle_timeout);
+      absl::Status sent = co_await writer.Flush(write_idle);
+      if (!sent.ok() || !open) co_return;
+      // A client that keeps its socket full never makes a read wait.
+      if (batch % kBatchesPerTurn == 0) co_await conet::Yield();
+      const conet::Cancellation read_idle = conet::IdleCancellation(idle_timeout);
+      absl::StatusOr<size_t> read = co_await reader.ReadMore(read_idle);
+      if (!read.ok() || *read == 0) co_return;
     }
-    const conet::Cancellation idle = conet::IdleCancellation(idle_timeout);
-    absl::Status sent = co_await writer.Flush(idle);
-    if (!sent.ok() || close) co_return;
-    absl::StatusOr<size_t> read = co_await reader.ReadMore(idle);
-    if (!read.ok() || *read == 0) co_return;
+  } catch (const std::bad_alloc&) {
+    // The connection's buffers are freed as its frame goes.
   }
 }
 
@@ -121,6 +151,30 @@ conet::Task<void> ServeLoop(conet::StreamListener listener, kv::Store* store,
   };
   co_await conet::Serve(std::move(listener), std::move(handler), options, std::move(stop),
                         std::move(on_error));
+}
+
+// Makes room for `max_connections` descriptors and a few of the server's
+// own, as Redis does for maxclients: raises the soft limit as far as the
+// hard one allows; if that is still too low, lowers the cap and says so
+// (over the limit, clients would wait in the backlog instead of hearing
+// "max number of clients reached").
+int64_t FitDescriptorLimit(int64_t max_connections) {
+  constexpr int64_t kReserved = 32;
+  rlimit limit;
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return max_connections;
+  const rlim_t wanted = static_cast<rlim_t>(max_connections + kReserved);
+  if (limit.rlim_cur < wanted) {
+    limit.rlim_cur = std::min(wanted, limit.rlim_max);
+    if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) (void)::getrlimit(RLIMIT_NOFILE, &limit);
+  }
+  if (limit.rlim_cur >= wanted) return max_connections;
+  const int64_t fitted = std::max<int64_t>(1, static_cast<int64_t>(limit.rlim_cur) - kReserved);
+  std::fprintf(stderr,
+               "kv_server: the descriptor limit is %llu: --max-connections lowered from %lld to "
+               "%lld\n",
+               static_cast<unsigned long long>(limit.rlim_cur),
+               static_cast<long long>(max_connections), static_cast<long long>(fitted));
+  return fitted;
 }
 
 void PrintUsage() {
@@ -168,7 +222,7 @@ int main(int argc, char** argv) {
   const std::string bound = (*listeners)[0].address().ToString();
 
   kv::Store store;
-  conet::ConnectionLimiter limiter(absl::GetFlag(FLAGS_max_connections));
+  conet::ConnectionLimiter limiter(FitDescriptorLimit(absl::GetFlag(FLAGS_max_connections)));
   conet::ServeOptions options;
   options.limiter = &limiter;
   options.over_limit_reply = "-ERR max number of clients reached\r\n";

@@ -40,38 +40,50 @@ struct SetOptions {
   SetCondition condition = SetCondition::kAlways;
 };
 
-// Parses SET's options; on an error appends it and returns false.
+// Parses SET's options as Redis 7.0 does: first the syntax (NX excludes
+// XX, EX excludes PX; the same option twice is allowed, the last amount
+// wins), then the amount. On an error appends it and returns false.
 bool ParseSetOptions(const Args& args, int64_t now_ms, SetOptions* options, std::string* out) {
-  bool have_expiry = false;
+  std::string_view amount;
+  bool seconds = false;
+  bool nx = false;
+  bool xx = false;
+  bool ex = false;
+  bool px = false;
   for (size_t i = 3; i < args.size(); ++i) {
-    const bool nx = Is(args[i], "nx");
-    if (nx || Is(args[i], "xx")) {
-      if (options->condition != SetCondition::kAlways) {
-        AppendError("syntax error", out);
-        return false;
-      }
-      options->condition = nx ? SetCondition::kIfAbsent : SetCondition::kIfPresent;
-      continue;
-    }
-    const bool ex = Is(args[i], "ex");
-    if (!(ex || Is(args[i], "px")) || have_expiry || i + 1 == args.size()) {
+    const bool has_next = i + 1 < args.size();
+    if (Is(args[i], "nx") && !xx) {
+      nx = true;
+    } else if (Is(args[i], "xx") && !nx) {
+      xx = true;
+    } else if (Is(args[i], "ex") && !px && has_next) {
+      ex = seconds = true;
+      amount = args[++i];
+    } else if (Is(args[i], "px") && !ex && has_next) {
+      px = true;
+      seconds = false;
+      amount = args[++i];
+    } else {
       AppendError("syntax error", out);
       return false;
     }
-    have_expiry = true;
-    int64_t amount = 0;
-    if (!ParseInt64(args[++i], &amount)) {
-      AppendError(kNotInteger, out);
-      return false;
-    }
-    const int64_t limit = std::numeric_limits<int64_t>::max() - now_ms;
-    const int64_t unit = ex ? 1000 : 1;
-    if (amount <= 0 || amount > limit / unit) {
-      AppendError("invalid expire time in 'set' command", out);
-      return false;
-    }
-    options->expires_at_ms = now_ms + amount * unit;
   }
+  options->condition = nx   ? SetCondition::kIfAbsent
+                       : xx ? SetCondition::kIfPresent
+                            : SetCondition::kAlways;
+  if (!ex && !px) return true;
+  int64_t value = 0;
+  if (!ParseInt64(amount, &value)) {
+    AppendError(kNotInteger, out);
+    return false;
+  }
+  const int64_t unit = seconds ? 1000 : 1;
+  if (value <= 0 || value > std::numeric_limits<int64_t>::max() / unit ||
+      value * unit > std::numeric_limits<int64_t>::max() - now_ms) {
+    AppendError("invalid expire time in 'set' command", out);
+    return false;
+  }
+  options->expires_at_ms = now_ms + value * unit;
   return true;
 }
 
@@ -147,6 +159,9 @@ void AppendError(std::string_view message, std::string* out) {
 
 Outcome Execute(const Args& args, Store& store, int64_t now_ms, std::string* out) {
   const std::string_view name = args[0];
+  // An HTTP request (a web page posting to 127.0.0.1:6379): Redis closes
+  // the connection without a word, before any of its lines can run.
+  if (Is(name, "post") || Is(name, "host:")) return Outcome::kCloseSilently;
   if (Is(name, "get")) {
     if (args.size() != 2) {
       AppendArity("get", out);

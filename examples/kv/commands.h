@@ -5,7 +5,9 @@
 // EXISTS key..., INCR key, QUIT; and the ones clients send as they start
 // (COMMAND ... gets an empty array; CONFIG GET save / appendonly say there
 // is no persistence, anything else an empty array), so that no client
-// waits on them. Names are case-insensitive.
+// waits on them. Names are case-insensitive. A request that looks like
+// HTTP (a command named POST or Host:) closes the connection unanswered,
+// as Redis does, so that a web page cannot make a browser talk to it.
 //
 //   std::string replies;
 //   kv::Outcome outcome = kv::Execute(request.args, store, now_ms, &replies);
@@ -22,7 +24,11 @@
 
 namespace kv {
 
-enum class Outcome { kContinue, kClose };
+enum class Outcome {
+  kContinue,
+  kClose,          // QUIT: send what is pending, then close
+  kCloseSilently,  // an HTTP request (POST, Host:): close without a reply
+};
 
 // Runs one command (args[0] is its name; args is not empty) and appends
 // its RESP reply to `out`.

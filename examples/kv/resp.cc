@@ -36,94 +36,80 @@ int HexValue(char c) {
   return -1;
 }
 
-// Reads a double-quoted word starting after its quote at `*at`; false if
-// the quotes do not balance.
-bool ReadDoubleQuoted(std::string_view line, size_t* at, std::string* word) {
-  size_t i = *at;
-  while (i < line.size()) {
-    const char c = line[i];
-    if (c == '"') {
-      if (i + 1 < line.size() && !IsSpace(line[i + 1])) return false;
-      *at = i + 1;
-      return true;
-    }
-    if (c == '\\' && i + 3 < line.size() && line[i + 1] == 'x' && HexValue(line[i + 2]) >= 0 &&
-        HexValue(line[i + 3]) >= 0) {
-      word->push_back(static_cast<char>(HexValue(line[i + 2]) * 16 + HexValue(line[i + 3])));
-      i += 4;
-      continue;
-    }
-    if (c == '\\' && i + 1 < line.size()) {
-      const char escaped = line[i + 1];
-      switch (escaped) {
-        case 'n':
-          word->push_back('\n');
-          break;
-        case 'r':
-          word->push_back('\r');
-          break;
-        case 't':
-          word->push_back('\t');
-          break;
-        case 'b':
-          word->push_back('\b');
-          break;
-        case 'a':
-          word->push_back('\a');
-          break;
-        default:
-          word->push_back(escaped);
-          break;
-      }
-      i += 2;
-      continue;
-    }
-    word->push_back(c);
-    ++i;
+// What a backslash and `c` stand for in a double-quoted word.
+char Unescaped(char c) {
+  switch (c) {
+    case 'n':
+      return '\n';
+    case 'r':
+      return '\r';
+    case 't':
+      return '\t';
+    case 'b':
+      return '\b';
+    case 'a':
+      return '\a';
+    default:
+      return c;
   }
-  return false;
 }
 
-// Reads a single-quoted word starting after its quote at `*at`.
-bool ReadSingleQuoted(std::string_view line, size_t* at, std::string* word) {
-  size_t i = *at;
-  while (i < line.size()) {
-    const char c = line[i];
-    if (c == '\\' && i + 1 < line.size() && line[i + 1] == '\'') {
-      word->push_back('\'');
-      i += 2;
-      continue;
-    }
-    if (c == '\'') {
-      if (i + 1 < line.size() && !IsSpace(line[i + 1])) return false;
-      *at = i + 1;
-      return true;
-    }
-    word->push_back(c);
-    ++i;
-  }
-  return false;
-}
-
-// Splits an inline command line into words as redis-cli and Redis do:
-// spaces separate, quotes group, escapes in double quotes are decoded.
-// The words are copied into `request->decoded`.
+// Splits an inline command line into words exactly as Redis does
+// (sdssplitargs): blanks separate words; a double or single quote anywhere
+// in a word starts a quoted part, which must end at a space or the end of
+// the line; in double quotes \xHH, \n, \r, \t, \b, \a and \<c> are
+// decoded, in single quotes only \'. As in Redis, whose line is a C
+// string, a NUL ends the line. False for quotes that do not balance.
 bool SplitInline(std::string_view line, Request* request) {
+  line = line.substr(0, line.find('\0'));
   size_t i = 0;
+  const auto at = [&](size_t k) { return k < line.size() ? line[k] : '\0'; };
   while (true) {
     while (i < line.size() && IsSpace(line[i])) ++i;
     if (i == line.size()) return true;
     std::string& word = request->decoded.emplace_back();
-    if (line[i] == '"' || line[i] == '\'') {
-      const bool double_quoted = line[i++] == '"';
-      const bool balanced =
-          double_quoted ? ReadDoubleQuoted(line, &i, &word) : ReadSingleQuoted(line, &i, &word);
-      if (!balanced) return false;
-      continue;
+    bool in_double = false;
+    bool in_single = false;
+    bool done = false;
+    while (!done) {
+      const char c = at(i);
+      if (in_double) {
+        if (c == '\\' && at(i + 1) == 'x' && HexValue(at(i + 2)) >= 0 && HexValue(at(i + 3)) >= 0) {
+          word.push_back(static_cast<char>(HexValue(at(i + 2)) * 16 + HexValue(at(i + 3))));
+          i += 3;
+        } else if (c == '\\' && at(i + 1) != '\0') {
+          word.push_back(Unescaped(at(++i)));
+        } else if (c == '"') {
+          if (at(i + 1) != '\0' && !IsSpace(at(i + 1))) return false;
+          done = true;
+        } else if (c == '\0') {
+          return false;  // unterminated
+        } else {
+          word.push_back(c);
+        }
+      } else if (in_single) {
+        if (c == '\\' && at(i + 1) == '\'') {
+          word.push_back('\'');
+          ++i;
+        } else if (c == '\'') {
+          if (at(i + 1) != '\0' && !IsSpace(at(i + 1))) return false;
+          done = true;
+        } else if (c == '\0') {
+          return false;
+        } else {
+          word.push_back(c);
+        }
+      } else if (c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == '\0') {
+        done = true;
+      } else if (c == '"') {
+        in_double = true;
+      } else if (c == '\'') {
+        in_single = true;
+      } else {
+        word.push_back(c);
+      }
+      if (i < line.size()) ++i;
     }
-    const size_t start = i;
-    while (i < line.size() && !IsSpace(line[i])) ++i;
-    word.assign(line.substr(start, i - start));
   }
 }
 
@@ -147,7 +133,8 @@ size_t LineEnd(std::string_view input, size_t at) {
   return cr;
 }
 
-ParseResult ParseArray(std::string_view input, Request* request) {
+// Starts a new request's progress: reads the "*N" header.
+ParseResult ReadArrayHeader(std::string_view input, Request* request) {
   const size_t header_end = LineEnd(input, 0);
   if (header_end == std::string_view::npos) {
     if (input.size() > kMaxLineBytes) return Error("too big mbulk count string");
@@ -157,10 +144,20 @@ ParseResult ParseArray(std::string_view input, Request* request) {
   if (!ParseInt64(input.substr(1, header_end - 1), &count) || count > INT_MAX) {
     return Error("invalid multibulk length");
   }
-  size_t at = header_end + 2;
-  if (count <= 0) return Complete(at);
-  request->args.reserve(count < 64 ? count : 64);
-  for (int64_t k = 0; k < count; ++k) {
+  request->expected = count;
+  request->resume_at = header_end + 2;
+  request->spans.clear();
+  return Complete(request->resume_at);
+}
+
+// Parses the elements of an array request from where the last call stopped.
+ParseResult ParseArray(std::string_view input, Request* request) {
+  if (request->expected < 0) {
+    ParseResult header = ReadArrayHeader(input, request);
+    if (header.state != ParseState::kComplete) return header;
+  }
+  size_t at = request->resume_at;
+  while (static_cast<int64_t>(request->spans.size()) < request->expected) {
     const size_t end = LineEnd(input, at);
     if (end == std::string_view::npos) {
       if (input.size() - at > kMaxLineBytes) return Error("too big bulk count string");
@@ -172,12 +169,15 @@ ParseResult ParseArray(std::string_view input, Request* request) {
         static_cast<uint64_t>(length) > kMaxBulkBytes) {
       return Error("invalid bulk length");
     }
-    at = end + 2;
     // The bulk string and its "\r\n" (not checked, as Redis does not).
-    const size_t needed = at + static_cast<size_t>(length) + 2;
+    const size_t needed = end + 2 + static_cast<size_t>(length) + 2;
     if (input.size() < needed) return Incomplete(needed);
-    request->args.push_back(input.substr(at, static_cast<size_t>(length)));
-    at = needed;
+    request->spans.emplace_back(end + 2, static_cast<size_t>(length));
+    request->resume_at = at = needed;
+  }
+  request->args.reserve(request->spans.size());
+  for (const auto& [offset, length] : request->spans) {
+    request->args.push_back(input.substr(offset, length));
   }
   return Complete(at);
 }
@@ -188,8 +188,13 @@ ParseResult ParseRequest(std::string_view input, Request* request) {
   request->args.clear();
   request->decoded.clear();
   if (input.empty()) return Incomplete();
-  if (input[0] == '*') return ParseArray(input, request);
-  return ParseInline(input, request);
+  if (input[0] != '*') return ParseInline(input, request);
+  ParseResult result = ParseArray(input, request);
+  if (result.state != ParseState::kIncomplete) {
+    request->expected = -1;  // the next call starts a new request
+    request->spans.clear();
+  }
+  return result;
 }
 
 bool ParseInt64(std::string_view text, int64_t* value) {

@@ -23,18 +23,31 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace kv {
 
 inline constexpr size_t kMaxBulkBytes = size_t{512} << 20;
 inline constexpr size_t kMaxLineBytes = size_t{64} << 10;
+// A request still incomplete after this many bytes closes the connection
+// (Redis's client-query-buffer-limit).
+inline constexpr size_t kMaxQueryBytes = size_t{1} << 30;
 
 struct Request {
   // Views into the parsed bytes: valid while they are.
   std::vector<std::string_view> args;
   // The words of an inline command (`args` points here then).
   std::vector<std::string> decoded;
+
+  // How far an array request that has not all arrived was parsed, so that
+  // the next call resumes there instead of parsing it all again (a peer
+  // sending a million arguments one byte at a time must not cost a
+  // million parses). The next call's input must start at the same request,
+  // with more bytes behind it.
+  int64_t expected = -1;                         // elements announced; -1 before the header is read
+  size_t resume_at = 0;                          // where the next element starts
+  std::vector<std::pair<size_t, size_t>> spans;  // offset and length of each
 };
 
 enum class ParseState {

@@ -57,7 +57,7 @@ class Store {
     std::string value;
     int64_t expires_at_ms = kNoExpiry;
     bool Expired(int64_t now_ms) const {
-      return expires_at_ms != kNoExpiry && expires_at_ms <= now_ms;
+      return expires_at_ms != kNoExpiry && expires_at_ms < now_ms;  // as Redis: now > when
     }
   };
   struct Shard {

@@ -60,6 +60,35 @@ TEST(RespParserTest, InlineCommandsSplitOnSpacesWithQuotes) {
   EXPECT_EQ(ParseRequest("PING", &request).state, ParseState::kIncomplete);
 }
 
+TEST(RespParserTest, AnIncompleteArrayResumesWhereItStopped) {
+  Request request;
+  const std::string first = "*3\r\n$1\r\na\r\n$1\r\nb";
+  EXPECT_EQ(ParseRequest(first, &request).state, ParseState::kIncomplete);
+  // What was parsed is not read again: spoil it, and the request still
+  // completes from the third element on.
+  std::string more = first + "\r\n$1\r\nc\r\n";
+  more[5] = '#';
+  ParseResult result = ParseRequest(more, &request);
+  ASSERT_EQ(result.state, ParseState::kComplete);
+  EXPECT_EQ(result.consumed, more.size());
+  EXPECT_THAT(Args(request), ElementsAre("a", "b", "c"));
+  // And the next request starts afresh.
+  EXPECT_EQ(ParseRequest("*1\r\n$4\r\nPING\r\n", &request).state, ParseState::kComplete);
+  EXPECT_THAT(Args(request), ElementsAre("PING"));
+}
+
+TEST(RespParserTest, InlineSplittingIsRedisSdssplitargs) {
+  Request request;
+  ASSERT_EQ(ParseRequest("SET a foo\"bar\"\r\n", &request).state, ParseState::kComplete);
+  EXPECT_THAT(Args(request), ElementsAre("SET", "a", "foobar"));  // a quote inside a word
+  ASSERT_EQ(ParseRequest("SET a b\vc\r\n", &request).state, ParseState::kComplete);
+  EXPECT_THAT(Args(request), ElementsAre("SET", "a", "b\vc"));  // \v does not split
+  ASSERT_EQ(ParseRequest("ECHO \"\"\r\n", &request).state, ParseState::kComplete);
+  EXPECT_THAT(Args(request), ElementsAre("ECHO", ""));
+  EXPECT_EQ(ParseRequest("SET a it's\r\n", &request).state, ParseState::kError);
+  EXPECT_EQ(ParseRequest("SET a \"x\"y\r\n", &request).state, ParseState::kError);
+}
+
 TEST(RespParserTest, EmptyAndNullArraysAreNoRequest) {
   Request request;
   ParseResult result = ParseRequest("*0\r\n*-1\r\n", &request);
@@ -138,16 +167,22 @@ TEST_F(CommandsTest, SetConditionsAndExpiry) {
   EXPECT_EQ(Run({"SET", "k", "1", "XX"}), "$-1\r\n");
   EXPECT_EQ(Run({"SET", "k", "1", "NX", "PX", "500"}, 1000), "+OK\r\n");
   EXPECT_EQ(Run({"SET", "k", "2", "nx"}, 1000), "$-1\r\n");
-  EXPECT_EQ(Run({"GET", "k"}, 1499), "$1\r\n1\r\n");
-  EXPECT_EQ(Run({"GET", "k"}, 1500), "$-1\r\n");  // expired at 1000 + 500
+  EXPECT_EQ(Run({"GET", "k"}, 1500), "$1\r\n1\r\n");  // as Redis: gone once now > 1500
+  EXPECT_EQ(Run({"GET", "k"}, 1501), "$-1\r\n");
   EXPECT_EQ(Run({"SET", "k", "3", "EX", "2"}, 2000), "+OK\r\n");
-  EXPECT_EQ(Run({"EXISTS", "k"}, 3999), ":1\r\n");
-  EXPECT_EQ(Run({"EXISTS", "k"}, 4000), ":0\r\n");
+  EXPECT_EQ(Run({"EXISTS", "k"}, 4000), ":1\r\n");
+  EXPECT_EQ(Run({"EXISTS", "k"}, 4001), ":0\r\n");
   EXPECT_EQ(Run({"SET", "k", "v", "EX", "0"}), "-ERR invalid expire time in 'set' command\r\n");
   EXPECT_EQ(Run({"SET", "k", "v", "EX", "x"}), "-ERR value is not an integer or out of range\r\n");
   EXPECT_EQ(Run({"SET", "k", "v", "EX"}), "-ERR syntax error\r\n");
   EXPECT_EQ(Run({"SET", "k", "v", "NX", "XX"}), "-ERR syntax error\r\n");
   EXPECT_EQ(Run({"SET", "k", "v", "EX", "1", "PX", "1"}), "-ERR syntax error\r\n");
+  // As Redis 7.0: the syntax is checked first, an option may come twice.
+  EXPECT_EQ(Run({"SET", "k", "v", "EX", "abc", "BOGUS"}), "-ERR syntax error\r\n");
+  EXPECT_EQ(Run({"SET", "n2", "v", "NX", "NX"}), "+OK\r\n");
+  EXPECT_EQ(Run({"SET", "n2", "w", "PX", "10", "PX", "5000"}, 1000), "+OK\r\n");
+  EXPECT_EQ(Run({"GET", "n2"}, 5999), "$1\r\nw\r\n");  // the last PX counts
+  EXPECT_EQ(Run({"GET", "n2"}, 6001), "$-1\r\n");
   EXPECT_EQ(Run({"SET", "k", "v", "EX", "9223372036854775807"}),
             "-ERR invalid expire time in 'set' command\r\n");
 }
@@ -157,7 +192,8 @@ TEST_F(CommandsTest, SweepDropsExpiredKeys) {
   store.Set("a", "1", 10, SetCondition::kAlways, 0);
   store.Set("b", "2", kNoExpiry, SetCondition::kAlways, 0);
   EXPECT_EQ(store.SweepExpired(5), 0u);
-  EXPECT_EQ(store.SweepExpired(10), 1u);
+  EXPECT_EQ(store.SweepExpired(10), 0u);  // live through its last millisecond
+  EXPECT_EQ(store.SweepExpired(11), 1u);
   EXPECT_EQ(store.Size(), 1u);
 }
 
@@ -177,6 +213,11 @@ TEST_F(CommandsTest, UnknownCommandsAndWhatClientsAskAtStart) {
   // A peer's line breaks do not split the reply.
   EXPECT_THAT(Run({"x\r\n+OK"}), HasSubstr("'x  +OK'"));
   EXPECT_EQ(Run({"COMMAND", "DOCS"}), "*0\r\n");
+  // A browser's request is closed unanswered.
+  EXPECT_EQ(Run({"POST", "/", "HTTP/1.1"}), "");
+  EXPECT_EQ(last_outcome_, Outcome::kCloseSilently);
+  EXPECT_EQ(Run({"Host:", "127.0.0.1"}), "");
+  EXPECT_EQ(last_outcome_, Outcome::kCloseSilently);
   EXPECT_EQ(Run({"CONFIG", "GET", "save"}), "*2\r\n$4\r\nsave\r\n$0\r\n\r\n");
   EXPECT_EQ(Run({"CONFIG", "GET", "appendonly"}), "*2\r\n$10\r\nappendonly\r\n$2\r\nno\r\n");
   EXPECT_EQ(Run({"CONFIG", "GET", "maxmemory"}), "*0\r\n");
