@@ -1,6 +1,7 @@
 #include "net/buffered_stream.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -54,12 +55,34 @@ std::span<char> ReadBuffer::Space(size_t at_least) {
   return {data_.get() + end_, capacity_ - end_};
 }
 
+namespace {
+// a + b, or the largest size_t if that overflows.
+size_t SaturatingAdd(size_t a, size_t b) { return a > SIZE_MAX - b ? SIZE_MAX : a + b; }
+}  // namespace
+
 absl::StatusOr<size_t> FindDelimited(std::string_view unread, std::string_view delimiter,
                                      size_t max) {
-  const std::string_view window = unread.substr(0, max + delimiter.size());
+  const size_t limit = SaturatingAdd(max, delimiter.size());
+  const std::string_view window = unread.substr(0, limit);
   const size_t at = window.find(delimiter);
   if (at != std::string_view::npos) return at;
-  if (window.size() == max + delimiter.size()) return ItemTooLongError(max, "an item");
+  if (window.size() == limit) return ItemTooLongError(max, "an item");
+  return std::string_view::npos;
+}
+
+absl::StatusOr<size_t> FindLine(std::string_view unread, size_t max) {
+  // Room for the line, a "\r" and the "\n".
+  const size_t limit = SaturatingAdd(max, 2);
+  const std::string_view window = unread.substr(0, limit);
+  const size_t at = window.find('\n');
+  if (at != std::string_view::npos) {
+    const bool cr = at > 0 && window[at - 1] == '\r';
+    if (at - (cr ? 1 : 0) > max) return ItemTooLongError(max, "a line");
+    return at;
+  }
+  // Without its "\n" yet: too long once more than max (+ "\r") is here.
+  const bool cr = !window.empty() && window.back() == '\r';
+  if (window.size() > SaturatingAdd(max, cr ? 1 : 0)) return ItemTooLongError(max, "a line");
   return std::string_view::npos;
 }
 

@@ -90,6 +90,9 @@ class ReadBuffer {
 // length, npos if more bytes may still bring it, or an error if not.
 absl::StatusOr<size_t> FindDelimited(std::string_view unread, std::string_view delimiter,
                                      size_t max);
+// The same for a line: the length up to its "\n", which is at most `max`
+// bytes past its start, or max + 1 when a "\r" precedes it.
+absl::StatusOr<size_t> FindLine(std::string_view unread, size_t max);
 
 }  // namespace internal
 
@@ -147,7 +150,8 @@ class BufferedWriter {
   // Writes to `stream`, which must outlive the writer.
   explicit BufferedWriter(Stream& stream) : stream_(&stream) {}
 
-  // Adds bytes to send; nothing is written until Flush.
+  // Adds bytes to send; nothing is written until Flush. Not while a Flush
+  // is pending: it sends from the same buffer.
   void Append(ConstBytes data) { pending_.append(data.data(), data.size()); }
   // The bytes waiting to be sent, to format into directly.
   std::string& pending() { return pending_; }
@@ -256,18 +260,24 @@ Task<absl::StatusOr<std::string_view>> BufferedReader<Stream>::ReadUntil(std::st
 template <ByteStream Stream>
 Task<absl::StatusOr<std::string_view>> BufferedReader<Stream>::ReadLine(size_t max,
                                                                         Cancellation cancel) {
-  // A "\r" before the "\n" is not counted against `max`.
-  absl::StatusOr<std::string_view> line = co_await ReadUntil("\n", max + 1, std::move(cancel));
-  if (!line.ok()) {
-    if (line.status().code() == absl::StatusCode::kResourceExhausted) {
-      co_return internal::ItemTooLongError(max, "a line");
+  while (true) {
+    // A "\r" before the "\n" is not counted against `max`.
+    absl::StatusOr<size_t> length = internal::FindLine(buffer_.unread(), max);
+    if (!length.ok()) co_return length.status();
+    if (*length != std::string_view::npos) {
+      std::string_view line = buffer_.unread().substr(0, *length);
+      buffer_.Consume(*length + 1);
+      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      co_return line;
     }
-    co_return line.status();
+    absl::StatusOr<size_t> read = co_await ReadMore(cancel);
+    if (!read.ok()) co_return read.status();
+    if (*read == 0) {
+      const size_t got = buffer_.unread().size();
+      if (got == 0) co_return internal::EndOfStreamError();
+      co_return internal::EndedMidItemError(got, "a line before its end");
+    }
   }
-  std::string_view text = *line;
-  if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
-  if (text.size() > max) co_return internal::ItemTooLongError(max, "a line");
-  co_return text;
 }
 
 template <ByteStream Stream>

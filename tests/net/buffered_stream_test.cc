@@ -99,6 +99,22 @@ TEST(BufferedReaderTest, LineOverTheMaximumIsResourceExhausted) {
   EXPECT_THAT(line.status().message(), HasSubstr("longer than 8 bytes"));
 }
 
+TEST(BufferedReaderTest, ALineOverTheMaximumStaysBuffered) {
+  ScriptedStream stream({"123456789\n"});
+  BufferedReader reader(stream);
+  auto read = [&]() -> Task<void> {
+    absl::StatusOr<std::string_view> over = co_await reader.ReadLine(8);
+    EXPECT_EQ(over.status().code(), absl::StatusCode::kResourceExhausted) << over.status();
+    EXPECT_EQ(reader.buffered(), "123456789\n");  // nothing consumed
+    absl::StatusOr<std::string_view> fits = co_await reader.ReadLine(9);
+    CONET_CO_ASSERT_OK(fits);
+    EXPECT_EQ(*fits, "123456789");
+    absl::StatusOr<std::string_view> any = co_await reader.ReadLine(SIZE_MAX);
+    EXPECT_TRUE(IsEndOfStream(any.status())) << any.status();  // no overflow in the limit
+  };
+  RunTask(read());
+}
+
 TEST(BufferedReaderTest, LineOfExactlyTheMaximumWithCrLfFits) {
   ScriptedStream stream({"12345678\r\n", "123456789\n"});
   BufferedReader reader(stream);
