@@ -18,16 +18,29 @@ bool IsEndOfStream(const absl::Status& status) {
 
 namespace internal {
 
+namespace {
+
+// The end of stream between items (OutOfRange).
 absl::Status EndOfStreamError() { return absl::OutOfRangeError(kEndOfStream); }
 
+// The stream ended after `got` bytes of an item (DataLoss); `what` names it.
 absl::Status EndedMidItemError(size_t got, std::string_view what) {
   return absl::DataLossError(absl::StrCat("stream ended after ", got, " bytes of ",
                                           absl::string_view(what.data(), what.size())));
 }
 
+// No delimiter within `max` bytes (ResourceExhausted); `what` names the item.
 absl::Status ItemTooLongError(size_t max, std::string_view what) {
   return absl::ResourceExhaustedError(
       absl::StrCat(absl::string_view(what.data(), what.size()), " longer than ", max, " bytes"));
+}
+
+}  // namespace
+
+absl::Status MoreCame(const absl::StatusOr<size_t>& read, size_t buffered, std::string_view what) {
+  if (!read.ok()) return read.status();
+  if (*read > 0) return absl::OkStatus();
+  return buffered == 0 ? EndOfStreamError() : EndedMidItemError(buffered, what);
 }
 
 std::span<char> ReadBuffer::Space(size_t at_least) {

@@ -59,12 +59,10 @@ bool IsEndOfStream(const absl::Status& status);
 // Implementation details the templates below need.
 namespace internal {
 
-// The end of stream between items (OutOfRange).
-absl::Status EndOfStreamError();
-// The stream ended after `got` bytes of an item (DataLoss); `what` names it.
-absl::Status EndedMidItemError(size_t got, std::string_view what);
-// No delimiter within `max` bytes (ResourceExhausted); `what` names the item.
-absl::Status ItemTooLongError(size_t max, std::string_view what);
+// What a read made for an item yielded: OK if bytes came; else the
+// stream's error, or its end (between items if nothing of one is
+// `buffered`, else in the middle of `what`).
+absl::Status MoreCame(const absl::StatusOr<size_t>& read, size_t buffered, std::string_view what);
 
 // The reader's storage: bytes [begin, end) of a heap block are unread.
 class ReadBuffer {
@@ -225,12 +223,8 @@ Task<absl::Status> BufferedReader<Stream>::Fill(size_t count, const Cancellation
     auto more = ReadMoreAwaiter(
         buffer_, stream_->ReadSome(buffer_.Space(missing > kMinRead ? missing : kMinRead), cancel));
     absl::StatusOr<size_t> read = co_await more;
-    if (!read.ok()) co_return read.status();
-    if (*read == 0) {
-      const size_t got = buffer_.unread().size();
-      co_return got == 0 ? internal::EndOfStreamError()
-                         : internal::EndedMidItemError(got, "the item");
-    }
+    absl::Status came = internal::MoreCame(read, buffer_.unread().size(), "the item");
+    if (!came.ok()) co_return came;
   }
   co_return absl::OkStatus();
 }
@@ -248,12 +242,9 @@ Task<absl::StatusOr<std::string_view>> BufferedReader<Stream>::ReadUntil(std::st
       co_return item;
     }
     absl::StatusOr<size_t> read = co_await ReadMore(cancel);
-    if (!read.ok()) co_return read.status();
-    if (*read == 0) {
-      const size_t got = buffer_.unread().size();
-      if (got == 0) co_return internal::EndOfStreamError();
-      co_return internal::EndedMidItemError(got, "an item before its delimiter");
-    }
+    absl::Status more =
+        internal::MoreCame(read, buffer_.unread().size(), "an item before its delimiter");
+    if (!more.ok()) co_return more;
   }
 }
 
@@ -271,12 +262,8 @@ Task<absl::StatusOr<std::string_view>> BufferedReader<Stream>::ReadLine(size_t m
       co_return line;
     }
     absl::StatusOr<size_t> read = co_await ReadMore(cancel);
-    if (!read.ok()) co_return read.status();
-    if (*read == 0) {
-      const size_t got = buffer_.unread().size();
-      if (got == 0) co_return internal::EndOfStreamError();
-      co_return internal::EndedMidItemError(got, "a line before its end");
-    }
+    absl::Status more = internal::MoreCame(read, buffer_.unread().size(), "a line before its end");
+    if (!more.ok()) co_return more;
   }
 }
 
