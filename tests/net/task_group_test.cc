@@ -25,7 +25,9 @@ using ::conet::test::Tracked;
 
 Task<void> JoinWaitsForAll(std::vector<int>* done) {
   TaskGroup group;
-  group.Spawn(SleepThenRecord(absl::Milliseconds(6), 2, done));
+  // Far apart: the second child starts a loop pass after the first, which
+  // under a sanitizer on a loaded machine took more than 4 ms (CI saw 2, 1).
+  group.Spawn(SleepThenRecord(absl::Milliseconds(50), 2, done));
   group.Spawn(SleepThenRecord(absl::Milliseconds(2), 1, done));
   EXPECT_EQ(group.Running(), 2u);
   EXPECT_TRUE((co_await group.Join()).ok());
