@@ -36,11 +36,12 @@ struct LiveConnection : internal::ListNode {
   int fd = -1;
   dev_t device = 0;
   ino_t inode = 0;
-  // Shuts the socket down both ways if the descriptor still names it.
-  void ShutDown() const {
+  // Shuts the socket down (`how`: SHUT_RD or SHUT_RDWR) if the descriptor
+  // still names it.
+  void ShutDown(int how) const {
     struct stat now;
     if (::fstat(fd, &now) == 0 && now.st_dev == device && now.st_ino == inode) {
-      ::shutdown(fd, SHUT_RDWR);
+      ::shutdown(fd, how);
     }
   }
 };
@@ -95,13 +96,43 @@ Task<void> ServeThenCountDown(std::shared_ptr<LoopServer> serve, int index, std:
   served->count_down();
 }
 
-// Waits until no connection runs, or `deadline`. Run with a stop token of
-// its own, it does not see its awaiter's.
-Task<absl::Status> NoneRunning(std::shared_ptr<Connections> connections, absl::Time deadline) {
+// Waits until no connection runs, or `until` ends the wait. Run with a
+// stop token of its own, it does not see its awaiter's.
+Task<absl::Status> NoneRunning(std::shared_ptr<Connections> connections, Cancellation until) {
   if (connections->running == 0) co_return absl::OkStatus();
   connections->none_running.Reset();
-  const Cancellation until(deadline);
   co_return co_await connections->none_running.Wait(until);
+}
+
+// Waits as NoneRunning does, whatever the awaiting task's stop token says.
+Task<absl::Status> AwaitNoneRunning(std::shared_ptr<Connections> connections, Cancellation until) {
+  Task<absl::Status> waiting = NoneRunning(connections, std::move(until));
+  waiting.SetStopToken(std::stop_token());
+  co_return co_await std::move(waiting);
+}
+
+// Shuts down (`how`) the socket of every connection still running.
+// (Shutting down resumes nobody here: the list stays as it is.)
+void ShutDownAll(Connections& connections, int how) {
+  internal::ListNode* node = connections.live.Front();
+  for (size_t i = 0; i < connections.live.Size(); ++i, node = node->next) {
+    static_cast<LiveConnection*>(node)->ShutDown(how);
+  }
+}
+
+// Ends the connections the drain's deadline found running: their reads see
+// end of stream, and they have `options.close_grace` to write what they
+// owe before their writes fail too; `options.end_drain` cuts that short.
+Task<void> StopRemaining(std::shared_ptr<Connections> connections, const ServeOptions& options) {
+  if (!options.end_drain.stop_requested()) {
+    ShutDownAll(*connections, SHUT_RD);
+    const Cancellation grace(options.end_drain, absl::Now() + options.close_grace);
+    const absl::Status written = co_await AwaitNoneRunning(connections, grace);
+    if (written.ok()) co_return;
+  }
+  ShutDownAll(*connections, SHUT_RDWR);
+  const Cancellation never;
+  (void)co_await AwaitNoneRunning(connections, never);
 }
 
 class Acceptance {
@@ -170,21 +201,9 @@ Task<void> Serve(StreamListener listener, ConnectionHandler handler, const Serve
     if (!absl::IsPermissionDenied(queued.status())) break;  // a peer refused by uid: go on
   }
   listener.Close();
-  Task<absl::Status> drained = NoneRunning(connections, absl::Now() + options.drain_timeout);
-  drained.SetStopToken(std::stop_token());
-  absl::Status in_time = co_await std::move(drained);
-  if (!in_time.ok()) {
-    // The deadline: shut down what is left (its reads see end of stream,
-    // its writes fail), and wait for it to end.
-    // (Shutting down resumes nobody here: the list stays as it is.)
-    internal::ListNode* node = connections->live.Front();
-    for (size_t i = 0; i < connections->live.Size(); ++i, node = node->next) {
-      static_cast<LiveConnection*>(node)->ShutDown();
-    }
-    Task<absl::Status> ended = NoneRunning(connections, absl::InfiniteFuture());
-    ended.SetStopToken(std::stop_token());
-    (void)co_await std::move(ended);
-  }
+  const Cancellation drain(options.end_drain, absl::Now() + options.drain_timeout);
+  const absl::Status in_time = co_await AwaitNoneRunning(connections, drain);
+  if (!in_time.ok()) co_await StopRemaining(connections, options);
 }
 
 void ServeUntilSignal(LoopGroup& group, const std::vector<std::string>& addresses,

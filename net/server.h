@@ -21,12 +21,19 @@
 //      SO_REUSEPORT the kernel does not move them to another listener), and
 //      closes the listener: new connection attempts are refused;
 //   2. lets the open connections finish for up to `drain_timeout`;
-//   3. then shuts down (SHUT_RDWR) the sockets of the connections that are
-//      left: their reads see end of stream and their writes fail, so a
-//      handler ends as it does when its peer goes, and Serve waits for
-//      them to return. A handler that also waits on something else than its
-//      socket must bound that wait itself. (Connections get no stop token:
-//      a stoppable one would cost every wait in a handler a stop callback.)
+//   3. then shuts down the read side (SHUT_RD) of the connections that are
+//      left: their reads return what the kernel already holds, then end of
+//      stream, so a handler finishes as when its peer half-closes (an echo
+//      handler echoes what it read, then closes: its peer sees every byte,
+//      then EOF);
+//   4. after `close_grace` more, shuts down both ways (SHUT_RDWR) what is
+//      still left: writes to a peer that does not read fail too, so a
+//      handler ends as it does when its peer goes. Serve waits for them to
+//      return. A handler that also waits on something else than its socket
+//      must bound that wait itself. (Connections get no stop token: a
+//      stoppable one would cost every wait in a handler a stop callback.)
+// `end_drain` (a second SIGTERM, say) cuts steps 2 and 3 short: what is
+// left is shut down both ways at once.
 // An idle timeout is the handler's: bound each read with IdleCancellation.
 #ifndef CONET_NET_SERVER_H_
 #define CONET_NET_SERVER_H_
@@ -57,6 +64,11 @@ struct ServeOptions {
   std::string over_limit_reply;
   // How long open connections may take to finish after the stop.
   absl::Duration drain_timeout = absl::Seconds(10);
+  // After the drain's deadline, how long connections whose reads were ended
+  // may take to write what they owe.
+  absl::Duration close_grace = absl::Seconds(1);
+  // Once requested, the drain ends at once (see above).
+  std::stop_token end_drain;
 };
 
 // Serves one connection; ends when the connection is done.

@@ -185,6 +185,90 @@ TEST(ServeTest, AtTheDrainDeadlineConnectionsAreStopped) {
   EXPECT_EQ(ReadAll(silent), "");  // end of stream: the handler was stopped
 }
 
+// Echoes each read after a pause: the drain's deadline finds it between a
+// read and its write.
+Task<void> SlowEcho(StreamSocket stream) {
+  char buffer[256];
+  while (true) {
+    absl::StatusOr<size_t> n = co_await stream.ReadSome(buffer);
+    if (!n.ok() || *n == 0) co_return;
+    (void)co_await Sleep(absl::Milliseconds(150));
+    absl::StatusOr<size_t> sent = co_await stream.WriteAll(std::span<const char>(buffer, *n));
+    if (!sent.ok()) co_return;
+  }
+}
+
+// At the deadline a connection's reads end, but its writes still go: the
+// peer gets what the handler owed it, then end of stream.
+TEST(ServeTest, AtTheDeadlineAConnectionStillWritesWhatItOwes) {
+  FdLeakCheck leaks;
+  auto loop = EventLoop::Create();
+  ASSERT_TRUE(loop.ok());
+  absl::StatusOr<StreamListener> listener = StreamListener::Bind(Loopback(), {}, loop->get());
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  UniqueFd client = ConnectBlocking(listener->address());
+  ASSERT_EQ(::send(client.fd(), "abc", 3, MSG_NOSIGNAL), 3);
+  std::stop_source stop;
+  stop.request_stop();
+  ServeOptions options;
+  options.drain_timeout = absl::Milliseconds(30);
+  (*loop)->BlockOn(Serve(std::move(*listener), SlowEcho, options, stop.get_token()));
+  EXPECT_EQ(ReadAll(client), "abc");
+}
+
+// Writes without end to a peer that never reads.
+Task<void> Flood(StreamSocket stream) {
+  const std::string chunk(65536, 'x');
+  while ((co_await stream.WriteAll(chunk)).ok()) {
+  }
+}
+
+TEST(ServeTest, AfterTheGraceAWriterToAPeerThatNeverReadsIsStopped) {
+  FdLeakCheck leaks;
+  auto loop = EventLoop::Create();
+  ASSERT_TRUE(loop.ok());
+  absl::StatusOr<StreamListener> listener = StreamListener::Bind(Loopback(), {}, loop->get());
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  UniqueFd deaf = ConnectBlocking(listener->address());
+  std::stop_source stop;
+  stop.request_stop();
+  ServeOptions options;
+  options.drain_timeout = absl::Milliseconds(20);
+  options.close_grace = absl::Milliseconds(50);
+  const absl::Time start = absl::Now();
+  (*loop)->BlockOn(Serve(std::move(*listener), Flood, options, stop.get_token()));
+  const absl::Duration took = absl::Now() - start;
+  EXPECT_GE(took, absl::Milliseconds(65));
+  EXPECT_LT(took, absl::Seconds(10));
+}
+
+// end_drain (a second SIGTERM) ends a long drain at once.
+Task<void> EndDrainSoon(std::stop_source* end_drain) {
+  (void)co_await Sleep(absl::Milliseconds(30));
+  end_drain->request_stop();
+}
+
+TEST(ServeTest, EndDrainEndsTheDrainAtOnce) {
+  FdLeakCheck leaks;
+  auto loop = EventLoop::Create();
+  ASSERT_TRUE(loop.ok());
+  absl::StatusOr<StreamListener> listener = StreamListener::Bind(Loopback(), {}, loop->get());
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  UniqueFd silent = ConnectBlocking(listener->address());
+  std::stop_source stop;
+  stop.request_stop();
+  std::stop_source end_drain;
+  ServeOptions options;
+  options.drain_timeout = absl::Seconds(60);
+  options.close_grace = absl::Seconds(60);
+  options.end_drain = end_drain.get_token();
+  const absl::Time start = absl::Now();
+  (*loop)->BlockOn(WhenAll(Serve(std::move(*listener), Echo, options, stop.get_token()),
+                           EndDrainSoon(&end_drain)));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+  EXPECT_EQ(ReadAll(silent), "");
+}
+
 // Serve obeys the stop token of the task awaiting it too (WhenAny,
 // WithTimeout, a TaskGroup): cancelled, it drains and returns rather than
 // retrying its accept for ever.
