@@ -1,6 +1,8 @@
 #include "ipc/listen_fds.h"
 
 #include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -10,6 +12,7 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -101,7 +104,84 @@ absl::StatusOr<std::vector<ListenedFd>> TakeFds() {
   return taken;
 }
 
+// Returns the name of socket type `type` ("SOCK_STREAM", ...).
+std::string TypeName(int type) {
+  switch (type) {
+    case SOCK_STREAM:
+      return "SOCK_STREAM";
+    case SOCK_DGRAM:
+      return "SOCK_DGRAM";
+    case SOCK_SEQPACKET:
+      return "SOCK_SEQPACKET";
+    case SOCK_RAW:
+      return "SOCK_RAW";
+    default:
+      return absl::StrCat("socket type ", type);
+  }
+}
+
+// Returns the name of address family `family` ("AF_INET", ...).
+std::string FamilyName(int family) {
+  switch (family) {
+    case AF_INET:
+      return "AF_INET";
+    case AF_INET6:
+      return "AF_INET6";
+    case AF_UNIX:
+      return "AF_UNIX";
+    default:
+      return absl::StrCat("address family ", family);
+  }
+}
+
+// Reads integer socket option `option` of `fd`.
+absl::StatusOr<int> IntOption(int fd, int option, const char* option_name,
+                              const std::string& subject) {
+  int value = 0;
+  socklen_t size = sizeof value;
+  if (::getsockopt(fd, SOL_SOCKET, option, &value, &size) != 0) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("getsockopt(", option_name, ") on ", subject));
+  }
+  return value;
+}
+
+absl::Status Wrong(const std::string& subject, const std::string& what) {
+  return absl::FailedPreconditionError(absl::StrCat(subject, ": ", what));
+}
+
+bool FamilyFits(int family, const ListenerKind& kind) {
+  if (kind.unix_only) return family == AF_UNIX;
+  return family == AF_INET || family == AF_INET6 || family == AF_UNIX;
+}
+
 }  // namespace
+
+absl::Status ValidateListener(int fd, const ListenerKind& kind, std::string_view name) {
+  std::string subject = absl::StrCat("descriptor ", fd);
+  if (!name.empty())
+    absl::StrAppend(&subject, " (\"", absl::CHexEscape(absl::string_view(name.data(), name.size())),
+                    "\")");
+  struct stat status;
+  if (::fstat(fd, &status) != 0) return absl::ErrnoToStatus(errno, absl::StrCat("fstat ", subject));
+  if (!S_ISSOCK(status.st_mode)) return Wrong(subject, "not a socket");
+  absl::StatusOr<int> type = IntOption(fd, SO_TYPE, "SO_TYPE", subject);
+  if (!type.ok()) return type.status();
+  if (*type != kind.type) {
+    return Wrong(subject,
+                 absl::StrCat("a ", TypeName(*type), " socket, expected ", TypeName(kind.type)));
+  }
+  absl::StatusOr<int> family = IntOption(fd, SO_DOMAIN, "SO_DOMAIN", subject);
+  if (!family.ok()) return family.status();
+  if (!FamilyFits(*family, kind)) {
+    return Wrong(subject,
+                 absl::StrCat("an ", FamilyName(*family), " socket, expected ",
+                              kind.unix_only ? "AF_UNIX" : "AF_INET, AF_INET6 or AF_UNIX"));
+  }
+  absl::StatusOr<int> listening = IntOption(fd, SO_ACCEPTCONN, "SO_ACCEPTCONN", subject);
+  if (!listening.ok()) return listening.status();
+  if (*listening == 0) return Wrong(subject, "not listening (no listen(2) was called on it)");
+  return absl::OkStatus();
+}
 
 absl::StatusOr<std::vector<ListenedFd>> ListenFds(bool unset_environment) {
   absl::StatusOr<std::vector<ListenedFd>> taken = TakeFds();

@@ -22,11 +22,18 @@
 //   }
 //   // An empty vector: not socket-activated; bind the sockets yourself.
 //
+// ValidateListener checks each one is what the program serves before it
+// adopts it (a datagram socket handed to a stream server is an error that
+// names the descriptor, not a server that never accepts).
+//
 // getenv/unsetenv are not thread-safe: call it before starting threads.
 #ifndef CONET_IPC_LISTEN_FDS_H_
 #define CONET_IPC_LISTEN_FDS_H_
 
+#include <sys/socket.h>
+
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -62,6 +69,22 @@ struct ListenedFd {
 // second call finds nothing. Without it, a second call would hand out the
 // same descriptors again: take them once.
 absl::StatusOr<std::vector<ListenedFd>> ListenFds(bool unset_environment = true);
+
+// The listening sockets a program serves.
+struct ListenerKind {
+  // SOCK_STREAM or SOCK_SEQPACKET.
+  int type = SOCK_STREAM;
+  // Only AF_UNIX will do; otherwise AF_INET, AF_INET6 or AF_UNIX.
+  bool unix_only = false;
+};
+
+// Checks that `fd` (called `name` in the error, if not empty) is a socket
+// (fstat), listening (SO_ACCEPTCONN), of `kind`'s type (SO_TYPE) and
+// family (SO_DOMAIN), before a program adopts an inherited descriptor.
+// Returns FailedPreconditionError naming the descriptor and what is wrong
+// ("descriptor 3 (\"web\"): a SOCK_DGRAM socket, expected SOCK_STREAM"), or
+// the errno error of the check that failed.
+absl::Status ValidateListener(int fd, const ListenerKind& kind, std::string_view name = "");
 
 }  // namespace conet::ipc
 

@@ -1,6 +1,7 @@
 #include "ipc/listen_fds.h"
 
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -290,6 +291,70 @@ TEST(ListenFdsTest, DescriptorNotOpenIsAnErrorAndTakesNothing) {
               return report.text();
             }),
             "");
+}
+
+// A socket of `domain` and `type`, bound to an ephemeral name and, when
+// `listen`, listening.
+UniqueFd MakeSocket(int domain, int type, bool listen) {
+  UniqueFd fd(::socket(domain, type | SOCK_CLOEXEC, 0));
+  if (domain == AF_INET) {
+    sockaddr_in any{};
+    any.sin_family = AF_INET;
+    any.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::bind(fd.fd(), reinterpret_cast<sockaddr*>(&any), sizeof any), 0);
+  } else {
+    sa_family_t autobind = AF_UNIX;  // an abstract name picked by the kernel
+    EXPECT_EQ(::bind(fd.fd(), reinterpret_cast<sockaddr*>(&autobind), sizeof autobind), 0);
+  }
+  if (listen) {
+    EXPECT_EQ(::listen(fd.fd(), 4), 0);
+  }
+  return fd;
+}
+
+TEST(ValidateListenerTest, ListeningSocketsOfTheKindPass) {
+  const ListenerKind stream;
+  EXPECT_TRUE(ValidateListener(MakeSocket(AF_INET, SOCK_STREAM, true).fd(), stream).ok());
+  EXPECT_TRUE(ValidateListener(MakeSocket(AF_UNIX, SOCK_STREAM, true).fd(), stream).ok());
+  const ListenerKind seqpacket{.type = SOCK_SEQPACKET, .unix_only = true};
+  EXPECT_TRUE(ValidateListener(MakeSocket(AF_UNIX, SOCK_SEQPACKET, true).fd(), seqpacket).ok());
+}
+
+// Expects `status` to be FailedPrecondition whose message holds `words`.
+void ExpectRefused(const absl::Status& status, const std::string& words) {
+  EXPECT_TRUE(absl::IsFailedPrecondition(status)) << status;
+  EXPECT_NE(status.message().find(words), std::string::npos) << status;
+}
+
+TEST(ValidateListenerTest, EachWrongDescriptorIsNamedWithWhatIsWrong) {
+  const ListenerKind stream;
+  const UniqueFd datagram = MakeSocket(AF_INET, SOCK_DGRAM, false);
+  ExpectRefused(ValidateListener(datagram.fd(), stream, "web"),
+                absl::StrCat("descriptor ", datagram.fd(),
+                             " (\"web\"): a SOCK_DGRAM socket, expected SOCK_STREAM"));
+  const UniqueFd idle = MakeSocket(AF_INET, SOCK_STREAM, false);
+  ExpectRefused(ValidateListener(idle.fd(), stream),
+                absl::StrCat("descriptor ", idle.fd(), ": not listening"));
+  int ends[2];
+  ASSERT_EQ(::pipe2(ends, O_CLOEXEC), 0);
+  const UniqueFd read_end(ends[0]);
+  const UniqueFd write_end(ends[1]);
+  ExpectRefused(ValidateListener(read_end.fd(), stream), "not a socket");
+  const ListenerKind seqpacket{.type = SOCK_SEQPACKET, .unix_only = true};
+  ExpectRefused(ValidateListener(MakeSocket(AF_UNIX, SOCK_STREAM, true).fd(), seqpacket),
+                "a SOCK_STREAM socket, expected SOCK_SEQPACKET");
+  const ListenerKind unix_stream{.type = SOCK_STREAM, .unix_only = true};
+  ExpectRefused(ValidateListener(MakeSocket(AF_INET, SOCK_STREAM, true).fd(), unix_stream),
+                "an AF_INET socket, expected AF_UNIX");
+  const UniqueFd netlink(::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  const ListenerKind netlink_type{.type = SOCK_DGRAM};
+  ExpectRefused(ValidateListener(netlink.fd(), netlink_type), "address family 16");
+}
+
+TEST(ValidateListenerTest, AClosedDescriptorIsItsErrno) {
+  const absl::Status closed = ValidateListener(1000, ListenerKind());
+  EXPECT_EQ(closed.code(), absl::StatusCode::kFailedPrecondition) << closed;  // EBADF
+  EXPECT_NE(closed.message().find("descriptor 1000"), std::string::npos) << closed;
 }
 
 }  // namespace
