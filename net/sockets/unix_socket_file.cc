@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <mutex>
+#include <set>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -23,6 +25,23 @@ std::string UnixPathOf(const SocketAddress& address) {
 }
 
 namespace {
+
+// The paths LeaveSocketFile named.
+struct LeftFiles {
+  std::mutex mutex;
+  std::set<std::string> paths;
+};
+
+LeftFiles& Left() {
+  static auto* left = new LeftFiles;  // never destroyed: claims may end at exit
+  return *left;
+}
+
+bool IsLeft(const std::string& path) {
+  LeftFiles& left = Left();
+  std::lock_guard<std::mutex> hold(left.mutex);
+  return left.paths.contains(path);
+}
 
 FileId IdOf(const struct stat& st) { return FileId{st.st_dev, st.st_ino}; }
 
@@ -169,8 +188,20 @@ absl::Status UnixSocketFile::SetMode(int made, mode_t mode) const {
   return absl::OkStatus();
 }
 
+void LeaveSocketFile(const std::string& path) {
+  LeftFiles& left = Left();
+  std::lock_guard<std::mutex> hold(left.mutex);
+  left.paths.insert(path);
+}
+
 void UnixSocketFile::Remove() noexcept {
   if (path_.empty()) return;
+  if (IsLeft(path_)) {
+    path_.clear();
+    bound_ = false;
+    lock_.Reset();
+    return;
+  }
   // Only the files this claim made, if the path still names them.
   if (bound_ && PathNames(path_, socket_id_)) ::unlink(path_.c_str());
   const std::string lock_path = path_ + ".lock";

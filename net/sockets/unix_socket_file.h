@@ -72,6 +72,13 @@ class UnixSocketFile {
   FileId socket_id_;
 };
 
+// Leaves the socket file at `path` (and its lock file) in place when this
+// process's claim on it ends: another process took the socket over (an
+// upgrade handed it on) and is still answering there. For the rest of the
+// process's life; the successor does not remove the files when it stops,
+// and the next Claim finds them stale and reclaims them.
+void LeaveSocketFile(const std::string& path);
+
 // Returns the filesystem path of a UNIX path address ("" otherwise).
 std::string UnixPathOf(const SocketAddress& address);
 
