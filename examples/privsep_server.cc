@@ -16,7 +16,9 @@
 //                                   `listening on ADDRESS`)
 //   anything else                   ERR unknown request (a Reply to a Call)
 // SIGINT/SIGTERM to the monitor stop the worker and exit 0; if the worker
-// dies on its own, the monitor exits 1.
+// dies on its own, the monitor exits 1. Started by systemd with Type=notify
+// (NOTIFY_SOCKET set), the monitor sends READY=1 once the worker serves and
+// STOPPING=1 when asked to stop.
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
@@ -37,6 +39,7 @@
 #include "absl/strings/str_cat.h"
 #include "examples/echo_session.h"
 #include "ipc/channel.h"
+#include "ipc/notify.h"
 #include "ipc/spawn_worker.h"
 #include "ipc/unix_socket.h"
 #include "net/async_fd.h"
@@ -74,6 +77,12 @@ int Fail(const absl::Status& status, int code) {
 
 // --- Monitor ---------------------------------------------------------------
 
+// Awaits a notification to systemd; one that fails is reported, not fatal.
+conet::Task<void> Tell(conet::Task<absl::Status> notification) {
+  const absl::Status told = co_await std::move(notification);
+  if (!told.ok()) std::fprintf(stderr, "privsep_server: %s\n", std::string(told.message()).c_str());
+}
+
 // Opens the log for appending (the worker could not: it has no privileges).
 // The worker gets this descriptor, so it must be the file the operator
 // meant: OpenRegularFile follows no symlink planted at the path, and
@@ -98,7 +107,8 @@ conet::Task<absl::Status> Answer(conet::ipc::Channel* channel, const conet::ipc:
 
 // Answers the worker's requests until it goes away.
 conet::Task<absl::Status> ServeWorker(conet::ipc::Channel* channel,
-                                      const conet::StreamListener* listener, int log_fd) {
+                                      const conet::StreamListener* listener, int log_fd,
+                                      const conet::ipc::Notifier* notifier) {
   while (true) {
     absl::StatusOr<conet::ipc::Message> request = co_await channel->Receive();
     if (!request.ok()) co_return request.status();
@@ -110,6 +120,7 @@ conet::Task<absl::Status> ServeWorker(conet::ipc::Channel* channel,
     } else if (request->bytes == "READY") {
       std::printf("listening on %s\n", listener->address().ToString().c_str());
       std::fflush(stdout);
+      co_await Tell(notifier->Ready());
     } else {
       std::vector<int> none;
       replied = co_await Answer(channel, &*request, "ERR unknown request", std::move(none));
@@ -118,7 +129,7 @@ conet::Task<absl::Status> ServeWorker(conet::ipc::Channel* channel,
   }
 }
 
-conet::Task<int> Monitor(Flags flags) {
+conet::Task<int> Monitor(Flags flags, conet::ipc::Notifier notifier) {
   absl::StatusOr<conet::SocketAddress> address = conet::SocketAddress::Parse(flags.listen);
   if (!address.ok()) co_return Fail(address.status(), 2);
   absl::StatusOr<conet::StreamListener> listener = conet::StreamListener::Bind(*address);
@@ -130,9 +141,10 @@ conet::Task<int> Monitor(Flags flags) {
   if (!worker.ok()) co_return Fail(worker.status(), 1);
   conet::ipc::Channel channel(std::move(worker->channel()));
 
-  auto ended = co_await conet::WhenAny(ServeWorker(&channel, &*listener, log->fd()),
+  auto ended = co_await conet::WhenAny(ServeWorker(&channel, &*listener, log->fd(), &notifier),
                                        conet::WaitForStopSignal());
   if (ended.index == 1) {  // asked to stop: stop the worker first
+    co_await Tell(notifier.Stopping());
     (void)worker->Kill(SIGTERM);
     absl::StatusOr<int> status = co_await worker->Wait(conet::Within(absl::Seconds(5)));
     if (!status.ok()) (void)worker->Kill(SIGKILL);
@@ -246,7 +258,10 @@ int main(int argc, char** argv) {
     return (*loop)->BlockOn(Worker(flags));
   }
   if (flags.listen.empty()) return Fail(absl::InvalidArgumentError("--listen is required"), 2);
+  // NOTIFY_SOCKET, read (and unset) while this is the only thread.
+  absl::StatusOr<conet::ipc::Notifier> notifier = conet::ipc::Notifier::FromEnvironment();
+  if (!notifier.ok()) return Fail(notifier.status(), 2);
   // Seen only through the signalfd in WaitForStopSignal.
   conet::BlockStopSignals();
-  return (*loop)->BlockOn(Monitor(flags));
+  return (*loop)->BlockOn(Monitor(flags, *notifier));
 }

@@ -1,6 +1,7 @@
 // End-to-end tests of examples/privsep_server: the monitor and its worker
 // as real processes, driven by a plain blocking client.
 #include <fcntl.h>
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -248,6 +249,36 @@ TEST(PrivsepServerTest, TheWorkerGetsNoneOfTheMonitorsInheritedDescriptorsOrVari
   absl::StatusOr<int> status = monitor->Stop(SIGTERM);
   ASSERT_TRUE(status.ok()) << status.status();
   EXPECT_EQ(*status, 0);
+}
+
+// Returns the next datagram on `fd` within `timeout_ms` milliseconds, or
+// "(nothing)".
+std::string ReceiveWithin(int fd, int timeout_ms) {
+  pollfd ready{fd, POLLIN, 0};
+  if (::poll(&ready, 1, timeout_ms) != 1) return "(nothing)";
+  char buffer[512];
+  const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+  return n < 0 ? "(recv failed)" : std::string(buffer, static_cast<size_t>(n));
+}
+
+TEST(PrivsepServerTest, TellsSystemdWhenReadyAndWhenStopping) {
+  // The service manager's notification socket (NOTIFY_SOCKET, Type=notify).
+  const std::string name = absl::StrCat("@conet-privsep-notify-", ::getpid());
+  absl::StatusOr<SocketAddress> address = SocketAddress::Parse("unix:" + name);
+  ASSERT_TRUE(address.ok()) << address.status();
+  const UniqueFd manager(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  ASSERT_EQ(::bind(manager.fd(), address->data(), address->size()), 0);
+  ::setenv("NOTIFY_SOCKET", name.c_str(), 1);
+  Running server = Start("127.0.0.1:0", TempPath("privsep-notify.log"));
+  ::unsetenv("NOTIFY_SOCKET");
+  EXPECT_EQ(ReceiveWithin(manager.fd(), 10000), "READY=1");
+  const pid_t worker = OnlyChild(server.process.pid());
+  EXPECT_THAT(ReadFile(absl::StrCat("/proc/", worker, "/environ")),
+              ::testing::Not(HasSubstr("NOTIFY_SOCKET")));
+  absl::StatusOr<int> status = server.process.Stop(SIGTERM);
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_EQ(*status, 0) << server.process.Stderr();
+  EXPECT_EQ(ReceiveWithin(manager.fd(), 1000), "STOPPING=1");
 }
 
 TEST(PrivsepServerTest, BadFlagsExitTwo) {
