@@ -23,6 +23,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "examples/echo_session.h"
+#include "ipc/daemon.h"
 #include "net/event_loop.h"
 #include "net/loop_group.h"
 #include "net/server.h"
@@ -38,6 +39,9 @@ ABSL_FLAG(std::string, listen, "127.0.0.1:7007",
 ABSL_FLAG(int, threads, 1, "event loops, one per thread, 1 to 256");
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(10),
           "on SIGTERM/SIGINT, how long open connections may take to finish");
+ABSL_FLAG(std::string, upgrade_socket, "",
+          "unix:PATH or unix:@NAME: take the listeners over from an older instance answering "
+          "there, and answer there for a newer one");
 
 namespace {
 
@@ -57,12 +61,16 @@ conet::Task<void> ServeLoop(conet::StreamListener listener, const conet::ServeOp
 void PrintUsage() {
   std::printf(
       "usage: echo_server [--listen=ADDRESS] [--threads=N] [--drain-timeout=DURATION]\n"
+      "                   [--upgrade-socket=unix:PATH|unix:@NAME]\n"
       "Echoes every byte back over TCP or a UNIX stream socket.\n"
       "  --listen=ADDRESS  HOST:PORT, [IPV6]:PORT, unix:PATH or unix:@NAME\n"
       "                    (default 127.0.0.1:7007; port 0: any free port)\n"
       "  --threads=N       event loops, one per thread, 1 to 256 (default 1)\n"
       "  --drain-timeout=DURATION  on SIGTERM/SIGINT, time for clients to finish\n"
       "                    (default 10s)\n"
+      "  --upgrade-socket=unix:PATH|unix:@NAME  zero-downtime upgrades: take over\n"
+      "                    from the instance answering there, then answer there\n"
+      "Socket activation (LISTEN_FDS) and readiness (NOTIFY_SOCKET) as systemd does.\n"
       "Prints \"listening on ADDRESS\" when ready; SIGINT/SIGTERM stop it.\n");
 }
 
@@ -83,19 +91,31 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "echo_server: %s\n", std::string(address.status().message()).c_str());
     return 2;
   }
-  // The loops' threads inherit this mask; only sigwait below sees the signals.
-  const sigset_t stop_signals = conet::BlockStopSignals();
+  // The loops' threads inherit this mask; only the daemon's watcher sees them.
+  (void)conet::BlockStopSignals();
+  absl::StatusOr<std::unique_ptr<conet::ipc::Daemon>> daemon = conet::ipc::Daemon::Start(
+      {.program = "echo_server", .upgrade_socket = absl::GetFlag(FLAGS_upgrade_socket)});
+  if (!daemon.ok()) return Fail(std::string(daemon.status().message()));
 
   absl::StatusOr<std::unique_ptr<conet::LoopGroup>> group = conet::LoopGroup::Create(threads);
   if (!group.ok()) return Fail(std::string(group.status().message()));
   absl::StatusOr<std::vector<conet::StreamListener>> listeners =
-      conet::BindForEachLoop(*address, **group);
+      (*daemon)->ListenStream(*address, **group);
   if (!listeners.ok()) return Fail(std::string(listeners.status().message()));
-  const std::string bound = (*listeners)[0].address().ToString();
   conet::ServeOptions options;
   options.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
-  conet::ServeUntilSignal(**group, {bound}, stop_signals, [&](int index, std::stop_token stop) {
-    return ServeLoop(std::move((*listeners)[index]), &options, std::move(stop));
-  });
+  options.end_drain = (*daemon)->end_drain_token();
+  std::vector<std::string> addresses;
+  std::vector<int> fds;  // what a successor is handed
+  for (const conet::StreamListener& listener : *listeners) {
+    addresses.push_back(listener.address().ToString());
+    fds.push_back(listener.fd());
+  }
+  absl::Status served = (*daemon)->Serve(
+      **group, addresses, fds, static_cast<int>(listeners->size()),
+      [&](int index, std::stop_token stop) {
+        return ServeLoop(std::move((*listeners)[index]), &options, std::move(stop));
+      });
+  if (!served.ok()) return Fail(std::string(served.message()));
   return 0;
 }

@@ -32,6 +32,7 @@
 #include "examples/kv/commands.h"
 #include "examples/kv/resp.h"
 #include "examples/kv/store.h"
+#include "ipc/daemon.h"
 #include "net/buffered_stream.h"
 #include "net/loop_group.h"
 #include "net/server.h"
@@ -52,6 +53,9 @@ ABSL_FLAG(absl::Duration, idle_timeout, absl::ZeroDuration(),
           "close a connection idle this long (0: never)");
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(10),
           "on SIGTERM/SIGINT, how long open connections may take to finish");
+ABSL_FLAG(std::string, upgrade_socket, "",
+          "unix:PATH or unix:@NAME: take the listeners over from an older instance answering "
+          "there, and answer there for a newer one");
 
 namespace {
 
@@ -181,6 +185,7 @@ void PrintUsage() {
   std::printf(
       "usage: kv_server [--listen=ADDRESS] [--threads=N] [--max-connections=N]\n"
       "                 [--idle-timeout=DURATION] [--drain-timeout=DURATION]\n"
+      "                 [--upgrade-socket=unix:PATH|unix:@NAME]\n"
       "An in-memory key-value store speaking a subset of the Redis protocol\n"
       "(PING ECHO GET SET DEL EXISTS INCR QUIT; RESP2 and inline commands).\n"
       "  --listen=ADDRESS         HOST:PORT, [IPV6]:PORT, unix:PATH or unix:@NAME\n"
@@ -190,6 +195,9 @@ void PrintUsage() {
       "  --idle-timeout=DURATION  close connections idle this long (default 0: never)\n"
       "  --drain-timeout=DURATION on SIGTERM/SIGINT, time for clients to finish\n"
       "                           (default 10s)\n"
+      "  --upgrade-socket=unix:PATH|unix:@NAME  zero-downtime upgrades: take over\n"
+      "                           from the instance answering there, then answer there\n"
+      "Socket activation (LISTEN_FDS) and readiness (NOTIFY_SOCKET) as systemd does.\n"
       "Prints \"listening on ADDRESS\" when ready; SIGINT/SIGTERM stop it.\n");
 }
 
@@ -210,16 +218,24 @@ int main(int argc, char** argv) {
     conet::tools::UsageError("kv_server", std::string(address.status().message()));
   }
   const absl::Duration idle_timeout = absl::GetFlag(FLAGS_idle_timeout);
-  // The loops' threads inherit this mask: only the wait for a stop sees them.
-  const sigset_t stop_signals = conet::BlockStopSignals();
+  // The loops' threads inherit this mask: only the daemon's watcher sees them.
+  (void)conet::BlockStopSignals();
+  absl::StatusOr<std::unique_ptr<conet::ipc::Daemon>> daemon = conet::ipc::Daemon::Start(
+      {.program = "kv_server", .upgrade_socket = absl::GetFlag(FLAGS_upgrade_socket)});
+  if (!daemon.ok()) return Fail(daemon.status());
 
   absl::StatusOr<std::unique_ptr<conet::LoopGroup>> group =
       conet::LoopGroup::Create(absl::GetFlag(FLAGS_threads));
   if (!group.ok()) return Fail(group.status());
   absl::StatusOr<std::vector<conet::StreamListener>> listeners =
-      conet::BindForEachLoop(*address, **group);
+      (*daemon)->ListenStream(*address, **group);
   if (!listeners.ok()) return Fail(listeners.status());
-  const std::string bound = (*listeners)[0].address().ToString();
+  std::vector<std::string> addresses;
+  std::vector<int> fds;  // what a successor is handed
+  for (const conet::StreamListener& listener : *listeners) {
+    addresses.push_back(listener.address().ToString());
+    fds.push_back(listener.fd());
+  }
 
   kv::Store store;
   conet::ConnectionLimiter limiter(FitDescriptorLimit(absl::GetFlag(FLAGS_max_connections)));
@@ -227,9 +243,13 @@ int main(int argc, char** argv) {
   options.limiter = &limiter;
   options.over_limit_reply = "-ERR max number of clients reached\r\n";
   options.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
-  conet::ServeUntilSignal(**group, {bound}, stop_signals, [&](int index, std::stop_token stop) {
-    return ServeLoop(std::move((*listeners)[index]), &store, options, idle_timeout, index == 0,
-                     std::move(stop));
-  });
+  options.end_drain = (*daemon)->end_drain_token();
+  absl::Status served =
+      (*daemon)->Serve(**group, addresses, fds, static_cast<int>(listeners->size()),
+                       [&](int index, std::stop_token stop) {
+                         return ServeLoop(std::move((*listeners)[index]), &store, options,
+                                          idle_timeout, index == 0, std::move(stop));
+                       });
+  if (!served.ok()) return Fail(served);
   return 0;
 }
