@@ -1,6 +1,7 @@
 // examples/fd_broker: a file-opening broker on a SOCK_SEQPACKET UNIX socket.
 //
 //   fd_broker --listen=unix:PATH|unix:@NAME --root=DIR [--allow-uid=UID]...
+//             [--drain-timeout=DURATION] [--upgrade-socket=unix:PATH|unix:@NAME]
 //
 // One request per message, one reply per message (docs/programs/fd_broker.md):
 //   OPEN <relative path>   -> OK with one read-only descriptor attached,
@@ -17,8 +18,12 @@
 // A peer whose uid is not allowed (--allow-uid, repeatable or
 // comma-separated; default: the broker's own uid) gets `ERR permission
 // denied` and is disconnected before anything is read from it. Prints
-// `listening on ADDRESS` once it accepts connections; SIGINT or SIGTERM stop
-// it with exit status 0.
+// `listening on ADDRESS` once it accepts connections. Socket activation,
+// readiness and upgrades as ipc/daemon.h runs them (an inherited socket
+// must be a listening SOCK_SEQPACKET UNIX one; --listen is then unused).
+// SIGINT or SIGTERM stop it: it stops accepting, lets clients finish for
+// up to --drain-timeout (a second signal ends that at once), shuts the
+// rest down and exits 0.
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <signal.h>
@@ -33,7 +38,9 @@
 #include <cstring>
 #include <memory>
 #include <optional>
+#include <set>
 #include <span>
+#include <stop_token>
 #include <string>
 #include <utility>
 #include <vector>
@@ -49,13 +56,17 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "ipc/daemon.h"
 #include "ipc/fd_kind.h"
 #include "ipc/fd_passing.h"
 #include "ipc/unix_socket.h"
+#include "net/cancellation.h"
 #include "net/event_loop.h"
+#include "net/listen_options.h"
 #include "net/loop_group.h"
 #include "net/signals.h"
 #include "net/socket_address.h"
+#include "net/sync.h"
 #include "net/task.h"
 #include "net/throttled_log.h"
 #include "net/unique_fd.h"
@@ -65,6 +76,11 @@ ABSL_FLAG(std::string, listen, "", "unix:PATH or unix:@NAME");
 ABSL_FLAG(std::string, root, "", "the directory clients may open files beneath");
 ABSL_FLAG(std::vector<std::string>, allow_uid, {},
           "uids allowed to connect; repeatable, or UID,UID,... (default: the broker's own)");
+ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(10),
+          "on SIGTERM/SIGINT, how long open clients may take to finish");
+ABSL_FLAG(std::string, upgrade_socket, "",
+          "unix:PATH or unix:@NAME: take the listener over from an older instance answering "
+          "there, and answer there for a newer one");
 
 namespace {
 
@@ -196,9 +212,17 @@ conet::Task<bool> SendReply(conet::ipc::UnixSocket* client, Reply reply, conet::
   co_return sent.ok();
 }  // reply.fd, the broker's copy of an opened file, is closed here
 
-// Serves one client until it leaves or its socket fails.
-conet::Task<void> ServeClient(conet::ipc::UnixSocket client, int root_fd,
-                              conet::ThrottledLog* log) {
+// The clients one listener's AcceptClients serves, shared with their tasks
+// (all on one loop). A socket is in `live` from its accept until its task
+// is about to close it, so a descriptor there always names a client's.
+struct Clients {
+  std::set<int> live;
+  conet::AsyncEvent none_live;
+};
+
+// Serves one client until it leaves or its socket fails (or is shut down).
+conet::Task<void> ServeClient(conet::ipc::UnixSocket client, int root_fd, conet::ThrottledLog* log,
+                              std::shared_ptr<Clients> clients) {
   // Best effort: without it the kernel's default (about 270 replies) holds.
   (void)::setsockopt(client.fd(), SOL_SOCKET, SO_SNDBUF, &kReplyBufferBytes,
                      sizeof(kReplyBufferBytes));
@@ -210,22 +234,48 @@ conet::Task<void> ServeClient(conet::ipc::UnixSocket client, int root_fd,
     if (!reply.has_value()) break;
     if (!co_await SendReply(&client, std::move(*reply), log)) break;
   }
+  clients->live.erase(client.fd());
+  if (clients->live.empty()) clients->none_live.Set();
 }
 
-conet::Task<void> AcceptClients(conet::ipc::SeqPacketListener listener, int root_fd) {
-  // Lives as long as this task, which outlives every client task it starts
-  // (the loop runs them all until it is destroyed).
+// How AcceptClients drains once stopped.
+struct Drain {
+  absl::Duration timeout;
+  std::stop_token end;  // ends the drain at once
+};
+
+// Accepts and serves clients until `stop`; then closes the listener, lets
+// the clients finish for up to drain.timeout (or until drain.end), shuts
+// the remaining ones down (their next receive sees end of stream) and
+// returns once every client task has ended.
+conet::Task<void> AcceptClients(conet::ipc::SeqPacketListener listener, int root_fd, Drain drain,
+                                std::stop_token stop) {
+  // Lives as long as this task, which outlives every client task it starts.
   conet::ThrottledLog errors("fd_broker");
-  while (true) {
+  auto clients = std::make_shared<Clients>();
+  const conet::Cancellation until_stopped(stop);
+  while (!stop.stop_requested()) {
     // Refused peers come back as PermissionDeniedError, already answered
     // and closed by the listener: log them and go on.
-    absl::StatusOr<conet::ipc::UnixSocket> client = co_await listener.Accept();
+    absl::StatusOr<conet::ipc::UnixSocket> client = co_await listener.Accept(until_stopped);
     if (!client.ok()) {
+      if (absl::IsCancelled(client.status())) break;
       errors.Report(client.status());
       continue;
     }
-    conet::EventLoop::Current()->SpawnDetached(ServeClient(std::move(*client), root_fd, &errors));
+    clients->live.insert(client->fd());
+    conet::EventLoop::Current()->SpawnDetached(
+        ServeClient(std::move(*client), root_fd, &errors, clients));
   }
+  listener.Close();
+  if (clients->live.empty()) co_return;
+  clients->none_live.Reset();
+  const conet::Cancellation in_time(drain.end, absl::Now() + drain.timeout);
+  const absl::Status drained = co_await clients->none_live.Wait(in_time);
+  if (drained.ok()) co_return;
+  for (int fd : clients->live) ::shutdown(fd, SHUT_RDWR);
+  const conet::Cancellation never;
+  (void)co_await clients->none_live.Wait(never);
 }
 
 // Parses the --allow-uid values (each a uid or a comma-separated list); none
@@ -259,24 +309,47 @@ absl::StatusOr<conet::SocketAddress> ParseListen(const std::string& listen) {
   return address;
 }
 
-absl::StatusOr<conet::ipc::SeqPacketListener> Listen(const conet::SocketAddress& address,
-                                                     std::vector<uid_t> allowed_uids,
-                                                     conet::EventLoop& loop) {
+// The listeners to serve: the inherited ones (socket activation, or an
+// older instance's), else --listen bound; all on `loop`, with the uid check.
+absl::StatusOr<std::vector<conet::ipc::SeqPacketListener>> Listen(
+    conet::ipc::Daemon& daemon, const conet::SocketAddress& address,
+    std::vector<uid_t> allowed_uids, conet::EventLoop& loop) {
   conet::ListenOptions options;
   options.unix_mode = 0660;  // the owner and its group may connect; the uid check decides
   options.allowed_uids = std::move(allowed_uids);
   options.refusal = "ERR permission denied";
-  return conet::ipc::SeqPacketListener::Bind(address, options, &loop);
+  std::vector<conet::ipc::SeqPacketListener> listeners;
+  std::vector<conet::UniqueFd> inherited = daemon.TakeListeners();
+  for (conet::UniqueFd& fd : inherited) {
+    absl::StatusOr<conet::ipc::SeqPacketListener> adopted =
+        conet::ipc::SeqPacketListener::Adopt(std::move(fd), options, &loop);
+    if (!adopted.ok()) return adopted.status();
+    listeners.push_back(std::move(*adopted));
+  }
+  if (listeners.empty()) {
+    absl::StatusOr<conet::ipc::SeqPacketListener> bound =
+        conet::ipc::SeqPacketListener::Bind(address, options, &loop);
+    if (!bound.ok()) return bound.status();
+    listeners.push_back(std::move(*bound));
+  }
+  return listeners;
 }
 
 void PrintUsage() {
   std::printf(
       "usage: fd_broker --listen=unix:PATH|unix:@NAME --root=DIR [--allow-uid=UID]...\n"
+      "                 [--drain-timeout=DURATION] [--upgrade-socket=unix:PATH|unix:@NAME]\n"
       "Opens files beneath DIR for clients of a SOCK_SEQPACKET UNIX socket.\n"
       "  --listen=ADDRESS  unix:PATH or unix:@NAME (required)\n"
       "  --root=DIR        the directory requests are resolved beneath (required)\n"
       "  --allow-uid=UID   a uid allowed to connect; repeatable, or UID,UID,...\n"
       "                    (default: the broker's own uid)\n"
+      "  --drain-timeout=DURATION  on SIGTERM/SIGINT, time for clients to finish\n"
+      "                    (default 10s)\n"
+      "  --upgrade-socket=unix:PATH|unix:@NAME  zero-downtime upgrades: take over\n"
+      "                    from the instance answering there, then answer there\n"
+      "Socket activation (LISTEN_FDS, a SOCK_SEQPACKET UNIX listener; --listen is\n"
+      "then unused) and readiness (NOTIFY_SOCKET) as systemd does.\n"
       "Requests: \"OPEN <relative path>\", \"DESCRIBE\" with descriptors attached.\n"
       "Prints \"listening on ADDRESS\" when ready; SIGINT/SIGTERM stop it.\n");
 }
@@ -310,18 +383,32 @@ int main(int argc, char** argv) {
   if (!root_fd.is_open())
     return Fail(absl::StrCat("--root=", root_dir, ": ", std::strerror(errno)));
 
-  // The loop's thread inherits this mask; only sigwait below sees the signals.
-  const sigset_t stop_signals = conet::BlockStopSignals();
+  // The loop's thread inherits this mask; only the daemon's watcher sees them.
+  (void)conet::BlockStopSignals();
+  absl::StatusOr<std::unique_ptr<conet::ipc::Daemon>> daemon =
+      conet::ipc::Daemon::Start({.program = "fd_broker",
+                                 .kind = {.type = SOCK_SEQPACKET, .unix_only = true},
+                                 .upgrade_socket = absl::GetFlag(FLAGS_upgrade_socket)});
+  if (!daemon.ok()) return Fail(std::string(daemon.status().message()));
 
   absl::StatusOr<std::unique_ptr<conet::LoopGroup>> group = conet::LoopGroup::Create(1);
   if (!group.ok()) return Fail(std::string(group.status().message()));
-  absl::StatusOr<conet::ipc::SeqPacketListener> listener =
-      Listen(*address, std::move(*allowed_uids), (*group)->loop(0));
-  if (!listener.ok()) return Fail(std::string(listener.status().message()));
-  const std::string bound = listener->address().ToString();
+  absl::StatusOr<std::vector<conet::ipc::SeqPacketListener>> listeners =
+      Listen(**daemon, *address, std::move(*allowed_uids), (*group)->loop(0));
+  if (!listeners.ok()) return Fail(std::string(listeners.status().message()));
+  std::vector<std::string> addresses;
+  std::vector<int> fds;  // what a successor is handed
+  for (const conet::ipc::SeqPacketListener& listener : *listeners) {
+    addresses.push_back(listener.address().ToString());
+    fds.push_back(listener.fd());
+  }
   const int root = root_fd.fd();
-  (*group)->SpawnOnEach(
-      [&listener, root](int) { return AcceptClients(std::move(*listener), root); });
-  conet::ServeUntilStopSignal(**group, bound, stop_signals);
+  const Drain drain{absl::GetFlag(FLAGS_drain_timeout), (*daemon)->end_drain_token()};
+  absl::Status served = (*daemon)->Serve(
+      **group, addresses, fds, static_cast<int>(listeners->size()),
+      [&](int index, std::stop_token stop) {
+        return AcceptClients(std::move((*listeners)[index]), root, drain, std::move(stop));
+      });
+  if (!served.ok()) return Fail(std::string(served.message()));
   return 0;
 }

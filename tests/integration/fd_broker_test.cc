@@ -197,10 +197,12 @@ class FdBrokerTest : public ::testing::Test {
     std::filesystem::remove_all(socket_dir_, ignored);
   }
 
-  // Starts the broker on the socket path and root, plus `flags`.
+  // Starts the broker on the socket path and root, plus `flags`. Every
+  // broker here has --drain-timeout=0s: SIGTERM ends the clients a test
+  // still holds at once (the drain is lifecycle_test's).
   Broker StartBroker(std::vector<std::string> flags = {}) {
     flags.insert(flags.begin(), {RunfilePath("examples/fd_broker"), "--listen=unix:" + socket_path_,
-                                 "--root=" + root_});
+                                 "--root=" + root_, "--drain-timeout=0s"});
     return StartWith(flags);
   }
 
@@ -466,7 +468,7 @@ class NobodyBrokerTest : public FdBrokerTest {
     return ::conet::test::StartListening(
         {"/usr/bin/setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", binary,
          absl::StrCat("--listen=unix:@conet-broker-nobody-", ::getpid(), "-", counter++),
-         "--root=" + root, "--allow-uid=0"},
+         "--root=" + root, "--allow-uid=0", "--drain-timeout=0s"},
         max_fds);
   }
 
@@ -547,8 +549,8 @@ TEST_F(FdBrokerTest, SigtermExitsCleanlyAndRemovesTheSocketFile) {
 
 TEST_F(FdBrokerTest, ListensOnAnAbstractName) {
   const std::string name = absl::StrCat("unix:@conet-fd-broker-test-", ::getpid());
-  Broker broker =
-      StartWith({RunfilePath("examples/fd_broker"), "--listen=" + name, "--root=" + root_});
+  Broker broker = StartWith({RunfilePath("examples/fd_broker"), "--listen=" + name,
+                             "--root=" + root_, "--drain-timeout=0s"});
   EXPECT_EQ(broker.address.ToString(), name);
   UniqueFd client = Connect(broker.address);
   Reply reply = RoundTrip(client.fd(), "OPEN hello.txt");

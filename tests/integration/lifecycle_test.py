@@ -1,11 +1,13 @@
-"""End-to-end tests of the daemon life cycle of echo_server and kv_server.
+"""End-to-end tests of the daemon life cycle of echo_server, kv_server and
+fd_broker.
 
 Socket activation through Debian's systemd-socket-activate, readiness and
 watchdog seen by a notify receiver of the test's own (a path and an
 abstract socket), graceful drain on SIGTERM, and zero-downtime upgrades
 under continuous load, with hostile successors.
 
-Usage: lifecycle_test.py ECHO_SERVER KV_SERVER (Bazel passes the paths).
+Usage: lifecycle_test.py ECHO_SERVER KV_SERVER FD_BROKER (Bazel passes the
+paths).
 """
 
 import os
@@ -22,6 +24,7 @@ import unittest
 
 ECHO_SERVER = None
 KV_SERVER = None
+FD_BROKER = None
 DEADLINE = 10.0  # seconds any single wait may take before the test fails
 
 
@@ -97,16 +100,29 @@ def echo_once(port, payload=b"ping", timeout=DEADLINE):
         return got
 
 
-def wait_refused(port):
-    """Waits until connecting to `port` is refused (bounded)."""
+def wait_refused(where):
+    """Waits until connecting to `where` (a port on 127.0.0.1, or the path
+    of a seqpacket socket) is refused (bounded)."""
     give_up = time.monotonic() + DEADLINE
     while time.monotonic() < give_up:
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        except ConnectionRefusedError:
+            if isinstance(where, int):
+                socket.create_connection(("127.0.0.1", where), timeout=1).close()
+            else:
+                seqpacket_connect(where).close()
+        except (FileNotFoundError, ConnectionRefusedError):
             return
         time.sleep(0.005)  # a poll interval, not a wait for a condition
-    raise AssertionError("port %d still accepts" % port)
+    raise AssertionError("%s still accepts" % where)
+
+
+def assert_eof_at_deadline(test, server, s):
+    """After SIGTERM, idle `s` sees end of stream once a drain of 300ms is
+    over."""
+    stopped_at = time.monotonic()
+    server.process.send_signal(signal.SIGTERM)
+    test.assertEqual(s.recv(100), b"")
+    test.assertGreaterEqual(time.monotonic() - stopped_at, 0.25)
 
 
 class NotifyReceiver:
@@ -173,10 +189,7 @@ class SocketActivationTest(unittest.TestCase):
                 self.assertEqual(s.recv(100), reply)
             self.assertEqual(read_line(process.stdout), "listening on 127.0.0.1:%d" % port)
         finally:
-            process.send_signal(signal.SIGTERM)
-            self.assertEqual(process.wait(timeout=DEADLINE), 0)
-            process.stdout.close()
-            process.stderr.close()
+            assert_stops_cleanly(self, process)
 
     def test_echo_server_serves_the_inherited_stream_socket(self):
         self.serves_inherited(ECHO_SERVER, b"activated", b"activated")
@@ -186,26 +199,45 @@ class SocketActivationTest(unittest.TestCase):
 
     def test_a_datagram_socket_is_refused_with_exit_1_naming_it(self):
         process, port = self.activate(ECHO_SERVER, ["-d"])
-        try:
-            give_up = time.monotonic() + DEADLINE
-            # systemd-socket-activate starts the server on the first datagram.
+
+        def send_datagram():
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-                while process.poll() is None and time.monotonic() < give_up:
-                    s.sendto(b"x", ("127.0.0.1", port))
-                    try:
-                        process.wait(timeout=0.05)
-                    except subprocess.TimeoutExpired:
-                        pass
-            self.assertEqual(process.wait(timeout=DEADLINE), 1)
-            error = process.stderr.read().decode()
-            self.assertIn("descriptor 3", error)
-            self.assertIn("SOCK_DGRAM", error)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-            process.stdout.close()
-            process.stderr.close()
+                s.sendto(b"x", ("127.0.0.1", port))
+
+        # systemd-socket-activate starts the server on the first datagram.
+        assert_refuses_inherited(self, process, send_datagram, "SOCK_DGRAM")
+
+
+def assert_stops_cleanly(test, process):
+    """SIGTERM makes `process` (under systemd-socket-activate) exit 0."""
+    process.send_signal(signal.SIGTERM)
+    test.assertEqual(process.wait(timeout=DEADLINE), 0)
+    process.stdout.close()
+    process.stderr.close()
+
+
+def assert_refuses_inherited(test, process, trigger, wrong_type):
+    """`process` (a server under systemd-socket-activate, started by what
+    `trigger()` sends, called until it exits) exits 1 naming descriptor 3
+    as a `wrong_type` socket."""
+    try:
+        give_up = time.monotonic() + DEADLINE
+        while process.poll() is None and time.monotonic() < give_up:
+            trigger()
+            try:
+                process.wait(timeout=0.05)
+            except subprocess.TimeoutExpired:
+                pass
+        test.assertEqual(process.wait(timeout=DEADLINE), 1)
+        error = process.stderr.read().decode()
+        test.assertIn("descriptor 3", error)
+        test.assertIn(wrong_type, error)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        process.stdout.close()
+        process.stderr.close()
 
 
 class SystemdUnitTest(unittest.TestCase):
@@ -246,10 +278,7 @@ class SystemdUnitTest(unittest.TestCase):
                     time.sleep(0.005)  # not bound yet
             self.assertEqual(got, b"named")
         finally:
-            process.send_signal(signal.SIGTERM)
-            self.assertEqual(process.wait(timeout=DEADLINE), 0)
-            process.stdout.close()
-            process.stderr.close()
+            assert_stops_cleanly(self, process)
 
 
 class NotifyTest(unittest.TestCase):
@@ -315,10 +344,7 @@ class DrainTest(unittest.TestCase):
         with socket.create_connection(("127.0.0.1", server.port()), timeout=DEADLINE) as s:
             s.sendall(b"idle")
             self.assertEqual(s.recv(100), b"idle")
-            stopped_at = time.monotonic()
-            server.process.send_signal(signal.SIGTERM)
-            self.assertEqual(s.recv(100), b"")
-            self.assertGreaterEqual(time.monotonic() - stopped_at, 0.25)
+            assert_eof_at_deadline(self, server, s)
         self.assertEqual(server.wait(), 0)
 
     def test_a_second_sigterm_ends_the_drain_at_once(self):
@@ -532,6 +558,174 @@ class HostileSuccessorTest(unittest.TestCase):
             self.assertIn("uid %d" % nobody.pw_uid, server.stderr())
 
 
+def seqpacket_connect(path, retry=False):
+    """A SOCK_SEQPACKET client of `path`; with `retry`, waits (bounded) for
+    the socket to appear and accept."""
+    give_up = time.monotonic() + DEADLINE
+    while True:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        s.settimeout(DEADLINE)
+        try:
+            s.connect(path)
+            return s
+        except (FileNotFoundError, ConnectionRefusedError):
+            s.close()
+            if not retry or time.monotonic() > give_up:
+                raise
+            time.sleep(0.005)  # not bound yet
+
+
+def broker_open(s, name):
+    """Sends `OPEN name` on `s`; returns the reply and the content of the
+    descriptors it came with (closed)."""
+    s.send(b"OPEN " + name.encode())
+    message, fds, _, _ = socket.recv_fds(s, 4096, 4)
+    contents = []
+    for fd in fds:
+        with os.fdopen(fd, "rb") as attached:
+            contents.append(attached.read())
+    return message, contents
+
+
+class FdBrokerLifecycleTest(unittest.TestCase):
+    """fd_broker's SOCK_SEQPACKET listener under the same life cycle."""
+
+    CONTENT = b"brokered content\n"
+
+    def setUp(self):
+        self.directory = tempfile.TemporaryDirectory()
+        self.root = self.directory.name
+        with open(os.path.join(self.root, "f"), "wb") as f:
+            f.write(self.CONTENT)
+
+    def tearDown(self):
+        self.directory.cleanup()
+
+    def assert_opens(self, s):
+        self.assertEqual(broker_open(s, "f"), (b"OK", [self.CONTENT]))
+
+    def test_serves_the_inherited_seqpacket_socket(self):
+        path = os.path.join(self.root, "b.sock")
+        process = subprocess.Popen(
+            ["systemd-socket-activate", "--seqpacket", "-l", path, FD_BROKER,
+             "--listen=unix:" + os.path.join(self.root, "ignored.sock"),
+             "--root=" + self.root],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            with seqpacket_connect(path, retry=True) as s:
+                self.assert_opens(s)
+            self.assertEqual(read_line(process.stdout), "listening on unix:" + path)
+            self.assertFalse(os.path.exists(os.path.join(self.root, "ignored.sock")))
+        finally:
+            assert_stops_cleanly(self, process)
+
+    def test_an_inherited_stream_socket_is_refused_with_exit_1_naming_it(self):
+        path = os.path.join(self.root, "b.sock")
+        process = subprocess.Popen(
+            ["systemd-socket-activate", "-l", path, FD_BROKER,
+             "--listen=unix:" + os.path.join(self.root, "ignored.sock"),
+             "--root=" + self.root],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+        def connect_stream():
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                try:
+                    s.connect(path)
+                except (FileNotFoundError, ConnectionRefusedError):
+                    pass  # not bound yet, or gone
+
+        # systemd-socket-activate starts the broker on the first connection.
+        assert_refuses_inherited(self, process, connect_stream, "SOCK_STREAM")
+
+    def serving_a_client(self, drain_timeout):
+        """A broker with `drain_timeout`, its socket's path, and a client it
+        has answered."""
+        path = os.path.join(self.root, "b.sock")
+        server = Server([FD_BROKER, "--listen=unix:" + path, "--root=" + self.root,
+                         "--drain-timeout=" + drain_timeout])
+        client = seqpacket_connect(path)
+        self.assert_opens(client)
+        return server, path, client
+
+    def test_an_open_client_is_served_after_sigterm_and_new_ones_refused(self):
+        server, path, client = self.serving_a_client("30s")
+        with client as s:
+            server.process.send_signal(signal.SIGTERM)
+            wait_refused(path)
+            self.assert_opens(s)
+            self.assertIsNone(server.process.poll())
+            closed_at = time.monotonic()
+        # It exits as soon as the last client closed.
+        self.assertEqual(server.wait(), 0)
+        self.assertLess(time.monotonic() - closed_at, 2.0)
+
+    def test_an_idle_client_sees_eof_at_the_deadline(self):
+        server, _, client = self.serving_a_client("300ms")
+        with client as s:
+            assert_eof_at_deadline(self, server, s)
+        self.assertEqual(server.wait(), 0)
+
+    def test_a_second_sigterm_ends_the_drain_at_once(self):
+        server, path, client = self.serving_a_client("60s")
+        with client as s:
+            server.process.send_signal(signal.SIGTERM)
+            wait_refused(path)  # the drain has begun
+            self.assertIsNone(server.process.poll())
+            server.process.send_signal(signal.SIGTERM)
+            self.assertEqual(s.recv(100), b"")
+        self.assertEqual(server.wait(), 0)
+
+    def test_an_upgrade_under_load(self):
+        path = os.path.join(self.root, "b.sock")
+        upgrade = "unix:" + os.path.join(self.root, "upgrade.sock")
+        argv = [FD_BROKER, "--listen=unix:" + path, "--root=" + self.root,
+                "--upgrade-socket=" + upgrade, "--drain-timeout=500ms"]
+        older = Server(argv)
+        load = BrokerLoad(path, self.CONTENT)
+        newer = None
+        try:
+            time.sleep(0.1)  # some requests before the upgrade
+            newer = Server(argv)
+            self.assertEqual(newer.address, older.address)
+            self.assertEqual(older.wait(), 0, older.stderr())
+            # The older one left the socket file to the newer.
+            self.assertTrue(os.path.exists(path))
+            with load.lock:
+                handed_over_at = load.requests
+            time.sleep(0.1)  # and some after it, by the newer one
+            with load.lock:
+                self.assertGreater(load.requests, handed_over_at)
+        finally:
+            load.finish()
+            if newer is not None:
+                self.assertEqual(newer.stop(), 0)
+            if older.process.poll() is None:
+                older.stop()
+        self.assertEqual(load.failures, [])
+        self.assertGreater(load.requests, 1)
+
+
+class BrokerLoad(Load):
+    """Seqpacket clients looping connect/OPEN/close."""
+
+    def __init__(self, path, content):
+        self.path = path
+        self.content = content
+        super().__init__(None, loopers=2, long_lived=0)
+
+    def loop(self):
+        while not self.stop.is_set():
+            try:
+                with seqpacket_connect(self.path) as s:
+                    got = broker_open(s, "f")
+                    if got != (b"OK", [self.content]):
+                        self.fail("got %r" % (got,))
+            except OSError as error:
+                self.fail(repr(error))
+            with self.lock:
+                self.requests += 1
+
+
 if __name__ == "__main__":
-    ECHO_SERVER, KV_SERVER = sys.argv[1], sys.argv[2]
-    unittest.main(argv=sys.argv[:1] + sys.argv[3:], verbosity=2)
+    ECHO_SERVER, KV_SERVER, FD_BROKER = sys.argv[1], sys.argv[2], sys.argv[3]
+    unittest.main(argv=sys.argv[:1] + sys.argv[4:], verbosity=2)
