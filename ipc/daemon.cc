@@ -31,7 +31,7 @@ Task<void> ThenCountDown(Task<void> task, std::shared_ptr<std::latch> done) {
   done->count_down();
 }
 
-// Waits until `token` is stopped.
+// Waits until `token` is stopped (or the awaiting task is cancelled).
 Task<void> UntilStopped(std::stop_token token) {
   const Cancellation until(std::move(token));
   (void)co_await Sleep(absl::InfiniteDuration(), until);
@@ -219,8 +219,7 @@ Task<void> Daemon::PingWatchdog(std::stop_token served) {
 
 Task<bool> Daemon::WaitForSuccessor(std::vector<int> listener_fds) {
   if (!upgrade_listener_.is_open()) {
-    const Cancellation never;
-    (void)co_await Sleep(absl::InfiniteDuration(), never);
+    co_await UntilStopped(std::stop_token());  // until the task is cancelled
     co_return false;
   }
   std::vector<OfferedFd> offer;
@@ -238,8 +237,7 @@ Task<bool> Daemon::WaitForSuccessor(std::vector<int> listener_fds) {
   if (absl::IsCancelled(handed)) co_return false;  // stopping
   // The upgrade socket failed: no more upgrades, but go on serving.
   Warn(options_.program, handed);
-  const Cancellation never;
-  (void)co_await Sleep(absl::InfiniteDuration(), never);
+  co_await UntilStopped(std::stop_token());
   co_return false;
 }
 
