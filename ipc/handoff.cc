@@ -26,15 +26,16 @@ namespace {
 constexpr size_t kMaxMessage = 8 + kMaxFdsPerMessage * 65;
 constexpr size_t kMaxNameLength = 64;
 
-// Returns OK if the peer of `socket` runs as this process's effective uid.
-absl::Status CheckSameUid(const UnixSocket& socket, const std::string& who) {
+// Returns the credentials of the peer of `socket` if it runs as this
+// process's effective uid, else PermissionDeniedError naming `who`.
+absl::StatusOr<Credentials> SameUidPeer(const UnixSocket& socket, const std::string& who) {
   absl::StatusOr<Credentials> peer = socket.PeerCredentials();
   if (!peer.ok()) return peer.status();
   if (peer->uid != ::geteuid()) {
     return absl::PermissionDeniedError(
         absl::StrCat(who, " (pid ", peer->pid, ") runs as uid ", peer->uid, ", not ", ::geteuid()));
   }
-  return absl::OkStatus();
+  return peer;
 }
 
 // Receives one message of at most kMaxMessage bytes with up to `max_fds`
@@ -147,9 +148,9 @@ Task<void> Refuse(UnixSocket* successor) {
 Task<absl::Status> AnswerOne(UnixSocket successor, const std::vector<OfferedFd>* offer,
                              AnswerOptions* options) {
   const Cancellation until(absl::Now() + options->timeout);
-  if (absl::Status same = CheckSameUid(successor, "the successor"); !same.ok()) {
+  if (absl::StatusOr<Credentials> same = SameUidPeer(successor, "the successor"); !same.ok()) {
     co_await Refuse(&successor);
-    co_return same;
+    co_return same.status();
   }
   absl::StatusOr<pid_t> pid = co_await Greet(&successor, until);
   if (!pid.ok()) co_return pid.status();
@@ -181,11 +182,8 @@ Task<absl::StatusOr<std::optional<Takeover>>> Takeover::Begin(SocketAddress addr
   if (!older.ok()) co_return older.status();
   if (!older->has_value()) co_return std::optional<Takeover>();
   UnixSocket& socket = **older;
-  absl::StatusOr<Credentials> peer = socket.PeerCredentials();
+  absl::StatusOr<Credentials> peer = SameUidPeer(socket, "the instance answering at " + where);
   if (!peer.ok()) co_return peer.status();
-  if (absl::Status same = CheckSameUid(socket, "the instance answering at " + where); !same.ok()) {
-    co_return same;
-  }
   absl::StatusOr<size_t> sent = co_await socket.Send(absl::StrCat("UPGRADE ", ::getpid()), cancel);
   if (!sent.ok()) co_return sent.status();
   absl::StatusOr<std::pair<std::string, std::vector<UniqueFd>>> answer =
