@@ -37,6 +37,9 @@ Task<void> UntilStopped(std::stop_token token) {
   (void)co_await Sleep(absl::InfiniteDuration(), until);
 }
 
+// Waits until `event` is set (or the awaiting task is cancelled).
+Task<void> UntilSet(AsyncEvent* event) { (void)co_await event->Wait(); }
+
 // Waits for the next stop signal; false if the watcher failed.
 Task<bool> NextSignal(SignalWatcher* watcher) {
   absl::StatusOr<int> signal = co_await watcher->Next();
@@ -203,11 +206,34 @@ Task<void> Daemon::Announce(std::vector<std::string> addresses) {
 
 Task<void> Daemon::Lifecycle(std::vector<std::string> addresses, std::vector<int> listener_fds,
                              std::stop_token served) {
-  co_await Announce(std::move(addresses));
-  co_await WhenAny(RunUntilStopped(std::move(listener_fds), served), PingWatchdog(served));
+  const bool ready = co_await BecameReady(served);
+  if (ready) {
+    co_await Announce(std::move(addresses));
+    co_await WhenAny(RunUntilStopped(std::move(listener_fds), served), PingWatchdog(served));
+  }
   // Registered with this loop: closed on it, before the loops go.
   signals_.Close();
   upgrade_listener_.Close();
+}
+
+Task<bool> Daemon::BecameReady(std::stop_token served) {
+  if (!options_.wait_for_ready) co_return true;
+  auto first = co_await WhenAny(UntilSet(&ready_), UntilStopped(served), NextSignal(&signals_));
+  if (first.index == 0) co_return true;
+  if (takeover_.has_value()) {  // the older instance goes on serving
+    const Cancellation within = Within(options_.handoff_timeout);
+    absl::Status told = co_await takeover_->Abandon(
+        "the newer instance stopped before it was "
+        "ready",
+        within);
+    if (!told.ok()) Warn(options_.program, told);
+    takeover_.reset();
+  }
+  if (first.index == 2) {  // asked to stop while starting
+    stop_.request_stop();
+    co_await DrainUntilServed(std::move(served));
+  }
+  co_return false;
 }
 
 Task<void> Daemon::PingWatchdog(std::stop_token served) {
@@ -253,6 +279,10 @@ Task<void> Daemon::RunUntilStopped(std::vector<int> listener_fds, std::stop_toke
   }
   stop_.request_stop();
   upgrade_listener_.Close();
+  co_await DrainUntilServed(std::move(served));
+}
+
+Task<void> Daemon::DrainUntilServed(std::stop_token served) {
   auto second = co_await WhenAny(NextSignal(&signals_), UntilStopped(std::move(served)));
   if (second.index == 0) end_drain_.request_stop();
 }

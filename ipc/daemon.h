@@ -29,6 +29,8 @@
 //   - stops on SIGTERM/SIGINT (sending STOPPING=1) or once a successor is
 //     ready (sending nothing: the successor is the main process now), and
 //     ends the drain at once on a second signal.
+// With DaemonOptions::wait_for_ready, all of this waits until the servers
+// say they are ready (MarkReady): a monitor whose worker serves does.
 // It returns when every server task has returned. The caller blocks
 // SIGTERM and SIGINT first (BlockStopSignals in net/signals.h), before
 // any thread starts.
@@ -53,6 +55,7 @@
 #include "net/signals.h"
 #include "net/socket_address.h"
 #include "net/stream_socket.h"
+#include "net/sync.h"
 #include "net/task.h"
 #include "net/unique_fd.h"
 
@@ -67,6 +70,12 @@ struct DaemonOptions {
   std::string upgrade_socket;
   // How long each step of a handoff may take.
   absl::Duration handoff_timeout = absl::Seconds(10);
+  // False: Serve announces at once (its servers accept as soon as they
+  // run). True: it announces only once MarkReady is called, for servers
+  // that get going elsewhere (in a worker process). If every server task
+  // returns before that, nothing is announced and an older instance that
+  // handed over keeps serving; a stop signal before it stops the servers.
+  bool wait_for_ready = false;
 };
 
 class Daemon {
@@ -93,6 +102,9 @@ class Daemon {
   // The stop the servers obey, and the one that ends their drain.
   std::stop_token stop_token() const { return stop_.get_token(); }
   std::stop_token end_drain_token() const { return end_drain_.get_token(); }
+  // With DaemonOptions::wait_for_ready: the servers accept connections now.
+  // From any thread; later calls do nothing.
+  void MarkReady() { ready_.Set(); }
 
   // Runs `count` server tasks, task i on loop i % group.size(), with the
   // life cycle above, and returns once all of them have returned (then
@@ -111,7 +123,9 @@ class Daemon {
   absl::Status AdoptHandedOver(std::vector<NamedFd> fds);
   Task<void> Lifecycle(std::vector<std::string> addresses, std::vector<int> listener_fds,
                        std::stop_token served);
+  Task<bool> BecameReady(std::stop_token served);
   Task<void> RunUntilStopped(std::vector<int> listener_fds, std::stop_token served);
+  Task<void> DrainUntilServed(std::stop_token served);
   Task<void> PingWatchdog(std::stop_token served);
   Task<bool> WaitForSuccessor(std::vector<int> listener_fds);
   Task<void> Announce(std::vector<std::string> addresses);
@@ -126,6 +140,7 @@ class Daemon {
   SignalWatcher signals_;  // SIGTERM, SIGINT (blocked by the caller)
   std::stop_source stop_;
   std::stop_source end_drain_;
+  AsyncEvent ready_;  // MarkReady
 };
 
 }  // namespace conet::ipc

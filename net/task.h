@@ -31,6 +31,10 @@
 // too: `while ((co_await Sleep(d, token)).ok())`, where the token becomes a
 // temporary Cancellation, destroys it twice (seen as a crash when the
 // frame is destroyed). Await in a statement of its own inside the loop.
+// An `if` condition is no safer: `if (co_await Ready(token))`, the token
+// passed by value, made the enclosing coroutine do nothing at all when it
+// was started (not even its first statement, before the if). Await into a
+// named local, then test it.
 #ifndef CONET_NET_TASK_H_
 #define CONET_NET_TASK_H_
 
