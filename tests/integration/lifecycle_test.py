@@ -1,13 +1,13 @@
-"""End-to-end tests of the daemon life cycle of echo_server, kv_server and
-fd_broker.
+"""End-to-end tests of the daemon life cycle of echo_server, kv_server,
+fd_broker and privsep_server.
 
 Socket activation through Debian's systemd-socket-activate, readiness and
 watchdog seen by a notify receiver of the test's own (a path and an
 abstract socket), graceful drain on SIGTERM, and zero-downtime upgrades
 under continuous load, with hostile successors.
 
-Usage: lifecycle_test.py ECHO_SERVER KV_SERVER FD_BROKER (Bazel passes the
-paths).
+Usage: lifecycle_test.py ECHO_SERVER KV_SERVER FD_BROKER PRIVSEP_SERVER
+(Bazel passes the paths).
 """
 
 import os
@@ -25,7 +25,14 @@ import unittest
 ECHO_SERVER = None
 KV_SERVER = None
 FD_BROKER = None
+PRIVSEP_SERVER = None
+LOGS = tempfile.mkdtemp()  # privsep_server's connection logs
 DEADLINE = 10.0  # seconds any single wait may take before the test fails
+
+
+def privsep(*flags, log="privsep.log"):
+    """privsep_server's command line, its log in a directory of the test's."""
+    return [PRIVSEP_SERVER, "--log=" + os.path.join(LOGS, log), *flags]
 
 
 def free_port():
@@ -162,10 +169,12 @@ class NotifyReceiver:
 class SocketActivationTest(unittest.TestCase):
 
     def activate(self, server, extra=()):
+        """`server` (a path, or a command line that needs no --listen) under
+        systemd-socket-activate."""
         port = free_port()
+        argv = [server, "--listen=127.0.0.1:1"] if isinstance(server, str) else server
         process = subprocess.Popen(
-            ["systemd-socket-activate", *extra, "-l", "127.0.0.1:%d" % port,
-             server, "--listen=127.0.0.1:1"],
+            ["systemd-socket-activate", *extra, "-l", "127.0.0.1:%d" % port, *argv],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         return process, port
 
@@ -197,8 +206,17 @@ class SocketActivationTest(unittest.TestCase):
     def test_kv_server_serves_the_inherited_stream_socket(self):
         self.serves_inherited(KV_SERVER, b"PING\r\n", b"+PONG\r\n")
 
+    def test_privsep_server_serves_the_inherited_stream_socket(self):
+        self.serves_inherited(privsep(), b"activated", b"activated")
+
     def test_a_datagram_socket_is_refused_with_exit_1_naming_it(self):
-        process, port = self.activate(ECHO_SERVER, ["-d"])
+        self.refuses_a_datagram_socket(ECHO_SERVER)
+
+    def test_privsep_server_refuses_a_datagram_socket_naming_it(self):
+        self.refuses_a_datagram_socket(privsep())
+
+    def refuses_a_datagram_socket(self, server):
+        process, port = self.activate(server, ["-d"])
 
         def send_datagram():
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -283,10 +301,11 @@ class SystemdUnitTest(unittest.TestCase):
 
 class NotifyTest(unittest.TestCase):
 
-    def run_with_receiver(self, name):
+    def run_with_receiver(self, name, argv=None):
         receiver = NotifyReceiver(name)
         env = dict(os.environ, NOTIFY_SOCKET=name, WATCHDOG_USEC="200000")
-        server = Server([ECHO_SERVER, "--listen=127.0.0.1:0"], env=env, wait_line=False)
+        argv = argv or [ECHO_SERVER, "--listen=127.0.0.1:0"]
+        server = Server(argv, env=env, wait_line=False)
         try:
             ready = receiver.until("READY=1")
             # The line was printed before READY=1 was sent.
@@ -321,11 +340,18 @@ class NotifyTest(unittest.TestCase):
     def test_an_abstract_notify_socket(self):
         self.run_with_receiver("@conet-lifecycle-notify-%d" % os.getpid())
 
+    def test_privsep_server_is_ready_once_its_worker_serves(self):
+        self.run_with_receiver("@conet-lifecycle-privsep-notify-%d" % os.getpid(),
+                               privsep("--listen=127.0.0.1:0"))
+
 
 class DrainTest(unittest.TestCase):
 
+    def server(self, drain_timeout):
+        return Server([ECHO_SERVER, "--listen=127.0.0.1:0", "--drain-timeout=" + drain_timeout])
+
     def test_an_open_connection_is_served_after_sigterm_and_new_ones_refused(self):
-        server = Server([ECHO_SERVER, "--listen=127.0.0.1:0", "--drain-timeout=30s"])
+        server = self.server("30s")
         with socket.create_connection(("127.0.0.1", server.port()), timeout=DEADLINE) as s:
             s.sendall(b"before")
             self.assertEqual(s.recv(100), b"before")
@@ -340,7 +366,7 @@ class DrainTest(unittest.TestCase):
         self.assertLess(time.monotonic() - closed_at, 2.0)
 
     def test_an_idle_connection_sees_eof_at_the_deadline(self):
-        server = Server([ECHO_SERVER, "--listen=127.0.0.1:0", "--drain-timeout=300ms"])
+        server = self.server("300ms")
         with socket.create_connection(("127.0.0.1", server.port()), timeout=DEADLINE) as s:
             s.sendall(b"idle")
             self.assertEqual(s.recv(100), b"idle")
@@ -348,7 +374,7 @@ class DrainTest(unittest.TestCase):
         self.assertEqual(server.wait(), 0)
 
     def test_a_second_sigterm_ends_the_drain_at_once(self):
-        server = Server([ECHO_SERVER, "--listen=127.0.0.1:0", "--drain-timeout=60s"])
+        server = self.server("60s")
         with socket.create_connection(("127.0.0.1", server.port()), timeout=DEADLINE) as s:
             self.assertEqual(echo_once(server.port()), b"ping")
             server.process.send_signal(signal.SIGTERM)
@@ -356,6 +382,13 @@ class DrainTest(unittest.TestCase):
             server.process.send_signal(signal.SIGTERM)
             self.assertEqual(s.recv(100), b"")
         self.assertEqual(server.wait(), 0)
+
+
+class PrivsepDrainTest(DrainTest):
+    """The same, where the worker serves and the monitor gets the signals."""
+
+    def server(self, drain_timeout):
+        return Server(privsep("--listen=127.0.0.1:0", "--drain-timeout=" + drain_timeout))
 
 
 class Load:
@@ -473,6 +506,13 @@ class UpgradeTest(unittest.TestCase):
     def test_an_upgrade_of_kv_server_under_load(self):
         self.upgrades(KV_SERVER, 1, check=KvLoad)
 
+    def test_upgrades_of_privsep_server_under_load(self):
+        log = os.path.join(LOGS, "upgrades.log")
+        self.upgrades(PRIVSEP_SERVER, 5, ["--log=" + log])
+        # Every worker logged the connections it served.
+        with open(log) as lines:
+            self.assertGreater(len(lines.readlines()), 5)
+
 
 class KvLoad(Load):
     """PING over fresh connections."""
@@ -556,6 +596,60 @@ class HostileSuccessorTest(unittest.TestCase):
         finally:
             self.assertEqual(server.stop(), 0)
             self.assertIn("uid %d" % nobody.pw_uid, server.stderr())
+
+
+class PrivsepHostileSuccessorTest(unittest.TestCase):
+    """privsep_server successors that fail after the descriptors reached
+    them: the older instance keeps serving, and hands over later."""
+
+    def setUp(self):
+        self.upgrade = "unix:@conet-lifecycle-privsep-%d-%d" % (os.getpid(), id(self))
+        self.older = Server(privsep("--listen=127.0.0.1:0", "--upgrade-socket=" + self.upgrade))
+        self.argv = privsep("--listen=" + self.older.address,
+                            "--upgrade-socket=" + self.upgrade)
+
+    def tearDown(self):
+        if self.older.process.poll() is None:
+            self.older.stop()
+
+    def assert_older_serves_and_hands_over_later(self):
+        self.assertEqual(echo_once(self.older.port()), b"ping")
+        self.assertIsNone(self.older.process.poll())
+        newer = Server(self.argv)
+        self.assertEqual(self.older.wait(), 0, self.older.stderr())
+        self.assertEqual(echo_once(newer.port()), b"ping")
+        self.assertEqual(newer.stop(), 0)
+
+    def test_a_successor_whose_worker_fails_leaves_the_older_serving(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root: only root's worker changes user")
+        failing = subprocess.run(self.argv + ["--user=conet-no-such-user"],
+                                 capture_output=True, timeout=DEADLINE)
+        self.assertEqual(failing.returncode, 1, failing.stderr)
+        self.assertEqual(failing.stdout, b"")  # it never said it listened
+        self.assertIn(b'no user \"conet-no-such-user\"', failing.stderr)
+        self.assert_older_serves_and_hands_over_later()
+
+    def test_a_successor_killed_mid_handoff_leaves_the_older_serving(self):
+        newer = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            # The older says so just before it sends the descriptors; the
+            # newer then still has to start its worker, which has to say
+            # READY, before it could take over: stopped at once, it has not.
+            line = read_line(self.older.process.stderr)
+            os.kill(newer.pid, signal.SIGSTOP)
+            self.assertEqual(line, "privsep_server: handing over to pid %d" % newer.pid)
+            listening, _, _ = select.select([newer.stdout], [], [], 0)
+            self.assertFalse(listening, "the successor got ready before it was stopped")
+            newer.kill()
+            newer.wait(timeout=DEADLINE)
+        finally:
+            if newer.poll() is None:
+                newer.kill()
+                newer.wait()
+            newer.stdout.close()
+            newer.stderr.close()
+        self.assert_older_serves_and_hands_over_later()
 
 
 def seqpacket_connect(path, retry=False):
@@ -727,5 +821,5 @@ class BrokerLoad(Load):
 
 
 if __name__ == "__main__":
-    ECHO_SERVER, KV_SERVER, FD_BROKER = sys.argv[1], sys.argv[2], sys.argv[3]
-    unittest.main(argv=sys.argv[:1] + sys.argv[4:], verbosity=2)
+    ECHO_SERVER, KV_SERVER, FD_BROKER, PRIVSEP_SERVER = sys.argv[1:5]
+    unittest.main(argv=sys.argv[:1] + sys.argv[5:], verbosity=2)
