@@ -92,6 +92,24 @@ def _abseil_impl(ctx):
 
 _abseil = repository_rule(implementation = _abseil_impl, local = True)
 
+def _libseccomp_impl(ctx):
+    if not ctx.path("/usr/include/seccomp.h").exists:
+        fail("libseccomp headers are missing: run `apt-get install libseccomp-dev` (tools/bazel does it)")
+    result = ctx.execute(["pkg-config", "--libs", "libseccomp"])
+    if result.return_code != 0:
+        fail("pkg-config --libs libseccomp failed: %s" % result.stderr)
+    libs = [f for f in result.stdout.strip().split(" ") if f]
+    ctx.file("BUILD", "\n".join([
+        'load("@rules_cc//cc:defs.bzl", "cc_library")',
+        'package(default_visibility = ["//visibility:public"])',
+        "# The system's libseccomp (Debian's libseccomp-dev): <seccomp.h> is in the",
+        "# default include path.",
+        "cc_library(name = \"libseccomp\", linkopts = %r)" % libs,
+    ]) + "\n")
+    ctx.file("WORKSPACE", 'workspace(name = "libseccomp")\n')
+
+_libseccomp = repository_rule(implementation = _libseccomp_impl, local = True)
+
 _COVERAGE_BUILD = """
 # `cc_test` analysis names these two targets; Bazel downloads them otherwise.
 # They run only under `bazel coverage`, which this offline setup does not
@@ -132,3 +150,4 @@ def conet_system_dependencies():
         build_file = "@conet//third_party:benchmark.BUILD",
     )
     _abseil(name = "com_google_absl")
+    _libseccomp(name = "libseccomp")
