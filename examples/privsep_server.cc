@@ -26,10 +26,7 @@
 // sends END. If the worker dies on its own, the monitor exits 1; if the
 // monitor goes, the worker closes everything and exits.
 #include <fcntl.h>
-#include <grp.h>
-#include <pwd.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -46,10 +43,12 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "examples/echo_session.h"
 #include "ipc/channel.h"
 #include "ipc/daemon.h"
+#include "ipc/sandbox.h"
 #include "ipc/spawn_worker.h"
 #include "ipc/unix_socket.h"
 #include "net/cancellation.h"
@@ -79,6 +78,8 @@ ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(10),
 ABSL_FLAG(std::string, upgrade_socket, "",
           "unix:PATH or unix:@NAME: take the listener over from an older instance answering "
           "there, and answer there for a newer one");
+ABSL_FLAG(std::string, sandbox, "best-effort",
+          "strict, best-effort or off: how far the worker locks itself down");
 // The monitor starts this binary again with --role=worker.
 ABSL_FLAG(std::string, role, "monitor", "monitor or worker (internal)");
 
@@ -90,6 +91,8 @@ struct Flags {
   std::string log;
   absl::Duration drain_timeout;
   std::string upgrade_socket;
+  std::string sandbox;  // as given: passed on to the worker
+  conet::ipc::SandboxMode sandbox_mode = conet::ipc::SandboxMode::kBestEffort;
 };
 
 int Fail(const absl::Status& status, int code) {
@@ -183,6 +186,7 @@ std::string Describe(const absl::StatusOr<int>& status) {
 conet::Task<void> Supervise(Monitored* monitored, std::stop_token stop) {
   absl::StatusOr<conet::ipc::Worker> worker = conet::ipc::SpawnWorker(
       {conet::ipc::SelfExecutable(), "--role=worker", "--user=" + monitored->flags.user,
+       "--sandbox=" + monitored->flags.sandbox,
        "--drain-timeout=" + absl::FormatDuration(monitored->flags.drain_timeout)});
   if (!worker.ok()) {
     monitored->exit_code = Fail(worker.status(), 1);
@@ -263,19 +267,28 @@ int Monitor(Flags flags) {
 
 // --- Worker ----------------------------------------------------------------
 
-// Gives up every privilege: no new ones through exec, and, as root, the
-// identity of `user` (groups first, then gid, then uid).
-absl::Status DropPrivileges(const std::string& user) {
-  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
-    return absl::ErrnoToStatus(errno, "prctl(PR_SET_NO_NEW_PRIVS)");
+// Locks the worker down once it holds its descriptors (ipc/sandbox.h): it
+// becomes --user, gains no privileges, holds no capabilities, starts no
+// process, reaches no file, no TCP and nothing outside its sandbox, and
+// makes only the system calls of an event loop (and the log's write).
+// --sandbox=off still drops to --user with no new privileges: that split
+// is the point of this program.
+absl::Status LockDown(const Flags& flags) {
+  conet::ipc::SandboxPolicy policy = conet::ipc::WorkerSandbox();
+  conet::ipc::SandboxMode mode = flags.sandbox_mode;
+  if (mode == conet::ipc::SandboxMode::kOff) {
+    policy = conet::ipc::EmptySandbox();
+    policy.no_new_privs = true;
+    mode = conet::ipc::SandboxMode::kStrict;
   }
-  if (::geteuid() != 0) return absl::OkStatus();
-  const passwd* pw = ::getpwnam(user.c_str());
-  if (pw == nullptr) return absl::NotFoundError(absl::StrCat("no user \"", user, "\""));
-  if (::setgroups(0, nullptr) != 0 || ::setgid(pw->pw_gid) != 0 || ::setuid(pw->pw_uid) != 0) {
-    return absl::ErrnoToStatus(errno, absl::StrCat("drop privileges to ", user));
+  policy.user = flags.user;
+  absl::StatusOr<conet::ipc::SandboxReport> report = conet::ipc::ApplySandbox(policy, mode);
+  if (!report.ok()) return report.status();
+  std::string line = report->ToString();
+  if (flags.sandbox_mode == conet::ipc::SandboxMode::kOff) {
+    line = absl::StrCat("sandbox: off, only ", absl::StripPrefix(line, "sandbox: enforced "));
   }
-  if (::setuid(0) == 0) return absl::InternalError("could regain root after dropping it");
+  std::fprintf(stderr, "privsep_server worker: %s\n", line.c_str());
   return absl::OkStatus();
 }
 
@@ -338,9 +351,7 @@ conet::Task<int> Worker(Flags flags) {
   if (reply->bytes != "LISTEN" || reply->fds.size() < 2) {
     co_return Fail(absl::DataLossError(absl::StrCat("bad reply \"", reply->bytes, "\"")), 1);
   }
-  if (absl::Status dropped = DropPrivileges(flags.user); !dropped.ok()) {
-    co_return Fail(dropped, 1);
-  }
+  if (absl::Status locked = LockDown(flags); !locked.ok()) co_return Fail(locked, 1);
   conet::UniqueFd log = std::move(reply->fds.back());
   reply->fds.pop_back();
   std::stop_source stop;
@@ -366,13 +377,15 @@ conet::Task<int> Worker(Flags flags) {
 void PrintUsage() {
   std::printf(
       "usage: privsep_server --listen=ADDRESS [--user=NAME] [--log=PATH]\n"
-      "                      [--drain-timeout=DURATION] [--upgrade-socket=unix:PATH|unix:@NAME]\n"
+      "                      [--sandbox=strict|best-effort|off] [--drain-timeout=DURATION]\n"
+      "                      [--upgrade-socket=unix:PATH|unix:@NAME]\n"
       "An echo server split into a privileged monitor and an unprivileged worker.\n"
       "  --listen=ADDRESS  HOST:PORT, [IPV6]:PORT, unix:PATH or unix:@NAME\n"
       "                    (not needed when the socket is inherited)\n"
       "  --user=NAME       the worker's user when started as root (default nobody)\n"
       "  --log=PATH        connection log, a regular file opened by the monitor\n"
       "                    without following symlinks (default %s)\n"
+      "  --sandbox=MODE    strict, best-effort (default) or off: the worker's lockdown\n"
       "  --drain-timeout=DURATION  on SIGTERM/SIGINT, time for clients to finish\n"
       "                    (default 10s)\n"
       "  --upgrade-socket=unix:PATH|unix:@NAME  zero-downtime upgrades: take over\n"
@@ -393,6 +406,10 @@ int main(int argc, char** argv) {
   flags.log = absl::GetFlag(FLAGS_log);
   flags.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
   flags.upgrade_socket = absl::GetFlag(FLAGS_upgrade_socket);
+  flags.sandbox = absl::GetFlag(FLAGS_sandbox);
+  absl::StatusOr<conet::ipc::SandboxMode> mode = conet::ipc::ParseSandboxMode(flags.sandbox);
+  if (!mode.ok()) return Fail(mode.status(), 2);
+  flags.sandbox_mode = *mode;
   if (!worker_role) return Monitor(flags);
   absl::StatusOr<std::unique_ptr<conet::EventLoop>> loop = conet::EventLoop::Create();
   if (!loop.ok()) return Fail(loop.status(), 1);

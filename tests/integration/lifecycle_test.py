@@ -637,6 +637,8 @@ class PrivsepHostileSuccessorTest(unittest.TestCase):
             # newer then still has to start its worker, which has to say
             # READY, before it could take over: stopped at once, it has not.
             line = read_line(self.older.process.stderr)
+            while line.startswith("privsep_server worker: sandbox: "):  # from its start
+                line = read_line(self.older.process.stderr)
             os.kill(newer.pid, signal.SIGSTOP)
             self.assertEqual(line, "privsep_server: handing over to pid %d" % newer.pid)
             listening, _, _ = select.select([newer.stdout], [], [], 0)

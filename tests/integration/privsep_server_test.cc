@@ -117,6 +117,61 @@ TEST(PrivsepServerTest, TheWorkerServesWithoutPrivilegesAndTheMonitorLogs) {
   EXPECT_NE(::kill(worker, 0), 0) << "the worker outlived the monitor";
 }
 
+// Echoes once through `server`'s worker; returns the worker's pid.
+pid_t SandboxedWorker(Running* server) {
+  EXPECT_EQ(RoundTrip(server->address, "sandboxed"), "sandboxed");
+  return OnlyChild(server->process.pid());
+}
+
+// privsep_server with --sandbox=`sandbox`.
+Running StartSandboxed(const std::string& sandbox) {
+  return ::conet::test::StartListening(
+      {RunfilePath("examples/privsep_server"), "--listen=127.0.0.1:0",
+       "--log=" + TempPath("privsep-sandbox.log"), "--sandbox=" + sandbox});
+}
+
+TEST(PrivsepServerTest, TheWorkerLocksItselfDown) {
+  if (::geteuid() != 0) GTEST_SKIP() << "strict needs root: the bounding set and the identity";
+  Running server = StartSandboxed("strict");
+  const pid_t worker = SandboxedWorker(&server);
+  ASSERT_GT(worker, 0);
+  EXPECT_EQ(StatusField(worker, "NoNewPrivs"), "1");
+  EXPECT_EQ(StatusField(worker, "Seccomp"), "2");
+  for (const char* set : {"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"}) {
+    EXPECT_EQ(StatusField(worker, set), "0000000000000000") << set;
+  }
+  absl::StatusOr<int> status = server.process.Stop(SIGTERM);
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_EQ(*status, 0) << server.process.Stderr();
+  const std::string said = server.process.Stderr();
+  EXPECT_THAT(said, HasSubstr("privsep_server worker: sandbox: enforced identity (nobody uid "));
+  EXPECT_THAT(said, HasSubstr("landlock (ABI "));
+  EXPECT_THAT(said, HasSubstr("seccomp ("));
+  EXPECT_THAT(said, HasSubstr("; lacking: nothing\n"));
+}
+
+TEST(PrivsepServerTest, SandboxOffStillDropsToTheUser) {
+  Running server = StartSandboxed("off");
+  const pid_t worker = SandboxedWorker(&server);
+  ASSERT_GT(worker, 0);
+  EXPECT_EQ(StatusField(worker, "NoNewPrivs"), "1");
+  EXPECT_EQ(StatusField(worker, "Seccomp"), "0");
+  absl::StatusOr<int> status = server.process.Stop(SIGTERM);
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_EQ(*status, 0);
+  EXPECT_THAT(server.process.Stderr(), HasSubstr("privsep_server worker: sandbox: off, only "));
+}
+
+TEST(PrivsepServerTest, AnUnknownSandboxModeExitsTwo) {
+  absl::StatusOr<Subprocess> process = Subprocess::Start(
+      {RunfilePath("examples/privsep_server"), "--listen=127.0.0.1:0", "--sandbox=on"});
+  ASSERT_TRUE(process.ok());
+  absl::StatusOr<int> status = process->Stop(0);
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_EQ(*status, 2);
+  EXPECT_THAT(process->Stderr(), HasSubstr("--sandbox=on: expected strict, best-effort or off"));
+}
+
 TEST(PrivsepServerTest, ServesOnAUnixSocketAndStopsOnSigint) {
   const std::string name = absl::StrCat("unix:@conet-privsep-", ::getpid());
   Running server = Start(name, TempPath("privsep-unix.log"));
