@@ -1,5 +1,6 @@
 #include "ipc/credentials.h"
 
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -33,7 +34,15 @@ absl::StatusOr<UniqueFd> PeerPidFd(int fd) {
     }
     return absl::ErrnoToStatus(error, absl::StrCat("SO_PEERPIDFD on fd ", fd));
   }
-  return UniqueFd(pidfd);
+  UniqueFd owned(pidfd);
+  // A pidfd may name a process that has exited (not yet reaped): that is
+  // no peer to trust, and its pid may soon be someone else's. Fail closed.
+  pollfd exited{owned.fd(), POLLIN, 0};
+  if (::poll(&exited, 1, 0) != 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("SO_PEERPIDFD on fd ", fd, ": the peer process has exited"));
+  }
+  return owned;
 }
 
 }  // namespace conet::ipc

@@ -27,7 +27,9 @@ struct Credentials {
 absl::StatusOr<Credentials> PeerCredentials(int fd);
 
 // Returns a pidfd for the peer process (close-on-exec), UnimplementedError
-// if the kernel has no SO_PEERPIDFD (before Linux 6.5).
+// if the kernel has no SO_PEERPIDFD (before Linux 6.5). A peer that is gone
+// is an error, never a fallback to its pid: FailedPreconditionError if it
+// has exited, or the kernel's error (ESRCH) once it was reaped.
 absl::StatusOr<UniqueFd> PeerPidFd(int fd);
 
 }  // namespace conet::ipc

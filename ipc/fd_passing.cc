@@ -13,8 +13,10 @@
 namespace conet::ipc {
 namespace {
 
-// Room for the largest SCM_RIGHTS message, on the stack of each call.
-constexpr size_t kMaxControlBytes = CMSG_SPACE(kMaxFdsPerMessage * sizeof(int));
+// Room for the sender's credentials (SO_PASSCRED) and the largest
+// SCM_RIGHTS message, on the stack of each receive.
+constexpr size_t kCredentialsBytes = CMSG_SPACE(sizeof(ucred));
+constexpr size_t kMaxControlBytes = kCredentialsBytes + CMSG_SPACE(kMaxFdsPerMessage * sizeof(int));
 
 }  // namespace
 
@@ -92,17 +94,26 @@ ssize_t DetachFdsCall::operator()() {
     msg.msg_name = &from;
     msg.msg_namelen = sizeof(from);
   }
+  // Always room for credentials: with SO_PASSCRED every message carries
+  // them, and without the room the kernel would truncate the control data.
+  msg.msg_control = control;
+  msg.msg_controllen = kCredentialsBytes;
   if (max_fds > 0) {
-    msg.msg_control = control;
-    msg.msg_controllen = CMSG_SPACE(std::min(max_fds, kMaxFdsPerMessage) * sizeof(int));
+    msg.msg_controllen += CMSG_SPACE(std::min(max_fds, kMaxFdsPerMessage) * sizeof(int));
   }
   const ssize_t n = ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
   if (n < 0) return -1;
   // Own every descriptor the kernel installed before looking at anything
   // else, so that each error path below closes them.
   for (cmsghdr* cmsg = CMSG_FIRSTHDR(&msg); cmsg != nullptr; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
-    if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS) continue;
-    sockets::ForEachPassedFd(cmsg, [this](int received) { fds.emplace_back(received); });
+    if (cmsg->cmsg_level != SOL_SOCKET) continue;
+    if (cmsg->cmsg_type == SCM_RIGHTS) {
+      sockets::ForEachPassedFd(cmsg, [this](int received) { fds.emplace_back(received); });
+    } else if (cmsg->cmsg_type == SCM_CREDENTIALS && cmsg->cmsg_len >= CMSG_LEN(sizeof(ucred))) {
+      ucred sender;
+      std::memcpy(&sender, CMSG_DATA(cmsg), sizeof sender);
+      credentials = sender;
+    }
   }
   msg_flags = msg.msg_flags;
   from_len = msg.msg_namelen;
@@ -129,6 +140,9 @@ absl::StatusOr<ReceivedMessage> DetachFdsCall::Finish(absl::StatusOr<size_t> res
   ReceivedMessage message;
   message.size = *result;
   message.fds = std::move(fds);
+  if (credentials.has_value()) {
+    message.credentials = Credentials{credentials->pid, credentials->uid, credentials->gid};
+  }
   // A named datagram sender; an unnamed one (or a connected socket) has no
   // address worth reporting.
   if (from_len > sizeof(sa_family_t)) {

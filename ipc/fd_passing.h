@@ -42,6 +42,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "ipc/credentials.h"
 #include "ipc/internal/fd_passing_calls.h"
 #include "net/async_fd.h"
 #include "net/bytes.h"
@@ -66,6 +67,12 @@ struct ReceivedMessage {
   std::vector<UniqueFd> fds;
   // The sender, on a datagram socket whose peer is bound to a name.
   std::optional<SocketAddress> from;
+  // Who sent this message (SCM_CREDENTIALS), on a socket that asked for
+  // them (UnixSocket::ReceiveSenderCredentials): the sending process's pid
+  // (in this process's pid namespace), uid and gid when it sent. The kernel
+  // fills them in; only a process with CAP_SYS_ADMIN (pid) or
+  // CAP_SETUID/CAP_SETGID may claim others.
+  std::optional<Credentials> credentials;
 };
 
 // Returns OK if `bytes` data bytes with `fds` descriptors may be sent, or

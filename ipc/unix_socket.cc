@@ -125,6 +125,14 @@ UnixSocket::ReceiveAwaiter UnixSocket::ReceiveFds(std::span<char> buffer, size_t
       cancel);
 }
 
+absl::Status UnixSocket::ReceiveSenderCredentials() {
+  const int on = 1;
+  if (::setsockopt(fd_.fd(), SOL_SOCKET, SO_PASSCRED, &on, sizeof on) != 0) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("SO_PASSCRED on fd ", fd_.fd()));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status UnixSocket::ShutdownWrite() {
   if (::shutdown(fd_.fd(), SHUT_WR) != 0) {
     return absl::ErrnoToStatus(errno, absl::StrCat("shutdown on fd ", fd_.fd()));

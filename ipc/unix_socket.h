@@ -122,6 +122,12 @@ class UnixSocket {
     return ReceiveFds(buffer, 0, cancel);
   }
 
+  // Asks the kernel to attach the sender's credentials to every message
+  // received from now on (SO_PASSCRED): ReceivedMessage::credentials. Per
+  // message, unlike PeerCredentials: on an unconnected datagram socket each
+  // sender is told apart, and a descriptor passed on to another process
+  // sends under that process's name.
+  absl::Status ReceiveSenderCredentials();
   // Returns the peer's pid, uid and gid (SO_PEERCRED), as of connect time.
   absl::StatusOr<Credentials> PeerCredentials() const { return ipc::PeerCredentials(fd()); }
   // Returns a pidfd for the peer (SO_PEERPIDFD, Linux >= 6.5).

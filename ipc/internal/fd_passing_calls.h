@@ -55,6 +55,7 @@ struct DetachFdsCall {
   bool message_based;  // datagram or seqpacket: MSG_TRUNC is an error
   bool want_sender;    // datagram: report the sender's address
   std::vector<UniqueFd> fds;
+  std::optional<ucred> credentials;  // SCM_CREDENTIALS (SO_PASSCRED on)
   int msg_flags = 0;
   sockaddr_storage from{};
   socklen_t from_len = 0;

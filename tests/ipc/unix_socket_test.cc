@@ -1,15 +1,21 @@
 #include "ipc/unix_socket.h"
 
 #include <fcntl.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <csignal>
+#include <cstddef>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -381,6 +387,147 @@ Task<void> CredentialsOfAChild(std::string path) {
   int status = 0;
   ::waitpid(child, &status, 0);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+// Receives one datagram on `server` (credentials on) after `send` ran in
+// a child as nobody; yields the credentials it came with.
+Task<std::optional<Credentials>> CredentialsOfADatagram(UnixSocket* server, const std::string& name,
+                                                        bool as_nobody) {
+  auto send = [&name] {
+    const UniqueFd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    sockaddr_un to{};
+    to.sun_family = AF_UNIX;
+    std::memcpy(to.sun_path + 1, name.data(), name.size());
+    const socklen_t size = offsetof(sockaddr_un, sun_path) + 1 + name.size();
+    return ::sendto(fd.fd(), "who", 3, 0, reinterpret_cast<sockaddr*>(&to), size) == 3;
+  };
+  if (as_nobody) {
+    EXPECT_EQ(AsNobody(send), 0);
+  } else {
+    EXPECT_TRUE(send());
+  }
+  char buffer[8];
+  absl::StatusOr<ReceivedMessage> got =
+      co_await server->ReceiveFds(buffer, 1, Within(absl::Seconds(10)));
+  EXPECT_TRUE(got.ok()) << got.status();
+  if (!got.ok()) co_return std::nullopt;
+  co_return got->credentials;
+}
+
+TEST(UnixSocketTest, EachDatagramSaysWhoSentIt) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to send as nobody";
+  FdLeakCheck leaks;
+  const std::string name = absl::StrCat("conet-passcred-", ::getpid());
+  RunTask([&]() -> Task<void> {
+    absl::StatusOr<UnixSocket> server =
+        UnixSocket::BindDatagram(*SocketAddress::Parse("unix:@" + name));
+    CONET_CO_ASSERT_OK(server);
+    CONET_CO_ASSERT_OK(server->ReceiveSenderCredentials());
+    std::optional<Credentials> ours = co_await CredentialsOfADatagram(&*server, name, false);
+    EXPECT_TRUE(ours.has_value());
+    if (ours.has_value()) {
+      EXPECT_EQ(ours->pid, ::getpid());
+      EXPECT_EQ(ours->uid, ::getuid());
+    }
+    // A second sender on the same unconnected socket, told apart.
+    std::optional<Credentials> theirs = co_await CredentialsOfADatagram(&*server, name, true);
+    EXPECT_TRUE(theirs.has_value());
+    if (theirs.has_value()) {
+      EXPECT_EQ(theirs->uid, ::getpwnam("nobody")->pw_uid);
+      EXPECT_NE(theirs->pid, ::getpid());
+    }
+  }());
+}
+
+TEST(UnixSocketTest, WithoutAskingNoCredentialsArrive) {
+  FdLeakCheck leaks;
+  const std::string name = absl::StrCat("conet-nocred-", ::getpid());
+  RunTask([&]() -> Task<void> {
+    absl::StatusOr<UnixSocket> server =
+        UnixSocket::BindDatagram(*SocketAddress::Parse("unix:@" + name));
+    CONET_CO_ASSERT_OK(server);
+    std::optional<Credentials> none = co_await CredentialsOfADatagram(&*server, name, false);
+    EXPECT_FALSE(none.has_value());
+  }());
+}
+
+// A seqpacket pair made here, one end given to a child: the messages the
+// child sends carry the child's pid, where SO_PEERCRED still names this
+// process (which made the pair). Descriptors come along as before.
+Task<void> CredentialsFollowTheSender() {
+  absl::StatusOr<Pair> pair = SocketPair(SocketType::kSeqPacket);
+  CONET_CO_ASSERT_OK(pair);
+  CONET_CO_ASSERT_OK(pair->first.ReceiveSenderCredentials());
+  const int child_end = pair->second.fd();
+  const pid_t child = ::fork();
+  if (child == 0) {
+    int pipe_fds[2];
+    if (::pipe(pipe_fds) != 0) _exit(1);
+    char one = '1';
+    iovec iov{&one, 1};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(cmsg), &pipe_fds[0], sizeof(int));
+    _exit(::sendmsg(child_end, &msg, MSG_NOSIGNAL) == 1 ? 0 : 1);
+  }
+  char buffer[8];
+  absl::StatusOr<ReceivedMessage> got =
+      co_await pair->first.ReceiveFds(buffer, 1, Within(absl::Seconds(10)));
+  int status = 0;
+  EXPECT_EQ(::waitpid(child, &status, 0), child);
+  CONET_CO_ASSERT_OK(got);
+  EXPECT_EQ(got->fds.size(), 1u);
+  EXPECT_TRUE(got->credentials.has_value());
+  if (got->credentials.has_value()) {
+    EXPECT_EQ(got->credentials->pid, child);
+  }
+  absl::StatusOr<Credentials> peer = pair->first.PeerCredentials();
+  CONET_CO_ASSERT_OK(peer);
+  EXPECT_EQ(peer->pid, ::getpid());
+}
+
+TEST(UnixSocketTest, CredentialsFollowEachMessagesSender) {
+  FdLeakCheck leaks;
+  RunTask(CredentialsFollowTheSender());
+}
+
+// A peer that connected and is gone: its pidfd is refused, whether it is
+// still a zombie or already reaped.
+Task<void> PidFdOfAPeerThatIsGone(const std::string& name, bool reap) {
+  absl::StatusOr<SocketAddress> address = SocketAddress::Parse("unix:@" + name);
+  absl::StatusOr<SeqPacketListener> listener = SeqPacketListener::Bind(*address);
+  CONET_CO_ASSERT_OK(listener);
+  const pid_t child = ::fork();
+  if (child == 0) {
+    const int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    _exit(::connect(fd, address->data(), address->size()) == 0 ? 0 : 1);
+  }
+  absl::StatusOr<UnixSocket> conn = co_await listener->Accept(Within(absl::Seconds(10)));
+  CONET_CO_ASSERT_OK(conn);
+  siginfo_t info{};
+  // Wait for the exit; reap it or leave it a zombie.
+  EXPECT_EQ(::waitid(P_PID, child, &info, WEXITED | (reap ? 0 : WNOWAIT)), 0);
+  absl::StatusOr<UniqueFd> pidfd = conn->PeerPidFd();
+  if (absl::IsUnimplemented(pidfd.status())) co_return;  // kernel before 6.5
+  EXPECT_FALSE(pidfd.ok());
+  if (!reap) {
+    EXPECT_THAT(pidfd.status().message(), HasSubstr("the peer process has exited"));
+    EXPECT_EQ(::waitpid(child, nullptr, 0), child);
+  }
+}
+
+TEST(UnixSocketTest, APeerPidFdFailsClosedOnceThePeerIsGone) {
+  FdLeakCheck leaks;
+  RunTask(PidFdOfAPeerThatIsGone(absl::StrCat("conet-pidfd-zombie-", ::getpid()), false));
+  RunTask(PidFdOfAPeerThatIsGone(absl::StrCat("conet-pidfd-reaped-", ::getpid()), true));
 }
 
 TEST(UnixSocketTest, PeerCredentialsNameAForkedChild) {
