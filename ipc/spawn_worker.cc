@@ -1,8 +1,10 @@
 #include "ipc/spawn_worker.h"
 
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -54,6 +56,80 @@ absl::StatusOr<std::vector<UniqueFd>> MoveAboveTargets(const std::vector<int>& f
     }
   }
   return moved;
+}
+
+// Everything the child needs between fork and exec, prepared before the
+// fork: the child of a threaded process may only make system calls that
+// are async-signal-safe (no allocation, no locks) until it execs.
+struct ChildPlan {
+  const char* path;
+  char* const* argv;
+  char* const* envp;
+  const int* sources;
+  size_t source_count;
+  int report_fd;
+  pid_t parent;
+  const WorkerOptions* options;
+};
+
+// Reports errno on `report_fd` and ends the child.
+[[noreturn]] void ReportAndExit(int report_fd) {
+  const int error = errno;
+  [[maybe_unused]] const ssize_t n = ::write(report_fd, &error, sizeof error);
+  ::_exit(127);
+}
+
+// The child's side: reports errno on `plan.report_fd` and exits 127 if a
+// step fails.
+[[noreturn]] void RunChild(const ChildPlan& plan) {
+  const int report = plan.report_fd;
+  // No signal blocked, the stop signals at their default action, whatever
+  // the monitor blocked or ignored for itself (a server blocks SIGTERM for
+  // signalfd; Bazel ignores SIGPIPE).
+  sigset_t none;
+  sigemptyset(&none);
+  if (::sigprocmask(SIG_SETMASK, &none, nullptr) != 0) ReportAndExit(report);
+  struct sigaction default_action {};
+  default_action.sa_handler = SIG_DFL;
+  for (int signal : {SIGINT, SIGTERM, SIGPIPE, SIGHUP})
+    ::sigaction(signal, &default_action, nullptr);
+  const WorkerOptions& options = *plan.options;
+  if (options.parent_death_signal != 0) {
+    if (::prctl(PR_SET_PDEATHSIG, options.parent_death_signal, 0, 0, 0) != 0) ReportAndExit(report);
+    // The parent may have gone before the prctl: then the signal is due now.
+    if (::getppid() != plan.parent) ::raise(options.parent_death_signal);
+  }
+  for (const auto& [resource, value] : options.limits) {
+    const rlimit limit{value, value};
+    if (::setrlimit(resource, &limit) != 0) ReportAndExit(report);
+  }
+  if (options.no_new_privs && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) ReportAndExit(report);
+  for (size_t i = 0; i < plan.source_count; ++i) {
+    // dup2 clears close-on-exec on the copy; the sources stay close-on-exec.
+    if (::dup2(plan.sources[i], kWorkerFd + static_cast<int>(i)) < 0) ReportAndExit(report);
+  }
+  // Everything above is closed at exec, whether or not it was
+  // close-on-exec (the report pipe with it).
+  if (::syscall(SYS_close_range, kWorkerFd + plan.source_count, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+    ReportAndExit(report);
+  }
+  ::execve(plan.path, plan.argv, plan.envp);
+  ReportAndExit(report);
+}
+
+// The parent's side: end of file on the report pipe means the exec
+// happened; an errno means the child failed first (and is reaped here).
+absl::Status AwaitExec(int report_fd, pid_t pid) {
+  int error = 0;
+  ssize_t n;
+  do {
+    n = ::read(report_fd, &error, sizeof error);
+  } while (n < 0 && errno == EINTR);
+  if (n == 0) return absl::OkStatus();
+  ::waitpid(pid, nullptr, 0);
+  if (n != static_cast<ssize_t>(sizeof error))
+    return absl::InternalError("the child failed to start");
+  return absl::ErrnoToStatus(error, "exec");
 }
 
 std::vector<char*> Pointers(std::vector<std::string>& strings) {
@@ -135,32 +211,35 @@ absl::StatusOr<Worker> SpawnWorker(std::vector<std::string> argv, WorkerOptions 
   given.insert(given.end(), options.fds.begin(), options.fds.end());
   absl::StatusOr<std::vector<UniqueFd>> sources = MoveAboveTargets(given, what);
   if (!sources.ok()) return sources.status();
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  for (size_t i = 0; i < sources->size(); ++i) {
-    posix_spawn_file_actions_adddup2(&actions, (*sources)[i].fd(), kWorkerFd + static_cast<int>(i));
-  }
-  // Everything above is closed, whether or not it was close-on-exec.
-  posix_spawn_file_actions_addclosefrom_np(&actions, kWorkerFd + static_cast<int>(sources->size()));
-  // The child starts with no signal blocked and the stop signals at their
-  // default action, whatever the monitor blocked or ignored for itself
-  // (a server blocks SIGTERM for sigwait/signalfd; Bazel ignores SIGPIPE).
-  posix_spawnattr_t attributes;
-  posix_spawnattr_init(&attributes);
-  sigset_t none, defaults;
-  sigemptyset(&none);
-  sigemptyset(&defaults);
-  for (int signal : {SIGINT, SIGTERM, SIGPIPE, SIGHUP}) sigaddset(&defaults, signal);
-  posix_spawnattr_setsigmask(&attributes, &none);
-  posix_spawnattr_setsigdefault(&attributes, &defaults);
-  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  std::vector<int> source_fds;
+  for (const UniqueFd& source : *sources) source_fds.push_back(source.fd());
+  // Where the child reports a failure before exec: above every target,
+  // close-on-exec, so exec closes it and the parent reads end of file.
+  int report_fds[2];
+  if (::pipe2(report_fds, O_CLOEXEC) != 0) return absl::ErrnoToStatus(errno, what);
+  UniqueFd report_read(report_fds[0]);
+  UniqueFd report_low(report_fds[1]);
+  UniqueFd report_write(
+      ::fcntl(report_low.fd(), F_DUPFD_CLOEXEC, kWorkerFd + static_cast<int>(sources->size())));
+  report_low = UniqueFd();
+  if (!report_write.is_open()) return absl::ErrnoToStatus(errno, what);
   std::vector<char*> args = Pointers(argv);
   std::vector<char*> envp = Pointers(*env);
-  pid_t pid = -1;
-  const int error = ::posix_spawn(&pid, args[0], &actions, &attributes, args.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attributes);
-  if (error != 0) return absl::ErrnoToStatus(error, what);
+  const ChildPlan plan{.path = args[0],
+                       .argv = args.data(),
+                       .envp = envp.data(),
+                       .sources = source_fds.data(),
+                       .source_count = source_fds.size(),
+                       .report_fd = report_write.fd(),
+                       .parent = ::getpid(),
+                       .options = &options};
+  const pid_t pid = ::fork();
+  if (pid < 0) return absl::ErrnoToStatus(errno, what);
+  if (pid == 0) RunChild(plan);
+  report_write = UniqueFd();
+  if (absl::Status started = AwaitExec(report_read.fd(), pid); !started.ok()) {
+    return sockets::Annotate(started, what);
+  }
   // The child is ours and unreaped, so its pid cannot be reused meanwhile.
   UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
   if (!pidfd.is_open()) {

@@ -25,10 +25,12 @@
 #ifndef CONET_IPC_SPAWN_WORKER_H_
 #define CONET_IPC_SPAWN_WORKER_H_
 
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include <initializer_list>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -53,6 +55,22 @@ struct WorkerOptions {
   // Descriptors of the caller's (still open, still the caller's) that the
   // child gets at 4, 5, ... in this order, without close-on-exec.
   std::vector<int> fds;
+  // What the child does to itself before the worker's program runs (between
+  // fork and exec), so the worker's code never runs without it:
+  // The signal the child gets when the thread that spawned it ends
+  // (PR_SET_PDEATHSIG; the kernel's rule is the thread, not the process:
+  // spawn from a thread that lives as long as the monitor). 0: none. A
+  // parent that is already gone when the child starts is the same event.
+  int parent_death_signal = 0;
+  // Resource limits, each set soft and hard (RLIMIT_NOFILE, RLIMIT_CORE,
+  // RLIMIT_NPROC, ...): (resource, value) pairs.
+  std::vector<std::pair<int, rlim_t>> limits;
+  // PR_SET_NO_NEW_PRIVS: the worker (and whatever it executes) can never
+  // gain privileges through setuid binaries or file capabilities.
+  bool no_new_privs = false;
+  // (The rest of a sandbox, Landlock and seccomp, needs the worker to hold
+  // its descriptors first and would have to allow the exec itself: the
+  // worker applies them, with ipc::ApplySandbox in ipc/sandbox.h.)
 };
 
 class Worker {

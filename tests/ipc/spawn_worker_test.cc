@@ -2,6 +2,9 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -122,6 +125,70 @@ TEST(SpawnWorkerTest, AMissingProgramIsAnError) {
   absl::Status status = RunTask(SpawnMissing());
   EXPECT_FALSE(status.ok());
   EXPECT_THAT(status.message(), ::testing::HasSubstr("/nonexistent/worker"));
+}
+
+TEST(SpawnWorkerTest, TheWorkerStartsWithItsLimitsNoNewPrivsAndParentDeathSignal) {
+  FdLeakCheck leaks;
+  WorkerOptions options;
+  options.environment = {"CONET_TEST_REPORT_PRIVS=1"};
+  options.limits = {{RLIMIT_NOFILE, 64}, {RLIMIT_CORE, 0}};
+  options.no_new_privs = true;
+  options.parent_death_signal = SIGKILL;
+  EXPECT_EQ(RunTask(RunWorker("0", false, std::move(options))),
+            "fds=0,1,2,3 env=CONET_TEST_REPORT_PRIVS nnp=1 pdeath=9 nofile=64/64 core=0/0 exit=0");
+}
+
+TEST(SpawnWorkerTest, WithoutOptionsTheWorkerKeepsThePrivilegeDefaults) {
+  FdLeakCheck leaks;
+  WorkerOptions options;
+  options.environment = {"CONET_TEST_REPORT_PRIVS=1"};
+  EXPECT_THAT(RunTask(RunWorker("0", false, std::move(options))),
+              ::testing::HasSubstr(" nnp=0 pdeath=0 "));
+}
+
+TEST(SpawnWorkerTest, ALimitTheKernelRefusesIsAnErrorBeforeTheWorkerRuns) {
+  FdLeakCheck leaks;
+  WorkerOptions options;
+  rlimit files{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &files), 0);
+  if (files.rlim_max == RLIM_INFINITY || ::geteuid() == 0) {
+    // Root may raise a hard limit, but not past the kernel's nr_open.
+    options.limits = {{RLIMIT_NOFILE, RLIM_INFINITY}};
+  } else {
+    options.limits = {{RLIMIT_NOFILE, files.rlim_max + 1}};
+  }
+  EXPECT_THAT(RunTask(RunWorker("0", false, std::move(options))), ::testing::HasSubstr("exec"));
+}
+
+TEST(SpawnWorkerTest, TheWorkerGetsItsSignalWhenTheSpawningProcessEnds) {
+  // The worker, orphaned, is reparented to this process, which can then
+  // see how it ended.
+  ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), 0);
+  int pid_pipe[2];
+  ASSERT_EQ(::pipe2(pid_pipe, O_CLOEXEC), 0);
+  const pid_t middle = ::fork();
+  if (middle == 0) {
+    absl::StatusOr<std::unique_ptr<EventLoop>> loop = EventLoop::Create();
+    WorkerOptions options;
+    options.parent_death_signal = SIGKILL;
+    absl::StatusOr<Worker> worker =
+        SpawnWorker({RunfilePath("tests/ipc/worker_child")}, std::move(options),
+                    loop.ok() ? loop->get() : nullptr);
+    const pid_t pid = worker.ok() ? worker->pid() : -1;
+    [[maybe_unused]] const ssize_t n = ::write(pid_pipe[1], &pid, sizeof pid);
+    ::_exit(0);  // without the Worker's destructor, which would kill it
+  }
+  ::close(pid_pipe[1]);
+  pid_t worker = -1;
+  ASSERT_EQ(::read(pid_pipe[0], &worker, sizeof worker), static_cast<ssize_t>(sizeof worker));
+  ::close(pid_pipe[0]);
+  ASSERT_GT(worker, 0);
+  ASSERT_EQ(::waitpid(middle, nullptr, 0), middle);
+  // Without the signal it would notice its closed channel and exit 101 or 102.
+  int status = 0;
+  ASSERT_EQ(::waitpid(worker, &status, 0), worker);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
+  ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0), 0);
 }
 
 TEST(SpawnWorkerTest, WorkerChannelFdOutsideAWorkerIsNotFound) {

@@ -2,6 +2,8 @@
 // descriptors it has open and the names of its environment variables, and
 // exits with the status the parent asks for (or waits to be killed).
 #include <dirent.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -45,7 +47,19 @@ int main() {
   if (!channel.ok()) return 100;
   // Taken before anything else opens a descriptor of its own.
   const std::string fds = OpenFds();
-  const std::string report = absl::StrCat("fds=", fds, " env=", VariableNames());
+  std::string report = absl::StrCat("fds=", fds, " env=", VariableNames());
+  // What it started with, when asked (the variable then shows in env=).
+  if (std::getenv("CONET_TEST_REPORT_PRIVS") != nullptr) {
+    int pdeath = 0;
+    ::prctl(PR_GET_PDEATHSIG, &pdeath, 0, 0, 0);
+    rlimit files{};
+    rlimit core{};
+    ::getrlimit(RLIMIT_NOFILE, &files);
+    ::getrlimit(RLIMIT_CORE, &core);
+    absl::StrAppend(&report, " nnp=", ::prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0), " pdeath=", pdeath,
+                    " nofile=", files.rlim_cur, "/", files.rlim_max, " core=", core.rlim_cur, "/",
+                    core.rlim_max);
+  }
   if (::send(channel->fd(), report.data(), report.size(), 0) < 0) return 101;
   char request[16];
   const ssize_t n = ::recv(channel->fd(), request, sizeof(request) - 1, 0);
