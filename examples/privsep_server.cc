@@ -184,10 +184,16 @@ std::string Describe(const absl::StatusOr<int>& status) {
 
 // Runs a worker serving the listeners until the stop.
 conet::Task<void> Supervise(Monitored* monitored, std::stop_token stop) {
+  conet::ipc::WorkerOptions options;
+  // Set before the worker's code runs. This loop's thread lives as long as
+  // the monitor, so the signal comes only when the monitor is gone.
+  options.parent_death_signal = SIGKILL;
+  options.no_new_privs = true;
   absl::StatusOr<conet::ipc::Worker> worker = conet::ipc::SpawnWorker(
       {conet::ipc::SelfExecutable(), "--role=worker", "--user=" + monitored->flags.user,
        "--sandbox=" + monitored->flags.sandbox,
-       "--drain-timeout=" + absl::FormatDuration(monitored->flags.drain_timeout)});
+       "--drain-timeout=" + absl::FormatDuration(monitored->flags.drain_timeout)},
+      std::move(options));
   if (!worker.ok()) {
     monitored->exit_code = Fail(worker.status(), 1);
     co_return;
