@@ -38,7 +38,10 @@ absl::StatusOr<UniqueFd> PeerPidFd(int fd) {
   // A pidfd may name a process that has exited (not yet reaped): that is
   // no peer to trust, and its pid may soon be someone else's. Fail closed.
   pollfd exited{owned.fd(), POLLIN, 0};
-  if (::poll(&exited, 1, 0) != 0) {
+  const int ready = ::poll(&exited, 1, 0);
+  if (ready < 0)
+    return absl::ErrnoToStatus(errno, absl::StrCat("poll of the peer's pidfd on fd ", fd));
+  if (ready > 0) {
     return absl::FailedPreconditionError(
         absl::StrCat("SO_PEERPIDFD on fd ", fd, ": the peer process has exited"));
   }

@@ -7,9 +7,12 @@
 #include <pwd.h>
 #include <sched.h>
 #include <seccomp.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -166,9 +169,16 @@ absl::Status Sandboxer::Identity() {
   }
   const uid_t uid = found->pw_uid;
   const gid_t gid = found->pw_gid;
+  // Changing identity clears the parent-death signal (the kernel's rule):
+  // whatever SpawnWorker armed is armed again afterwards.
+  int death_signal = 0;
+  ::prctl(PR_GET_PDEATHSIG, &death_signal, 0, 0, 0);
   if (::setgroups(0, nullptr) != 0 || ::setresgid(gid, gid, gid) != 0 ||
       ::setresuid(uid, uid, uid) != 0) {
     return absl::ErrnoToStatus(errno, absl::StrCat("sandbox: become ", policy_.user));
+  }
+  if (death_signal != 0 && ::prctl(PR_SET_PDEATHSIG, death_signal, 0, 0, 0) != 0) {
+    return absl::ErrnoToStatus(errno, "sandbox: PR_SET_PDEATHSIG after the identity change");
   }
   uid_t ruid, euid, suid;
   gid_t rgid, egid, sgid;
@@ -290,8 +300,12 @@ absl::Status Sandboxer::Landlock() {
                   absl::StrCat("landlock_create_ruleset: ", ErrnoText(errno)));
   }
   for (size_t i = 0; i < beneath.size(); ++i) {
-    PathBeneathAttr rule{LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR,
-                         beneath[i].fd()};
+    // A directory may be listed and read beneath; a file only read.
+    struct stat st {};
+    const bool directory = ::fstat(beneath[i].fd(), &st) == 0 && S_ISDIR(st.st_mode);
+    PathBeneathAttr rule{
+        LANDLOCK_ACCESS_FS_READ_FILE | (directory ? LANDLOCK_ACCESS_FS_READ_DIR : uint64_t{0}),
+        beneath[i].fd()};
     if (::syscall(SYS_landlock_add_rule, ruleset.fd(), LANDLOCK_RULE_PATH_BENEATH, &rule, 0) != 0) {
       return absl::ErrnoToStatus(
           errno, absl::StrCat("sandbox: landlock_add_rule ", policy_.read_only_paths[i]));
@@ -340,10 +354,26 @@ absl::Status Allow(scmp_filter_ctx filter, const std::string& name) {
   if (number == __NR_SCMP_ERROR) {
     return absl::InvalidArgumentError(absl::StrCat("sandbox: unknown system call \"", name, "\""));
   }
-  int added;
+  int added = 0;
   if (name == "clone") {
     added = seccomp_rule_add(filter, SCMP_ACT_ALLOW, number, 1,
                              SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
+  } else if (name == "ioctl") {
+    // Only these requests: TIOCSTI on an inherited terminal would type
+    // commands into the shell that started the process.
+    for (unsigned long request : {FIONBIO, FIONREAD, FIOCLEX, FIONCLEX, TCGETS}) {
+      if (added == 0) {
+        added = seccomp_rule_add(filter, SCMP_ACT_ALLOW, number, 1,
+                                 SCMP_A1(SCMP_CMP_EQ, static_cast<scmp_datum_t>(request)));
+      }
+    }
+  } else if (name == "prlimit64") {
+    // Its own limits only (pid 0), not another process's of the same uid.
+    added = seccomp_rule_add(filter, SCMP_ACT_ALLOW, number, 1, SCMP_A0(SCMP_CMP_EQ, 0));
+  } else if (name == "tgkill") {
+    // Its own threads only.
+    added = seccomp_rule_add(filter, SCMP_ACT_ALLOW, number, 1,
+                             SCMP_A0(SCMP_CMP_EQ, static_cast<scmp_datum_t>(::getpid())));
   } else {
     added = seccomp_rule_add(filter, SCMP_ACT_ALLOW, number, 0);
   }

@@ -41,12 +41,13 @@
 // exit runs when the sandbox is applied instead: at exit it needs ptrace,
 // a new process and /proc, all of which the sandbox refuses.
 //
-// Call it from the process's only thread if it has one; with threads,
-// identity, capabilities and limits change only the calling thread (as the
-// kernel does them), while Landlock and seccomp are applied to every
-// thread (seccomp with SECCOMP_FILTER_FLAG_TSYNC; Landlock only to the
-// calling thread and the threads it starts later). So a worker sandboxes
-// itself before it starts threads.
+// Call it from the process's only thread, before it starts any: the
+// identity (glibc applies it to every thread) and the limits are the
+// process's, but no-new-privs, the capability sets and Landlock are the
+// calling thread's and of the threads it starts later (seccomp is applied
+// to every thread, SECCOMP_FILTER_FLAG_TSYNC). With no_new_processes, no
+// thread can be started afterwards either: RLIMIT_NPROC counts threads
+// (the CLONE_THREAD rule matters only with that limit off).
 #ifndef CONET_IPC_SANDBOX_H_
 #define CONET_IPC_SANDBOX_H_
 
@@ -111,7 +112,10 @@ struct SandboxPolicy {
 // eventfd, timerfd, signalfd), reads, writes and socket calls on
 // descriptors it holds (accept4, recvmsg/sendmsg with descriptors,
 // shutdown, sendfile), memory, time, futexes and threads (clone only with
-// CLONE_THREAD: see ApplySandbox), and exit. Kept current with conet's own
+// CLONE_THREAD), and exit. Some only with these arguments: ioctl only
+// FIONBIO, FIONREAD, FIOCLEX, FIONCLEX and TCGETS (never TIOCSTI into an
+// inherited terminal), prlimit64 only on itself, tgkill only its own
+// threads. Kept current with conet's own
 // calls: a test runs the loop, sockets and channel under this list.
 std::vector<std::string> EventLoopSystemCalls();
 

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/close_range.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -72,64 +73,105 @@ struct ChildPlan {
   const WorkerOptions* options;
 };
 
-// Reports errno on `report_fd` and ends the child.
-[[noreturn]] void ReportAndExit(int report_fd) {
-  const int error = errno;
-  [[maybe_unused]] const ssize_t n = ::write(report_fd, &error, sizeof error);
+// The steps of the child between fork and exec, for the parent's error.
+enum Step : int { kSignals, kDeathSignal, kLimit, kNoNewPrivs, kDup, kCloseRange, kExec };
+constexpr const char* kStepNames[] = {
+    "reset signals", "PR_SET_PDEATHSIG", "setrlimit", "PR_SET_NO_NEW_PRIVS",
+    "dup2",          "close_range",      "exec"};
+
+// Reports `step` and errno on `report_fd` and ends the child.
+[[noreturn]] void ReportAndExit(int report_fd, Step step) {
+  const int report[2] = {step, errno};
+  [[maybe_unused]] const ssize_t n = ::write(report_fd, report, sizeof report);
   ::_exit(127);
 }
 
-// The child's side: reports errno on `plan.report_fd` and exits 127 if a
-// step fails.
+// Marks every descriptor from `first` on close-on-exec: close_range where
+// the kernel has CLOSE_RANGE_CLOEXEC (5.11), else one by one up to the
+// descriptor limit.
+bool CloseAllAtExec(int first) {
+  if (::syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return true;
+  if (errno != EINVAL && errno != ENOSYS) return false;
+  rlimit files{};
+  if (::getrlimit(RLIMIT_NOFILE, &files) != 0) return false;
+  for (rlim_t fd = static_cast<rlim_t>(first); fd < files.rlim_cur; ++fd) {
+    ::fcntl(static_cast<int>(fd), F_SETFD, FD_CLOEXEC);  // EBADF: not open
+  }
+  return true;
+}
+
+// The child's side: reports the failing step and errno on
+// `plan.report_fd` and exits 127 if a step fails. Every signal the parent
+// had handled or ignored is back at its default action before any is
+// unblocked (the parent blocked them all around the fork), so no handler
+// of the parent's runs here and the worker starts as a fresh program would
+// (a server blocks SIGTERM for signalfd; Bazel ignores SIGPIPE).
 [[noreturn]] void RunChild(const ChildPlan& plan) {
   const int report = plan.report_fd;
-  // No signal blocked, the stop signals at their default action, whatever
-  // the monitor blocked or ignored for itself (a server blocks SIGTERM for
-  // signalfd; Bazel ignores SIGPIPE).
-  sigset_t none;
-  sigemptyset(&none);
-  if (::sigprocmask(SIG_SETMASK, &none, nullptr) != 0) ReportAndExit(report);
   struct sigaction default_action {};
   default_action.sa_handler = SIG_DFL;
-  for (int signal : {SIGINT, SIGTERM, SIGPIPE, SIGHUP})
-    ::sigaction(signal, &default_action, nullptr);
+  for (int signal = 1; signal < NSIG; ++signal) {
+    if (signal == SIGKILL || signal == SIGSTOP) continue;
+    ::sigaction(signal, &default_action, nullptr);  // EINVAL for the C library's own: kept
+  }
+  sigset_t none;
+  sigemptyset(&none);
+  if (::sigprocmask(SIG_SETMASK, &none, nullptr) != 0) ReportAndExit(report, kSignals);
   const WorkerOptions& options = *plan.options;
   if (options.parent_death_signal != 0) {
-    if (::prctl(PR_SET_PDEATHSIG, options.parent_death_signal, 0, 0, 0) != 0) ReportAndExit(report);
+    if (::prctl(PR_SET_PDEATHSIG, options.parent_death_signal, 0, 0, 0) != 0) {
+      ReportAndExit(report, kDeathSignal);
+    }
     // The parent may have gone before the prctl: then the signal is due now.
     if (::getppid() != plan.parent) ::raise(options.parent_death_signal);
   }
   for (const auto& [resource, value] : options.limits) {
     const rlimit limit{value, value};
-    if (::setrlimit(resource, &limit) != 0) ReportAndExit(report);
+    if (::setrlimit(resource, &limit) != 0) ReportAndExit(report, kLimit);
   }
-  if (options.no_new_privs && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) ReportAndExit(report);
+  if (options.no_new_privs && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+    ReportAndExit(report, kNoNewPrivs);
+  }
   for (size_t i = 0; i < plan.source_count; ++i) {
     // dup2 clears close-on-exec on the copy; the sources stay close-on-exec.
-    if (::dup2(plan.sources[i], kWorkerFd + static_cast<int>(i)) < 0) ReportAndExit(report);
+    if (::dup2(plan.sources[i], kWorkerFd + static_cast<int>(i)) < 0) ReportAndExit(report, kDup);
   }
   // Everything above is closed at exec, whether or not it was
   // close-on-exec (the report pipe with it).
-  if (::syscall(SYS_close_range, kWorkerFd + plan.source_count, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
-    ReportAndExit(report);
+  if (!CloseAllAtExec(kWorkerFd + static_cast<int>(plan.source_count))) {
+    ReportAndExit(report, kCloseRange);
   }
   ::execve(plan.path, plan.argv, plan.envp);
-  ReportAndExit(report);
+  ReportAndExit(report, kExec);
+}
+
+// Reaps `pid`, retrying when interrupted.
+void ReapChild(pid_t pid) {
+  while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+  }
 }
 
 // The parent's side: end of file on the report pipe means the exec
-// happened; an errno means the child failed first (and is reaped here).
+// happened; a report means the child failed first (it is reaped here).
 absl::Status AwaitExec(int report_fd, pid_t pid) {
-  int error = 0;
+  int report[2] = {0, 0};
   ssize_t n;
   do {
-    n = ::read(report_fd, &error, sizeof error);
+    n = ::read(report_fd, report, sizeof report);
   } while (n < 0 && errno == EINTR);
   if (n == 0) return absl::OkStatus();
-  ::waitpid(pid, nullptr, 0);
-  if (n != static_cast<ssize_t>(sizeof error))
+  if (n < 0) {
+    // Whether it exec'd is unknown: do not leave it running unseen.
+    const absl::Status status = absl::ErrnoToStatus(errno, "read the child's start report");
+    ::kill(pid, SIGKILL);
+    ReapChild(pid);
+    return status;
+  }
+  ReapChild(pid);
+  if (n != static_cast<ssize_t>(sizeof report) || report[0] < 0 || report[0] > kExec) {
     return absl::InternalError("the child failed to start");
-  return absl::ErrnoToStatus(error, "exec");
+  }
+  return absl::ErrnoToStatus(report[1], kStepNames[report[0]]);
 }
 
 std::vector<char*> Pointers(std::vector<std::string>& strings) {
@@ -233,9 +275,17 @@ absl::StatusOr<Worker> SpawnWorker(std::vector<std::string> argv, WorkerOptions 
                        .report_fd = report_write.fd(),
                        .parent = ::getpid(),
                        .options = &options};
+  // Every signal blocked across the fork: the child unblocks them only once
+  // their handlers are gone.
+  sigset_t all;
+  sigset_t before;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &before);
   const pid_t pid = ::fork();
-  if (pid < 0) return absl::ErrnoToStatus(errno, what);
   if (pid == 0) RunChild(plan);
+  const int fork_error = errno;
+  ::pthread_sigmask(SIG_SETMASK, &before, nullptr);
+  if (pid < 0) return absl::ErrnoToStatus(fork_error, what);
   report_write = UniqueFd();
   if (absl::Status started = AwaitExec(report_read.fd(), pid); !started.ok()) {
     return sockets::Annotate(started, what);

@@ -9,6 +9,7 @@
 #include <sched.h>
 #include <seccomp.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
@@ -190,6 +191,21 @@ TEST(SandboxTest, IdentityCannotBeRegained) {
   EXPECT_EQ(outcome.found, "ok") << outcome.report;
 }
 
+TEST(SandboxTest, TheParentDeathSignalSurvivesTheIdentityChange) {
+  if (!IsRoot()) GTEST_SKIP() << "needs root to drop to nobody";
+  SandboxPolicy policy = EmptySandbox();
+  policy.user = "nobody";
+  Outcome outcome = RunSandboxed(
+      policy, SandboxMode::kStrict,
+      [] {
+        int signal = 0;
+        ::prctl(PR_GET_PDEATHSIG, &signal, 0, 0, 0);
+        return absl::StrCat("pdeath=", signal);
+      },
+      [] { ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0); });
+  EXPECT_EQ(outcome.found, "pdeath=9") << outcome.report;
+}
+
 TEST(SandboxTest, AnUnknownUserIsAnErrorInEveryMode) {
   if (!IsRoot()) GTEST_SKIP() << "only root changes user";
   SandboxPolicy policy = EmptySandbox();
@@ -358,6 +374,19 @@ TEST(SandboxTest, SeccompRefusesWhatIsNotListedAndTheLoopStillRuns) {
     refused = Errno(::ptrace(PTRACE_TRACEME, 0, nullptr, nullptr) != 0, EPERM, "ptrace");
     if (refused != "ok") return refused;
     refused = Errno(::socket(AF_INET, SOCK_STREAM, 0) < 0, EPERM, "socket");
+    if (refused != "ok") return refused;
+    // ioctl only with harmless requests: never typing into a terminal.
+    const char typed = 'x';
+    refused = Errno(::ioctl(0, TIOCSTI, &typed) != 0, EPERM, "ioctl(TIOCSTI)");
+    if (refused != "ok") return refused;
+    int pending = -1;
+    if (::ioctl(ours.fd(), FIONREAD, &pending) != 0) return std::string("ioctl(FIONREAD) refused");
+    // Limits: its own only.
+    rlimit limit{};
+    if (::prlimit(0, RLIMIT_NOFILE, nullptr, &limit) != 0)
+      return std::string("own prlimit refused");
+    refused = Errno(::prlimit(::getppid(), RLIMIT_NOFILE, nullptr, &limit) != 0, EPERM,
+                    "prlimit of the parent");
     if (refused != "ok") return refused;
     return Errno(::mkdir("/tmp/conet-sandbox-never", 0700) != 0, EPERM, "mkdir");
   });

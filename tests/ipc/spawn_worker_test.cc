@@ -157,7 +157,8 @@ TEST(SpawnWorkerTest, ALimitTheKernelRefusesIsAnErrorBeforeTheWorkerRuns) {
   } else {
     options.limits = {{RLIMIT_NOFILE, files.rlim_max + 1}};
   }
-  EXPECT_THAT(RunTask(RunWorker("0", false, std::move(options))), ::testing::HasSubstr("exec"));
+  EXPECT_THAT(RunTask(RunWorker("0", false, std::move(options))),
+              ::testing::HasSubstr(": setrlimit: "));
 }
 
 TEST(SpawnWorkerTest, TheWorkerGetsItsSignalWhenTheSpawningProcessEnds) {
