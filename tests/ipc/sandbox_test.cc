@@ -334,6 +334,38 @@ TEST(SandboxTest, LandlockScopesAbstractSocketsAndSignals) {
   EXPECT_THAT(outcome.report, HasSubstr("scoped abstract sockets and signals"));
 }
 
+TEST(SandboxTest, NewNamespacesCutTheNetworkButKeepWhatIsHeld) {
+  if (!IsRoot()) GTEST_SKIP() << "new namespaces need CAP_SYS_ADMIN";
+  const UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t size = sizeof address;
+  ASSERT_EQ(::bind(listener.fd(), reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  ASSERT_EQ(::listen(listener.fd(), 4), 0);
+  ASSERT_EQ(::getsockname(listener.fd(), reinterpret_cast<sockaddr*>(&address), &size), 0);
+  int pair[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+  const UniqueFd ours(pair[0]);
+  const UniqueFd theirs(pair[1]);
+  SandboxPolicy policy = EmptySandbox();
+  policy.unshare_namespaces = true;
+  Outcome outcome = RunSandboxed(policy, SandboxMode::kStrict, [&] {
+    // The new network namespace's loopback is down: the host's is gone.
+    const UniqueFd client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (::connect(client.fd(), reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0) {
+      return std::string("reached the host's loopback");
+    }
+    // A socket it already held still works.
+    if (::send(theirs.fd(), "held", 4, MSG_NOSIGNAL) != 4) return std::string("send failed");
+    return std::string("ok");
+  });
+  EXPECT_EQ(outcome.found, "ok") << outcome.report;
+  EXPECT_THAT(outcome.report, HasSubstr("namespaces (network, IPC, UTS)"));
+  char got[4];
+  EXPECT_EQ(::recv(ours.fd(), got, sizeof got, MSG_DONTWAIT), 4);
+}
+
 // An event loop serving a socket it was handed: what a worker does.
 Task<std::string> EchoOnce(StreamSocket* socket) {
   char buffer[16];

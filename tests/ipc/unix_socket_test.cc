@@ -391,7 +391,7 @@ Task<void> CredentialsOfAChild(std::string path) {
 
 // Receives one datagram on `server` (credentials on) after `send` ran in
 // a child as nobody; yields the credentials it came with.
-Task<std::optional<Credentials>> CredentialsOfADatagram(UnixSocket* server, const std::string& name,
+Task<std::optional<Credentials>> CredentialsOfADatagram(UnixSocket* server, std::string name,
                                                         bool as_nobody) {
   auto send = [&name] {
     const UniqueFd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
@@ -414,41 +414,45 @@ Task<std::optional<Credentials>> CredentialsOfADatagram(UnixSocket* server, cons
   co_return got->credentials;
 }
 
+// Two senders on one unconnected socket with credentials on: this process,
+// then a child as nobody, each told apart.
+Task<void> EachSenderToldApart(std::string name) {
+  absl::StatusOr<UnixSocket> server =
+      UnixSocket::BindDatagram(*SocketAddress::Parse("unix:@" + name));
+  CONET_CO_ASSERT_OK(server);
+  CONET_CO_ASSERT_OK(server->ReceiveSenderCredentials());
+  std::optional<Credentials> ours = co_await CredentialsOfADatagram(&*server, name, false);
+  EXPECT_TRUE(ours.has_value());
+  if (ours.has_value()) {
+    EXPECT_EQ(ours->pid, ::getpid());
+    EXPECT_EQ(ours->uid, ::getuid());
+  }
+  std::optional<Credentials> theirs = co_await CredentialsOfADatagram(&*server, name, true);
+  EXPECT_TRUE(theirs.has_value());
+  if (theirs.has_value()) {
+    EXPECT_EQ(theirs->uid, ::getpwnam("nobody")->pw_uid);
+    EXPECT_NE(theirs->pid, ::getpid());
+  }
+}
+
 TEST(UnixSocketTest, EachDatagramSaysWhoSentIt) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to send as nobody";
   FdLeakCheck leaks;
-  const std::string name = absl::StrCat("conet-passcred-", ::getpid());
-  RunTask([&]() -> Task<void> {
-    absl::StatusOr<UnixSocket> server =
-        UnixSocket::BindDatagram(*SocketAddress::Parse("unix:@" + name));
-    CONET_CO_ASSERT_OK(server);
-    CONET_CO_ASSERT_OK(server->ReceiveSenderCredentials());
-    std::optional<Credentials> ours = co_await CredentialsOfADatagram(&*server, name, false);
-    EXPECT_TRUE(ours.has_value());
-    if (ours.has_value()) {
-      EXPECT_EQ(ours->pid, ::getpid());
-      EXPECT_EQ(ours->uid, ::getuid());
-    }
-    // A second sender on the same unconnected socket, told apart.
-    std::optional<Credentials> theirs = co_await CredentialsOfADatagram(&*server, name, true);
-    EXPECT_TRUE(theirs.has_value());
-    if (theirs.has_value()) {
-      EXPECT_EQ(theirs->uid, ::getpwnam("nobody")->pw_uid);
-      EXPECT_NE(theirs->pid, ::getpid());
-    }
-  }());
+  RunTask(EachSenderToldApart(absl::StrCat("conet-passcred-", ::getpid())));
+}
+
+// Without ReceiveSenderCredentials, a datagram comes without them.
+Task<void> NoCredentialsUnasked(std::string name) {
+  absl::StatusOr<UnixSocket> server =
+      UnixSocket::BindDatagram(*SocketAddress::Parse("unix:@" + name));
+  CONET_CO_ASSERT_OK(server);
+  std::optional<Credentials> none = co_await CredentialsOfADatagram(&*server, name, false);
+  EXPECT_FALSE(none.has_value());
 }
 
 TEST(UnixSocketTest, WithoutAskingNoCredentialsArrive) {
   FdLeakCheck leaks;
-  const std::string name = absl::StrCat("conet-nocred-", ::getpid());
-  RunTask([&]() -> Task<void> {
-    absl::StatusOr<UnixSocket> server =
-        UnixSocket::BindDatagram(*SocketAddress::Parse("unix:@" + name));
-    CONET_CO_ASSERT_OK(server);
-    std::optional<Credentials> none = co_await CredentialsOfADatagram(&*server, name, false);
-    EXPECT_FALSE(none.has_value());
-  }());
+  RunTask(NoCredentialsUnasked(absl::StrCat("conet-nocred-", ::getpid())));
 }
 
 // A seqpacket pair made here, one end given to a child: the messages the
@@ -501,7 +505,7 @@ TEST(UnixSocketTest, CredentialsFollowEachMessagesSender) {
 
 // A peer that connected and is gone: its pidfd is refused, whether it is
 // still a zombie or already reaped.
-Task<void> PidFdOfAPeerThatIsGone(const std::string& name, bool reap) {
+Task<void> PidFdOfAPeerThatIsGone(std::string name, bool reap) {
   absl::StatusOr<SocketAddress> address = SocketAddress::Parse("unix:@" + name);
   absl::StatusOr<SeqPacketListener> listener = SeqPacketListener::Bind(*address);
   CONET_CO_ASSERT_OK(listener);
