@@ -277,16 +277,27 @@ TEST(SandboxTest, LandlockReadOnlyBeneathARoot) {
   EXPECT_EQ(outcome.found, "ok") << outcome.report;
 }
 
+// A TCP listener on 127.0.0.1 and an ephemeral port, its address in
+// `address`; closed (not open) if any step failed.
+UniqueFd LoopbackListener(sockaddr_in* address) {
+  UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  *address = sockaddr_in{};
+  address->sin_family = AF_INET;
+  address->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t size = sizeof *address;
+  if (::bind(listener.fd(), reinterpret_cast<sockaddr*>(address), sizeof *address) != 0 ||
+      ::listen(listener.fd(), 4) != 0 ||
+      ::getsockname(listener.fd(), reinterpret_cast<sockaddr*>(address), &size) != 0) {
+    return UniqueFd();
+  }
+  return listener;
+}
+
 TEST(SandboxTest, LandlockRefusesTcpBindAndConnect) {
   if (LandlockAbi() < 4) GTEST_SKIP() << "Landlock ABI " << LandlockAbi() << " has no TCP rules";
-  const UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t size = sizeof address;
-  ASSERT_EQ(::bind(listener.fd(), reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
-  ASSERT_EQ(::listen(listener.fd(), 4), 0);
-  ASSERT_EQ(::getsockname(listener.fd(), reinterpret_cast<sockaddr*>(&address), &size), 0);
+  const UniqueFd listener = LoopbackListener(&address);
+  ASSERT_TRUE(listener.is_open());
   SandboxPolicy policy = EmptySandbox();
   policy.no_new_privs = true;
   policy.landlock = true;
@@ -336,14 +347,9 @@ TEST(SandboxTest, LandlockScopesAbstractSocketsAndSignals) {
 
 TEST(SandboxTest, NewNamespacesCutTheNetworkButKeepWhatIsHeld) {
   if (!IsRoot()) GTEST_SKIP() << "new namespaces need CAP_SYS_ADMIN";
-  const UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t size = sizeof address;
-  ASSERT_EQ(::bind(listener.fd(), reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
-  ASSERT_EQ(::listen(listener.fd(), 4), 0);
-  ASSERT_EQ(::getsockname(listener.fd(), reinterpret_cast<sockaddr*>(&address), &size), 0);
+  const UniqueFd listener = LoopbackListener(&address);
+  ASSERT_TRUE(listener.is_open());
   int pair[2];
   ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
   const UniqueFd ours(pair[0]);
