@@ -82,6 +82,7 @@ class Sandboxer {
   absl::Status Record(std::string name, State state, std::string detail);
   absl::Status Namespaces();
   absl::Status DropBoundingSet();
+  absl::Status OpenPaths();
   absl::Status Identity();
   absl::Status NoNewPrivs();
   absl::Status Capabilities();
@@ -92,7 +93,8 @@ class Sandboxer {
   const SandboxPolicy& policy_;
   SandboxMode mode_;
   SandboxReport report_;
-  std::string bounding_lacking_;  // why the bounding set could not be emptied
+  std::string bounding_lacking_;   // why the bounding set could not be emptied
+  std::vector<UniqueFd> beneath_;  // read_only_paths, opened by OpenPaths
 };
 
 absl::Status Sandboxer::Record(std::string name, State state, std::string detail) {
@@ -116,9 +118,9 @@ absl::StatusOr<SandboxReport> Sandboxer::Apply() {
   // still privileged, Landlock after no-new-privs, seccomp last (it would
   // refuse the calls that apply the others).
   for (absl::Status (Sandboxer::*step)() :
-       {&Sandboxer::Namespaces, &Sandboxer::DropBoundingSet, &Sandboxer::Identity,
-        &Sandboxer::NoNewPrivs, &Sandboxer::Capabilities, &Sandboxer::Limits, &Sandboxer::Landlock,
-        &Sandboxer::Seccomp}) {
+       {&Sandboxer::Namespaces, &Sandboxer::DropBoundingSet, &Sandboxer::OpenPaths,
+        &Sandboxer::Identity, &Sandboxer::NoNewPrivs, &Sandboxer::Capabilities, &Sandboxer::Limits,
+        &Sandboxer::Landlock, &Sandboxer::Seccomp}) {
     if (absl::Status done = (this->*step)(); !done.ok()) return done;
   }
   return report_;
@@ -151,6 +153,20 @@ absl::Status Sandboxer::DropBoundingSet() {
       bounding_lacking_ = absl::StrCat("bounding set: PR_CAPBSET_DROP: ", ErrnoText(errno));
       break;
     }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Sandboxer::OpenPaths() {
+  if (!policy_.landlock) return absl::OkStatus();
+  // Before the identity changes: the new user may not reach them. A policy
+  // naming one that is not there is an error.
+  for (const std::string& path : policy_.read_only_paths) {
+    UniqueFd fd(::open(path.c_str(), O_PATH | O_CLOEXEC));
+    if (!fd.is_open()) {
+      return absl::ErrnoToStatus(errno, absl::StrCat("sandbox: open ", path, " for Landlock"));
+    }
+    beneath_.push_back(std::move(fd));
   }
   return absl::OkStatus();
 }
@@ -261,15 +277,7 @@ absl::Status Sandboxer::Landlock() {
   if (!policy_.landlock) return absl::OkStatus();
   const int abi = report_.landlock_abi;
   if (abi <= 0) return Record("landlock", State::kLacking, "the kernel has no Landlock");
-  // The paths first: a policy naming one that is not there is an error.
-  std::vector<UniqueFd> beneath;
-  for (const std::string& path : policy_.read_only_paths) {
-    UniqueFd fd(::open(path.c_str(), O_PATH | O_CLOEXEC));
-    if (!fd.is_open()) {
-      return absl::ErrnoToStatus(errno, absl::StrCat("sandbox: open ", path, " for Landlock"));
-    }
-    beneath.push_back(std::move(fd));
-  }
+  const std::vector<UniqueFd>& beneath = beneath_;
   RulesetAttr attr{};
   attr.handled_access_fs = HandledFsAccess(abi);
   std::vector<std::string> enforced = {
@@ -387,12 +395,17 @@ absl::Status Sandboxer::Seccomp() {
   if (!policy_.seccomp) return absl::OkStatus();
   scmp_filter_ctx filter = seccomp_init(DenialAction(policy_.denial));
   if (filter == nullptr) return absl::InternalError("sandbox: seccomp_init failed");
-  absl::Status built = absl::OkStatus();
   // Every thread, or none; and the kernel's own errno when it refuses.
+  // libseccomp refuses them when its probe of the kernel found no
+  // seccomp(2) (or an outer filter refused the probe): nothing to load.
   if (seccomp_attr_set(filter, SCMP_FLTATR_CTL_TSYNC, 1) != 0 ||
       seccomp_attr_set(filter, SCMP_FLTATR_API_SYSRAWRC, 1) != 0) {
-    built = absl::InternalError("sandbox: seccomp attributes refused");
+    seccomp_release(filter);
+    return Record("seccomp", State::kLacking,
+                  absl::StrCat("libseccomp found no seccomp(2) with thread sync, API level ",
+                               seccomp_api_get()));
   }
+  absl::Status built = absl::OkStatus();
   for (const std::string& name : policy_.system_calls) {
     if (built.ok()) built = Allow(filter, name);
   }
@@ -568,6 +581,28 @@ std::string SandboxReport::ToString() const {
 
 absl::StatusOr<SandboxReport> ApplySandbox(const SandboxPolicy& policy, SandboxMode mode) {
   return Sandboxer(policy, mode).Apply();
+}
+
+absl::Status ForbidNewProcesses(SandboxMode mode, SandboxReport* report) {
+  if (mode == SandboxMode::kOff) return absl::OkStatus();
+  const rlimit none{0, 0};
+  if (::setrlimit(RLIMIT_NPROC, &none) != 0) {
+    const std::string why = absl::StrCat("nproc: ", ErrnoText(errno));
+    if (mode == SandboxMode::kStrict) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("sandbox (strict): limits could not be applied: ", why));
+    }
+    report->layers.push_back(SandboxLayer{"limits", State::kLacking, why});
+    return absl::OkStatus();
+  }
+  for (SandboxLayer& layer : report->layers) {
+    if (layer.name == "limits" && layer.state == State::kEnforced) {
+      layer.detail = absl::StrCat("nproc 0, ", layer.detail);
+      return absl::OkStatus();
+    }
+  }
+  report->layers.push_back(SandboxLayer{"limits", State::kEnforced, "nproc 0"});
+  return absl::OkStatus();
 }
 
 }  // namespace conet::ipc

@@ -47,7 +47,9 @@
 // calling thread's and of the threads it starts later (seccomp is applied
 // to every thread, SECCOMP_FILTER_FLAG_TSYNC). With no_new_processes, no
 // thread can be started afterwards either: RLIMIT_NPROC counts threads
-// (the CLONE_THREAD rule matters only with that limit off).
+// (the CLONE_THREAD rule matters only with that limit off). A process that
+// starts its threads after its sandbox (a LoopGroup's) leaves
+// no_new_processes off and calls ForbidNewProcesses once they all run.
 #ifndef CONET_IPC_SANDBOX_H_
 #define CONET_IPC_SANDBOX_H_
 
@@ -148,6 +150,14 @@ struct SandboxReport {
 
 // Applies `policy` to the calling process (see the top of this file).
 absl::StatusOr<SandboxReport> ApplySandbox(const SandboxPolicy& policy, SandboxMode mode);
+
+// Sets RLIMIT_NPROC to 0 (soft and hard), for a process whose policy left
+// no_new_processes off because it starts threads after ApplySandbox (the
+// limit counts them): call once every thread runs. Adds "nproc 0" to the
+// report's limits layer. kStrict: a refusal is the error returned (and
+// nothing is recorded); kBestEffort: it is recorded as lacking; kOff:
+// nothing is done.
+absl::Status ForbidNewProcesses(SandboxMode mode, SandboxReport* report);
 
 // The Landlock ABI version the kernel offers; 0 when it has none (or
 // Landlock is disabled).

@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <signal.h>
@@ -237,6 +238,40 @@ TEST(SandboxTest, LimitsRefuseNewProcesses) {
   EXPECT_THAT(outcome.report, HasSubstr("limits (nproc 0, core 0, nofile 64)"));
 }
 
+// A process that starts threads after its sandbox forbids new processes
+// once they run: the thread starts, and then neither a process nor a
+// thread can.
+TEST(SandboxTest, NewProcessesCanBeForbiddenOnceTheThreadsRun) {
+  if (!IsRoot()) GTEST_SKIP() << "RLIMIT_NPROC counts the user's processes: needs its own";
+  SandboxPolicy policy = EmptySandbox();
+  policy.user = "nobody";
+  policy.no_core_dumps = true;
+  Outcome outcome = RunSandboxed(policy, SandboxMode::kStrict, [] {
+    std::thread([] {}).join();
+    SandboxReport report;
+    report.layers.push_back({"limits", SandboxLayer::State::kEnforced, "core 0"});
+    if (absl::Status forbidden = ForbidNewProcesses(SandboxMode::kStrict, &report);
+        !forbidden.ok()) {
+      return std::string(forbidden.message());
+    }
+    if (report.ToString() != "sandbox: enforced limits (nproc 0, core 0); lacking: nothing") {
+      return report.ToString();
+    }
+    const pid_t child = ::fork();
+    if (child == 0) ::_exit(0);
+    if (child > 0) return std::string("fork succeeded");
+    std::string found = Errno(true, EAGAIN, "fork");
+    pthread_t thread;
+    const int started = ::pthread_create(
+        &thread, nullptr, [](void*) -> void* { return nullptr; }, nullptr);
+    if (started == 0) return std::string("pthread_create succeeded");
+    if (started != EAGAIN) return absl::StrCat("pthread_create: ", std::strerror(started));
+    return found;
+  });
+  EXPECT_EQ(outcome.found, "ok") << outcome.report;
+  EXPECT_THAT(outcome.report, HasSubstr("limits (core 0)"));
+}
+
 TEST(SandboxTest, LandlockWithNoPathsOpensNothing) {
   test::SharedTempDir dir;
   const std::string file = dir.Path("readable");
@@ -291,6 +326,32 @@ UniqueFd LoopbackListener(sockaddr_in* address) {
     return UniqueFd();
   }
   return listener;
+}
+
+// The paths are opened while the process is still who it was: a root that
+// only root may reach works for a process that becomes nobody (which then
+// reads beneath it through a descriptor opened before).
+TEST(SandboxTest, LandlockPathsAreOpenedBeforeTheIdentityChanges) {
+  if (!IsRoot()) GTEST_SKIP() << "needs root to become nobody";
+  test::SharedTempDir root;
+  ASSERT_EQ(::chmod(root.path().c_str(), 0700), 0);
+  std::ofstream(root.Path("inside")) << "in";
+  ASSERT_EQ(::chmod(root.Path("inside").c_str(), 0644), 0);
+  UniqueFd held(::open(root.path().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  SandboxPolicy policy = EmptySandbox();
+  policy.user = "nobody";
+  policy.no_new_privs = true;
+  policy.landlock = true;
+  policy.read_only_paths = {root.path()};
+  Outcome outcome = RunSandboxed(policy, SandboxMode::kStrict, [&] {
+    // nobody may not search the directory itself: EACCES from the
+    // permission check, which Landlock allows here.
+    return Errno(::openat(held.fd(), "inside", O_RDONLY | O_CLOEXEC) < 0, EACCES, "openat");
+  });
+  EXPECT_EQ(outcome.exit_code, 0) << outcome.report;
+  EXPECT_EQ(outcome.found, "ok") << outcome.report;
+  EXPECT_THAT(outcome.report, HasSubstr("identity (nobody"));
+  EXPECT_THAT(outcome.report, HasSubstr("read-only beneath " + root.path()));
 }
 
 TEST(SandboxTest, LandlockRefusesTcpBindAndConnect) {
