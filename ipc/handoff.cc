@@ -26,14 +26,15 @@ namespace {
 constexpr size_t kMaxMessage = 8 + kMaxFdsPerMessage * 65;
 constexpr size_t kMaxNameLength = 64;
 
-// Returns the credentials of the peer of `socket` if it runs as this
-// process's effective uid, else PermissionDeniedError naming `who`.
-absl::StatusOr<Credentials> SameUidPeer(const UnixSocket& socket, const std::string& who) {
+// Returns the credentials of the peer of `socket` if it runs as `uid`,
+// else PermissionDeniedError naming `who`.
+absl::StatusOr<Credentials> SameUidPeer(const UnixSocket& socket, const std::string& who,
+                                        uid_t uid) {
   absl::StatusOr<Credentials> peer = socket.PeerCredentials();
   if (!peer.ok()) return peer.status();
-  if (peer->uid != ::geteuid()) {
+  if (peer->uid != uid) {
     return absl::PermissionDeniedError(
-        absl::StrCat(who, " (pid ", peer->pid, ") runs as uid ", peer->uid, ", not ", ::geteuid()));
+        absl::StrCat(who, " (pid ", peer->pid, ") runs as uid ", peer->uid, ", not ", uid));
   }
   return peer;
 }
@@ -148,7 +149,8 @@ Task<void> Refuse(UnixSocket* successor) {
 Task<absl::Status> AnswerOne(UnixSocket successor, const std::vector<OfferedFd>* offer,
                              AnswerOptions* options) {
   const Cancellation until(absl::Now() + options->timeout);
-  if (absl::StatusOr<Credentials> same = SameUidPeer(successor, "the successor"); !same.ok()) {
+  const uid_t uid = options->successor_uid.value_or(::geteuid());
+  if (absl::StatusOr<Credentials> same = SameUidPeer(successor, "the successor", uid); !same.ok()) {
     co_await Refuse(&successor);
     co_return same.status();
   }
@@ -182,7 +184,8 @@ Task<absl::StatusOr<std::optional<Takeover>>> Takeover::Begin(SocketAddress addr
   if (!older.ok()) co_return older.status();
   if (!older->has_value()) co_return std::optional<Takeover>();
   UnixSocket& socket = **older;
-  absl::StatusOr<Credentials> peer = SameUidPeer(socket, "the instance answering at " + where);
+  absl::StatusOr<Credentials> peer =
+      SameUidPeer(socket, "the instance answering at " + where, ::geteuid());
   if (!peer.ok()) co_return peer.status();
   absl::StatusOr<size_t> sent = co_await socket.Send(absl::StrCat("UPGRADE ", ::getpid()), cancel);
   if (!sent.ok()) co_return sent.status();

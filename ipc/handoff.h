@@ -27,11 +27,14 @@
 //   newer -> older   READY                       it accepts on them now
 //                    (or ERR <reason>, or it goes away: the older goes on)
 // Each side checks with SO_PEERCRED that the other runs as its own
-// effective uid before anything else; a peer of another uid is refused.
+// effective uid (or, for successors, AnswerOptions::successor_uid) before
+// anything else; a peer of another uid is refused.
 // A successor that dies, stalls past the timeout, or answers anything but
 // READY leaves the older instance serving, and answering the next one.
 #ifndef CONET_IPC_HANDOFF_H_
 #define CONET_IPC_HANDOFF_H_
+
+#include <sys/types.h>
 
 #include <optional>
 #include <string>
@@ -110,6 +113,10 @@ struct AnswerOptions {
   absl::AnyInvocable<void(const absl::Status&)> on_failure;
   // Told when a successor (its pid) asked and was sent the descriptors.
   absl::AnyInvocable<void(pid_t)> on_handing_over;
+  // The uid a successor must run as; unset: this process's effective uid.
+  // A process that changed its identity after it started (a sandbox's)
+  // names the uid it started as, the one its successors start as.
+  std::optional<uid_t> successor_uid;
 };
 
 // Answers successors at `listener`, one at a time: for each, checks its uid,

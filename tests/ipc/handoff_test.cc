@@ -62,9 +62,11 @@ struct Older {
 
 // Answers at `listener` until a successor is ready or `stop`.
 Task<void> Answer(SeqPacketListener* listener, std::vector<OfferedFd> offer, Older* older,
-                  std::stop_token stop, absl::Duration timeout = absl::Seconds(10)) {
+                  std::stop_token stop, absl::Duration timeout = absl::Seconds(10),
+                  std::optional<uid_t> successor_uid = std::nullopt) {
   AnswerOptions options;
   options.timeout = timeout;
+  options.successor_uid = successor_uid;
   options.on_failure = [older](const absl::Status& failure) { older->failures.push_back(failure); };
   options.on_handing_over = [older](pid_t pid) { older->handed_to.push_back(pid); };
   const Cancellation cancel(stop, absl::Now() + absl::Seconds(20));
@@ -272,6 +274,35 @@ TEST(HandoffTest, ASuccessorOfAnotherUidIsRefusedAndGetsNothing) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to become nobody";
   FdLeakCheck leaks;
   RunTask(RefuseAnotherUidsSuccessor(UpgradeAddress("uid")));
+}
+
+// An answerer that started as another uid (and changed identity since)
+// names that uid: a successor of its present uid is refused.
+Task<void> RefuseASuccessorOfAnotherUidThanNamed(SocketAddress address) {
+  CONET_CO_ASSERT_OK_AND_ASSIGN(SeqPacketListener listener, SeqPacketListener::Bind(address));
+  std::vector<UniqueFd> pipe = test::PipeReadEnds(1);
+  std::vector<OfferedFd> offer = {{"listen", pipe[0].fd()}};
+  Older older;
+  std::stop_source stop;
+  auto successor = [&]() -> Task<void> {
+    absl::StatusOr<std::optional<Takeover>> takeover =
+        co_await Takeover::Begin(address, Within(absl::Seconds(5)));
+    EXPECT_TRUE(absl::IsPermissionDenied(takeover.status())) << takeover.status();
+    stop.request_stop();
+  };
+  const uid_t named = ::geteuid() + 12345;
+  co_await WhenAll(Answer(&listener, offer, &older, stop.get_token(), absl::Seconds(10), named),
+                   successor());
+  CO_ASSERT_TRUE(older.failures.size() == 1u);
+  EXPECT_TRUE(absl::IsPermissionDenied(older.failures[0])) << older.failures[0];
+  EXPECT_TRUE(absl::StrContains(older.failures[0].message(), absl::StrCat(", not ", named)))
+      << older.failures[0];
+  EXPECT_TRUE(older.handed_to.empty());
+}
+
+TEST(HandoffTest, ASuccessorMustRunAsTheUidNamed) {
+  FdLeakCheck leaks;
+  RunTask(RefuseASuccessorOfAnotherUidThanNamed(UpgradeAddress("named-uid")));
 }
 
 // An older instance of another uid (a squatter on the name) is refused by
