@@ -1,5 +1,7 @@
 #include "ipc/notify.h"
 
+#include <fcntl.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -7,6 +9,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <limits>
+#include <memory>
 #include <span>
 #include <utility>
 
@@ -164,13 +167,34 @@ absl::StatusOr<Notifier> Notifier::FromEnvironment(bool unset_environment) {
   return Notifier(std::move(read->address), read->watchdog_interval);
 }
 
+absl::Status Notifier::KeepConnected() {
+  if (!address_.has_value() || kept_ != nullptr) return absl::OkStatus();
+  absl::StatusOr<UniqueFd> socket = sockets::OpenSocket(AF_UNIX, SOCK_DGRAM);
+  if (!socket.ok()) return sockets::Annotate(socket.status(), "sd_notify");
+  if (::connect(socket->fd(), address_->data(), address_->size()) != 0) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("sd_notify: connect to ", address_->ToString()));
+  }
+  kept_ = std::make_shared<const UniqueFd>(std::move(*socket));
+  return absl::OkStatus();
+}
+
+Task<absl::StatusOr<UnixSocket>> Notifier::OpenSocket(Cancellation cancel) const {
+  if (kept_ == nullptr)
+    co_return co_await UnixSocket::Connect(*address_, SocketType::kDatagram, cancel);
+  UniqueFd copy(::fcntl(kept_->fd(), F_DUPFD_CLOEXEC, 0));
+  if (!copy.is_open()) {
+    co_return absl::ErrnoToStatus(
+        errno, absl::StrCat("duplicate the socket connected to ", address_->ToString()));
+  }
+  co_return UnixSocket::Adopt(std::move(copy));
+}
+
 Task<absl::Status> Notifier::Send(std::string state, std::vector<int> fds,
                                   Cancellation cancel) const {
   if (absl::Status valid = CheckState(state, fds.size()); !valid.ok()) co_return valid;
   if (!address_.has_value()) co_return absl::OkStatus();
   const SocketAddress to = *address_;
-  absl::StatusOr<UnixSocket> socket =
-      co_await UnixSocket::Connect(to, SocketType::kDatagram, cancel);
+  absl::StatusOr<UnixSocket> socket = co_await OpenSocket(cancel);
   if (!socket.ok()) co_return sockets::Annotate(socket.status(), "sd_notify");
   const ConstBytes bytes(state);
   const std::span<const int> passed(fds);

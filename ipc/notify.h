@@ -40,6 +40,8 @@
 // edge, so waiting for room would spin the loop; a connected one is woken
 // when the receiver reads (tests/ipc/notify_test.cc,
 // AFullQueueIsWaitedOnWithoutBlockingTheLoop).
+// A process that sandboxes itself calls KeepConnected first: then every
+// send goes out on a duplicate of one socket connected beforehand.
 //
 // getenv/unsetenv are not thread-safe: call FromEnvironment before starting
 // threads.
@@ -49,6 +51,7 @@
 #include <sys/types.h>
 
 #include <cstddef>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -58,9 +61,11 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "ipc/unix_socket.h"
 #include "net/cancellation.h"
 #include "net/socket_address.h"
 #include "net/task.h"
+#include "net/unique_fd.h"
 
 namespace conet::ipc {
 
@@ -97,6 +102,17 @@ class Notifier {
   // Returns how often to send WATCHDOG=1: half of WATCHDOG_USEC, as
   // systemd recommends, when the watchdog is on; else absl::ZeroDuration().
   [[nodiscard]] absl::Duration watchdog_interval() const noexcept { return watchdog_interval_; }
+
+  // Opens one socket now, connected to the manager's, and sends every
+  // later message on a duplicate of it instead of opening a socket per
+  // send: for a process that sandboxes itself after this call, one that
+  // may not create sockets any more or whose Landlock scope refuses
+  // abstract sockets outside it (a socket connected before is let
+  // through). Copies of the Notifier share the socket. A manager that
+  // re-creates its socket later (systemctl daemon-reexec) is not followed:
+  // sends then fail with the send's error. Disabled: OK, nothing is
+  // opened. Errors: the socket or connect error, naming the address.
+  absl::Status KeepConnected();
 
   // Sends `state` (newline-separated VAR=VALUE lines) as one datagram, with
   // copies of `fds` (which stay the caller's) attached; descriptors go only
@@ -149,8 +165,13 @@ class Notifier {
   Notifier(std::optional<SocketAddress> address, absl::Duration watchdog_interval)
       : address_(std::move(address)), watchdog_interval_(watchdog_interval) {}
 
+  // Opens the socket a send goes out on: a duplicate of the kept one, or a
+  // new one connected to the manager's.
+  Task<absl::StatusOr<UnixSocket>> OpenSocket(Cancellation cancel) const;
+
   std::optional<SocketAddress> address_;
   absl::Duration watchdog_interval_ = absl::ZeroDuration();
+  std::shared_ptr<const UniqueFd> kept_;  // KeepConnected's socket
 };
 
 }  // namespace conet::ipc

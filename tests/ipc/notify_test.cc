@@ -431,6 +431,33 @@ TEST(NotifierTest, AGoneReceiverIsAnErrorNamingThePath) {
   EXPECT_NE(refused.message().find(dead.name()), std::string::npos) << refused;
 }
 
+// A kept socket is connected once: sends reach the manager's socket even
+// after its path is gone (a fresh connect per send would find nothing
+// there), copies share it, and the last copy closes it.
+TEST(NotifierTest, AKeptSocketIsConnectedOnceAndSharedByCopies) {
+  FdLeakCheck leaks;
+  Receiver receiver(Where::kPath);
+  {
+    Notifier notifier = FromEnvironment(receiver.name().c_str());
+    ASSERT_TRUE(notifier.KeepConnected().ok());
+    ASSERT_EQ(::unlink(receiver.name().c_str()), 0);
+    EXPECT_EQ(SentText(notifier.Ready(), receiver), "READY=1");
+    const Notifier copy = notifier;
+    EXPECT_EQ(SentText(copy.Status("kept"), receiver), "STATUS=kept");
+    std::vector<UniqueFd> pipe = test::PipeReadEnds(1);
+    EXPECT_TRUE(RunTask(copy.StoreFds("log", {pipe[0].fd()})).ok());
+    std::optional<Datagram> stored = receiver.Receive();
+    ASSERT_TRUE(stored.has_value());
+    EXPECT_EQ(stored->text, "FDSTORE=1\nFDNAME=log");
+    EXPECT_EQ(stored->fds.size(), 1u);
+  }
+  Notifier fresh = FromEnvironment(receiver.name().c_str());
+  EXPECT_TRUE(absl::IsNotFound(RunTask(fresh.Ready())));
+  EXPECT_TRUE(absl::IsNotFound(fresh.KeepConnected())) << fresh.KeepConnected();
+  Notifier disabled;
+  EXPECT_TRUE(disabled.KeepConnected().ok());
+}
+
 // Sends READY=1 and records that it completed.
 Task<absl::Status> ReadyAndRecord(const Notifier* notifier, bool* done) {
   const Cancellation give_up = Within(absl::Seconds(5));
