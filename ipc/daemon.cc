@@ -54,6 +54,7 @@ void Warn(const std::string& program, const absl::Status& status) {
 
 absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   std::unique_ptr<Daemon> daemon(new Daemon(std::move(options)));
+  daemon->started_uid_ = ::geteuid();
   absl::StatusOr<Notifier> notifier = Notifier::FromEnvironment();
   if (!notifier.ok()) return notifier.status();
   daemon->notifier_ = std::move(*notifier);
@@ -161,8 +162,12 @@ absl::Status Daemon::Serve(LoopGroup& group, const std::vector<std::string>& add
     upgrade_listener_ = std::move(*listener);
   }
   absl::StatusOr<SignalWatcher> signals = SignalWatcher::Create(StopSignals(), &group.loop(0));
-  if (!signals.ok()) return signals.status();
+  if (!signals.ok()) {
+    upgrade_listener_.Close();
+    return signals.status();
+  }
   signals_ = std::move(*signals);
+  if (absl::Status locked = LockDown(); !locked.ok()) return locked;
   auto served = std::make_shared<std::latch>(count);
   auto shared = std::make_shared<LoopServer>(std::move(serve));
   for (int i = 0; i < count; ++i) {
@@ -174,12 +179,37 @@ absl::Status Daemon::Serve(LoopGroup& group, const std::vector<std::string>& add
   group.loop(0).SpawnDetached(ThenCountDown(
       Lifecycle(addresses, std::move(listener_fds), all_served.get_token()), lifecycle_done));
   group.Start();
+  const absl::Status running = ThreadsRunning();
   served->wait();
   all_served.request_stop();
   lifecycle_done->wait();
   group.Stop();
   group.Join();
-  return absl::OkStatus();
+  return running;
+}
+
+absl::Status Daemon::LockDown() {
+  if (!options_.lock_down) return absl::OkStatus();
+  absl::Status locked = notifier_.KeepConnected();
+  if (locked.ok()) locked = options_.lock_down();
+  if (!locked.ok()) {
+    // Registered with a loop that never ran: closed here, before it goes.
+    signals_.Close();
+    upgrade_listener_.Close();
+  }
+  return locked;
+}
+
+absl::Status Daemon::ThreadsRunning() {
+  absl::Status running = absl::OkStatus();
+  if (options_.threads_running) running = options_.threads_running();
+  if (!running.ok()) {
+    start_failed_ = true;
+    stop_.request_stop();
+    end_drain_.request_stop();
+  }
+  threads_started_.Set();
+  return running;
 }
 
 Task<void> Daemon::Announce(std::vector<std::string> addresses) {
@@ -206,7 +236,13 @@ Task<void> Daemon::Announce(std::vector<std::string> addresses) {
 
 Task<void> Daemon::Lifecycle(std::vector<std::string> addresses, std::vector<int> listener_fds,
                              std::stop_token served) {
-  const bool ready = co_await BecameReady(served);
+  (void)co_await threads_started_.Wait();
+  bool ready = false;
+  if (start_failed_) {
+    co_await AbandonTakeover("the newer instance failed to start");
+  } else {
+    ready = co_await BecameReady(served);
+  }
   if (ready) {
     co_await Announce(std::move(addresses));
     co_await WhenAny(RunUntilStopped(std::move(listener_fds), served), PingWatchdog(served));
@@ -220,20 +256,20 @@ Task<bool> Daemon::BecameReady(std::stop_token served) {
   if (!options_.wait_for_ready) co_return true;
   auto first = co_await WhenAny(UntilSet(&ready_), UntilStopped(served), NextSignal(&signals_));
   if (first.index == 0) co_return true;
-  if (takeover_.has_value()) {  // the older instance goes on serving
-    const Cancellation within = Within(options_.handoff_timeout);
-    absl::Status told = co_await takeover_->Abandon(
-        "the newer instance stopped before it was "
-        "ready",
-        within);
-    if (!told.ok()) Warn(options_.program, told);
-    takeover_.reset();
-  }
+  co_await AbandonTakeover("the newer instance stopped before it was ready");
   if (first.index == 2) {  // asked to stop while starting
     stop_.request_stop();
     co_await DrainUntilServed(std::move(served));
   }
   co_return false;
+}
+
+Task<void> Daemon::AbandonTakeover(std::string reason) {
+  if (!takeover_.has_value()) co_return;  // the older instance goes on serving
+  const Cancellation within = Within(options_.handoff_timeout);
+  absl::Status told = co_await takeover_->Abandon(std::move(reason), within);
+  if (!told.ok()) Warn(options_.program, told);
+  takeover_.reset();
 }
 
 Task<void> Daemon::PingWatchdog(std::stop_token served) {
@@ -253,6 +289,7 @@ Task<bool> Daemon::WaitForSuccessor(std::vector<int> listener_fds) {
   offer.push_back(OfferedFd{"upgrade", upgrade_listener_.fd()});
   AnswerOptions options;
   options.timeout = options_.handoff_timeout;
+  options.successor_uid = started_uid_;
   options.on_failure = [this](const absl::Status& failure) { Warn(options_.program, failure); };
   options.on_handing_over = [this](pid_t pid) {
     std::fprintf(stderr, "%s: handing over to pid %d\n", options_.program.c_str(), pid);

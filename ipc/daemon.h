@@ -37,6 +37,8 @@
 #ifndef CONET_IPC_DAEMON_H_
 #define CONET_IPC_DAEMON_H_
 
+#include <sys/types.h>
+
 #include <memory>
 #include <optional>
 #include <stop_token>
@@ -76,6 +78,19 @@ struct DaemonOptions {
   // returns before that, nothing is announced and an older instance that
   // handed over keeps serving; a stop signal before it stops the servers.
   bool wait_for_ready = false;
+  // For a daemon that sandboxes itself (ipc/sandbox.h). Serve calls
+  // lock_down on its own thread once everything it opens is open (the
+  // upgrade socket bound, the signal watcher made, the readiness socket
+  // connected: Notifier::KeepConnected) and before any loop's thread
+  // starts, so that every thread inherits the sandbox; then
+  // threads_running, once every loop's thread runs and none will start
+  // again (RLIMIT_NPROC 0, which counts threads, goes there:
+  // ForbidNewProcesses). An error from either is returned by Serve, and
+  // nothing is announced (an older instance that handed over goes on
+  // serving). Successors are still checked against the uid the daemon
+  // started as, the one they start as, whatever identity the sandbox takes.
+  absl::AnyInvocable<absl::Status()> lock_down;
+  absl::AnyInvocable<absl::Status()> threads_running;
 };
 
 class Daemon {
@@ -124,11 +139,17 @@ class Daemon {
   Task<void> Lifecycle(std::vector<std::string> addresses, std::vector<int> listener_fds,
                        std::stop_token served);
   Task<bool> BecameReady(std::stop_token served);
+  Task<void> AbandonTakeover(std::string reason);
   Task<void> RunUntilStopped(std::vector<int> listener_fds, std::stop_token served);
   Task<void> DrainUntilServed(std::stop_token served);
   Task<void> PingWatchdog(std::stop_token served);
   Task<bool> WaitForSuccessor(std::vector<int> listener_fds);
   Task<void> Announce(std::vector<std::string> addresses);
+  // Runs lock_down (after connecting the Notifier), closing what Serve
+  // opened if it fails.
+  absl::Status LockDown();
+  // Runs threads_running; on an error the servers are stopped at once.
+  absl::Status ThreadsRunning();
 
   DaemonOptions options_;
   Notifier notifier_;
@@ -140,7 +161,12 @@ class Daemon {
   SignalWatcher signals_;  // SIGTERM, SIGINT (blocked by the caller)
   std::stop_source stop_;
   std::stop_source end_drain_;
-  AsyncEvent ready_;  // MarkReady
+  AsyncEvent ready_;       // MarkReady
+  uid_t started_uid_ = 0;  // geteuid() in Start
+  // Set once the loops' threads run (and threads_running returned);
+  // start_failed_ is written before, and read after.
+  AsyncEvent threads_started_;
+  bool start_failed_ = false;
 };
 
 }  // namespace conet::ipc
