@@ -100,6 +100,12 @@ int Fail(const absl::Status& status, int code) {
   return code;
 }
 
+// The worker's errors say whose they are.
+int WorkerFail(const absl::Status& status, int code) {
+  std::fprintf(stderr, "privsep_server worker: %s\n", std::string(status.message()).c_str());
+  return code;
+}
+
 // --- Monitor ---------------------------------------------------------------
 
 // Opens the log for appending (the worker could not: it has no privileges).
@@ -348,16 +354,16 @@ conet::Task<void> ObeyMonitor(conet::ipc::Channel* channel, std::stop_source* st
 
 conet::Task<int> Worker(Flags flags) {
   absl::StatusOr<conet::UniqueFd> fd = conet::ipc::WorkerChannelFd();
-  if (!fd.ok()) co_return Fail(fd.status(), 2);
+  if (!fd.ok()) co_return WorkerFail(fd.status(), 2);
   absl::StatusOr<conet::ipc::UnixSocket> socket = conet::ipc::UnixSocket::Adopt(std::move(*fd));
-  if (!socket.ok()) co_return Fail(socket.status(), 1);
+  if (!socket.ok()) co_return WorkerFail(socket.status(), 1);
   conet::ipc::Channel channel(std::move(*socket));
   absl::StatusOr<conet::ipc::Message> reply = co_await channel.Call("HELLO");
-  if (!reply.ok()) co_return Fail(reply.status(), 1);
+  if (!reply.ok()) co_return WorkerFail(reply.status(), 1);
   if (reply->bytes != "LISTEN" || reply->fds.size() < 2) {
-    co_return Fail(absl::DataLossError(absl::StrCat("bad reply \"", reply->bytes, "\"")), 1);
+    co_return WorkerFail(absl::DataLossError(absl::StrCat("bad reply \"", reply->bytes, "\"")), 1);
   }
-  if (absl::Status locked = LockDown(flags); !locked.ok()) co_return Fail(locked, 1);
+  if (absl::Status locked = LockDown(flags); !locked.ok()) co_return WorkerFail(locked, 1);
   conet::UniqueFd log = std::move(reply->fds.back());
   reply->fds.pop_back();
   std::stop_source stop;
@@ -369,11 +375,11 @@ conet::Task<int> Worker(Flags flags) {
   for (conet::UniqueFd& listening : reply->fds) {
     absl::StatusOr<conet::StreamListener> listener =
         conet::StreamListener::Adopt(std::move(listening));
-    if (!listener.ok()) co_return Fail(listener.status(), 1);
+    if (!listener.ok()) co_return WorkerFail(listener.status(), 1);
     servers.push_back(ServeListener(std::move(*listener), log.fd(), &options, stop.get_token()));
   }
   if (absl::Status ready = co_await channel.Send("READY"); !ready.ok()) {
-    co_return Fail(ready, 1);
+    co_return WorkerFail(ready, 1);
   }
   co_await conet::WhenAny(conet::WhenAll(std::move(servers)),
                           ObeyMonitor(&channel, &stop, &end_drain));

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -36,9 +37,12 @@
 namespace conet {
 namespace {
 
+using ::conet::test::ProcStatusField;
 using ::conet::test::RunfilePath;
 using ::conet::test::Subprocess;
+using ::conet::test::ThreadsOf;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::StartsWith;
 
 constexpr size_t kMaxFds = 253;  // SCM_MAX_FD
@@ -180,6 +184,8 @@ class FdBrokerTest : public ::testing::Test {
     std::string root_template = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/root-XXXXXX");
     ASSERT_NE(::mkdtemp(root_template.data()), nullptr);
     root_ = root_template;
+    // The broker becomes nobody: a root anyone may read, as a real one is.
+    ASSERT_EQ(::chmod(root_.c_str(), 0755), 0);
     char socket_dir[] = "/tmp/conet-broker-XXXXXX";
     ASSERT_NE(::mkdtemp(socket_dir), nullptr);
     socket_dir_ = socket_dir;
@@ -534,7 +540,7 @@ TEST_F(NobodyBrokerTest, WhenNoMoreDescriptorsMayBeInFlightTheClientIsToldAndSta
 }
 
 TEST_F(FdBrokerTest, SigtermExitsCleanlyAndRemovesTheSocketFile) {
-  Broker broker = StartBroker();
+  Broker broker = StartBroker({"--sandbox=off"});
   struct stat st;
   ASSERT_EQ(::lstat(socket_path_.c_str(), &st), 0);
   EXPECT_TRUE(S_ISSOCK(st.st_mode));
@@ -545,6 +551,112 @@ TEST_F(FdBrokerTest, SigtermExitsCleanlyAndRemovesTheSocketFile) {
   EXPECT_NE(::lstat(socket_path_.c_str(), &st), 0) << "socket file left behind";
   EXPECT_NE(::lstat((socket_path_ + ".lock").c_str(), &st), 0) << "lock file left behind";
   EXPECT_EQ(ReceiveReply(client.fd()).size, 0);  // and the client sees the end
+}
+
+// Sandboxed, the broker may no longer remove its socket file (nor any
+// other): the file stays, refusing connections, and the next start
+// reclaims it.
+TEST_F(FdBrokerTest, ASandboxedBrokerLeavesItsSocketFileForTheNextStart) {
+  {
+    Broker broker = StartBroker();
+    ExpectCleanExit(broker);
+  }
+  struct stat st;
+  ASSERT_EQ(::lstat(socket_path_.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  UniqueFd probe(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+  const SocketAddress address = *SocketAddress::Parse("unix:" + socket_path_);
+  EXPECT_NE(::connect(probe.fd(), address.data(), address.size()), 0);
+  EXPECT_EQ(errno, ECONNREFUSED);
+  Broker next = StartBroker();
+  UniqueFd client = Connect(next.address);
+  EXPECT_EQ(RoundTrip(client.fd(), "OPEN hello.txt").text, "OK");
+  ExpectCleanExit(next);
+}
+
+// As root, the broker becomes nobody and locks itself down once it
+// listens, every thread of it; and it still serves.
+TEST_F(FdBrokerTest, SandboxesItselfAsProcStatusShows) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root: the identity and the bounding set";
+  Broker broker = StartBroker({"--sandbox=strict"});
+  UniqueFd client = Connect(broker.address);
+  EXPECT_EQ(RoundTrip(client.fd(), "OPEN sub/inner.txt").text, "OK");
+  const pid_t pid = broker.process.pid();
+  const std::vector<pid_t> threads = ThreadsOf(pid);
+  EXPECT_EQ(threads.size(), 2u);  // main, and the loop's
+  for (pid_t tid : threads) {
+    EXPECT_EQ(ProcStatusField(pid, tid, "NoNewPrivs"), "1") << tid;
+    EXPECT_EQ(ProcStatusField(pid, tid, "Seccomp"), "2") << tid;
+    for (const char* set : {"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"}) {
+      EXPECT_EQ(ProcStatusField(pid, tid, set), "0000000000000000") << set << " of " << tid;
+    }
+  }
+  const passwd* nobody = ::getpwnam("nobody");
+  ASSERT_NE(nobody, nullptr);
+  const uid_t uid = nobody->pw_uid;
+  EXPECT_EQ(ProcStatusField(pid, "Uid"), absl::StrCat(uid, "\t", uid, "\t", uid, "\t", uid));
+  EXPECT_EQ(ProcStatusField(pid, "Groups"), "");
+  const std::string said = broker.process.Stderr();
+  EXPECT_THAT(said, HasSubstr("fd_broker: sandbox: enforced identity (nobody uid "));
+  EXPECT_THAT(said, HasSubstr("limits (nproc 0, core 0, nofile "));
+  EXPECT_THAT(said, HasSubstr("read-only beneath " + root_));
+  EXPECT_THAT(said, HasSubstr("seccomp ("));
+  EXPECT_THAT(said, HasSubstr("; lacking: nothing\n"));
+  EXPECT_THAT(said, Not(HasSubstr("warning")));
+  ExpectCleanExit(broker);
+}
+
+// A root only root may enter is closed to the broker once it is nobody:
+// it says so at start, and OPEN is refused.
+TEST_F(FdBrokerTest, ARootTheUserMayNotSearchIsWarnedOf) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to become nobody";
+  ASSERT_EQ(::chmod(root_.c_str(), 0700), 0);
+  Broker broker = StartBroker();
+  UniqueFd client = Connect(broker.address);
+  EXPECT_EQ(RoundTrip(client.fd(), "OPEN hello.txt").text, "ERR Permission denied");
+  const passwd* nobody = ::getpwnam("nobody");
+  ASSERT_NE(nobody, nullptr);
+  EXPECT_THAT(broker.process.Stderr(),
+              HasSubstr(absl::StrCat("fd_broker: warning: --root=", root_, ": uid ", nobody->pw_uid,
+                                     " may not search it (Permission denied)")));
+  ExpectCleanExit(broker);
+}
+
+TEST_F(FdBrokerTest, SandboxOffAppliesNothing) {
+  Broker broker = StartBroker({"--sandbox=off"});
+  UniqueFd client = Connect(broker.address);
+  EXPECT_EQ(RoundTrip(client.fd(), "OPEN hello.txt").text, "OK");
+  EXPECT_EQ(ProcStatusField(broker.process.pid(), "NoNewPrivs"), "0");
+  EXPECT_EQ(ProcStatusField(broker.process.pid(), "Seccomp"), "0");
+  EXPECT_THAT(broker.process.Stderr(), HasSubstr("fd_broker: sandbox: off\n"));
+  ExpectCleanExit(broker);
+}
+
+// With Landlock and seccomp refused from outside, best effort says so and
+// serves; strict exits 1 naming the layer.
+TEST_F(FdBrokerTest, TheReportSaysWhatWasLackingAndStrictExitsOne) {
+  const std::string refuse = RunfilePath("tests/integration/refuse_sandbox");
+  const std::string broker_path = RunfilePath("examples/fd_broker");
+  Broker broker = StartWith({refuse, broker_path, "--listen=unix:" + socket_path_,
+                             "--root=" + root_, "--drain-timeout=0s"});
+  UniqueFd client = Connect(broker.address);
+  EXPECT_EQ(RoundTrip(client.fd(), "OPEN hello.txt").text, "OK");
+  EXPECT_THAT(broker.process.Stderr(),
+              HasSubstr("; lacking: landlock (the kernel has no Landlock), seccomp (libseccomp "
+                        "found no seccomp(2) with thread sync, API level "));
+  ExpectCleanExit(broker);
+
+  absl::StatusOr<Subprocess> strict =
+      Subprocess::Start({refuse, broker_path, "--listen=unix:" + socket_path_, "--root=" + root_,
+                         "--sandbox=strict"});
+  ASSERT_TRUE(strict.ok()) << strict.status();
+  EXPECT_FALSE(strict->WaitListening().ok());
+  absl::StatusOr<int> status = strict->Stop(SIGKILL);
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_EQ(*status, 1);
+  EXPECT_THAT(strict->Stderr(),
+              HasSubstr("fd_broker: sandbox (strict): landlock could not be applied: the kernel "
+                        "has no Landlock\n"));
 }
 
 TEST_F(FdBrokerTest, ListensOnAnAbstractName) {
@@ -589,6 +701,8 @@ TEST_F(FdBrokerTest, BadFlagsExitWithAnError) {
   ExpectExit({listen, root, "--allow-uid="}, 2);
   ExpectExit({listen, root, "--allow-uid=1,"}, 2);
   ExpectExit({listen, root, "--bogus=1"}, 2);
+  ExpectExit({listen, root, "--sandbox=on"}, 2);
+  if (::geteuid() == 0) ExpectExit({listen, root, "--user=conet-no-such-user"}, 1);
   ExpectExit({listen, "--root=" + root_ + "/missing"}, 1);
   ExpectExit({listen, "--root=" + root_ + "/hello.txt"}, 1);
 }

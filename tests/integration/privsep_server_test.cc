@@ -32,6 +32,7 @@ namespace conet {
 namespace {
 
 using ::conet::test::AsNobody;
+using ::conet::test::ProcStatusField;
 using ::conet::test::RunfilePath;
 using ::conet::test::SharedTempDir;
 using ::conet::test::Subprocess;
@@ -45,18 +46,6 @@ std::string ReadFile(const std::string& path) {
 std::string TempPath(const std::string& name) {
   const char* dir = std::getenv("TEST_TMPDIR");
   return absl::StrCat(dir != nullptr ? dir : "/tmp", "/", name);
-}
-
-// Returns the value of `key` in /proc/PID/status ("Uid", "NoNewPrivs").
-std::string StatusField(pid_t pid, const std::string& key) {
-  std::istringstream text(ReadFile(absl::StrCat("/proc/", pid, "/status")));
-  std::string line;
-  while (std::getline(text, line)) {
-    if (absl::StartsWith(line, key + ":")) {
-      return std::string(absl::StripAsciiWhitespace(line.substr(key.size() + 1)));
-    }
-  }
-  return "";
 }
 
 // The child of process `pid`, whichever of its threads started it.
@@ -103,10 +92,10 @@ TEST(PrivsepServerTest, TheWorkerServesWithoutPrivilegesAndTheMonitorLogs) {
 
   const pid_t worker = OnlyChild(server.process.pid());
   ASSERT_GT(worker, 0);
-  EXPECT_EQ(StatusField(worker, "NoNewPrivs"), "1");
+  EXPECT_EQ(ProcStatusField(worker, "NoNewPrivs"), "1");
   const passwd* nobody = ::getpwnam("nobody");
   const uid_t expected = ::geteuid() == 0 && nobody != nullptr ? nobody->pw_uid : ::geteuid();
-  EXPECT_EQ(StatusField(worker, "Uid"),
+  EXPECT_EQ(ProcStatusField(worker, "Uid"),
             absl::StrCat(expected, "\t", expected, "\t", expected, "\t", expected));
   // The log was opened by the monitor and written by the worker.
   EXPECT_THAT(ReadFile(log), HasSubstr("connection from 127.0.0.1:"));
@@ -135,10 +124,10 @@ TEST(PrivsepServerTest, TheWorkerLocksItselfDown) {
   Running server = StartSandboxed("strict");
   const pid_t worker = SandboxedWorker(&server);
   ASSERT_GT(worker, 0);
-  EXPECT_EQ(StatusField(worker, "NoNewPrivs"), "1");
-  EXPECT_EQ(StatusField(worker, "Seccomp"), "2");
+  EXPECT_EQ(ProcStatusField(worker, "NoNewPrivs"), "1");
+  EXPECT_EQ(ProcStatusField(worker, "Seccomp"), "2");
   for (const char* set : {"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"}) {
-    EXPECT_EQ(StatusField(worker, set), "0000000000000000") << set;
+    EXPECT_EQ(ProcStatusField(worker, set), "0000000000000000") << set;
   }
   absl::StatusOr<int> status = server.process.Stop(SIGTERM);
   ASSERT_TRUE(status.ok()) << status.status();
@@ -150,12 +139,40 @@ TEST(PrivsepServerTest, TheWorkerLocksItselfDown) {
   EXPECT_THAT(said, HasSubstr("; lacking: nothing\n"));
 }
 
+// With Landlock and seccomp refused from outside (the filter is inherited
+// by the worker), best effort says so and serves; strict exits 1.
+TEST(PrivsepServerTest, TheWorkersReportSaysWhatWasLackingAndStrictExitsOne) {
+  const std::string refuse = RunfilePath("tests/integration/refuse_sandbox");
+  const std::string server_path = RunfilePath("examples/privsep_server");
+  const std::string log = "--log=" + TempPath("privsep-refused.log");
+  Running server =
+      ::conet::test::StartListening({refuse, server_path, "--listen=127.0.0.1:0", log});
+  EXPECT_EQ(RoundTrip(server.address, "lacking"), "lacking");
+  absl::StatusOr<int> status = server.process.Stop(SIGTERM);
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_EQ(*status, 0);
+  EXPECT_THAT(server.process.Stderr(),
+              HasSubstr("; lacking: landlock (the kernel has no Landlock), seccomp (libseccomp "
+                        "found no seccomp(2) with thread sync, API level "));
+
+  absl::StatusOr<Subprocess> strict =
+      Subprocess::Start({refuse, server_path, "--listen=127.0.0.1:0", log, "--sandbox=strict"});
+  ASSERT_TRUE(strict.ok()) << strict.status();
+  EXPECT_FALSE(strict->WaitListening().ok());
+  status = strict->Stop(SIGKILL);
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_EQ(*status, 1) << strict->Stderr();
+  EXPECT_THAT(strict->Stderr(),
+              HasSubstr("privsep_server worker: sandbox (strict): landlock could not be applied: "
+                        "the kernel has no Landlock\n"));
+}
+
 TEST(PrivsepServerTest, SandboxOffStillDropsToTheUser) {
   Running server = StartSandboxed("off");
   const pid_t worker = SandboxedWorker(&server);
   ASSERT_GT(worker, 0);
-  EXPECT_EQ(StatusField(worker, "NoNewPrivs"), "1");
-  EXPECT_EQ(StatusField(worker, "Seccomp"), "0");
+  EXPECT_EQ(ProcStatusField(worker, "NoNewPrivs"), "1");
+  EXPECT_EQ(ProcStatusField(worker, "Seccomp"), "0");
   absl::StatusOr<int> status = server.process.Stop(SIGTERM);
   ASSERT_TRUE(status.ok()) << status.status();
   EXPECT_EQ(*status, 0);

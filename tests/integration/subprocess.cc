@@ -11,11 +11,14 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -169,6 +172,40 @@ ListeningProcess StartListening(std::vector<std::string> argv, int max_fds) {
     std::abort();
   }
   return ListeningProcess{std::move(*process), *address};
+}
+
+namespace {
+
+std::string FieldOf(const std::string& path, const std::string& key) {
+  std::ifstream file(path);
+  std::string line;
+  while (std::getline(file, line)) {
+    if (absl::StartsWith(line, key + ":")) {
+      return std::string(absl::StripAsciiWhitespace(line.substr(key.size() + 1)));
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
+std::string ProcStatusField(pid_t pid, const std::string& key) {
+  return FieldOf(absl::StrCat("/proc/", pid, "/status"), key);
+}
+
+std::string ProcStatusField(pid_t pid, pid_t tid, const std::string& key) {
+  return FieldOf(absl::StrCat("/proc/", pid, "/task/", tid, "/status"), key);
+}
+
+std::vector<pid_t> ThreadsOf(pid_t pid) {
+  std::vector<pid_t> threads;
+  std::error_code error;
+  for (const auto& task :
+       std::filesystem::directory_iterator(absl::StrCat("/proc/", pid, "/task"), error)) {
+    int tid = 0;
+    if (absl::SimpleAtoi(task.path().filename().string(), &tid)) threads.push_back(tid);
+  }
+  return threads;
 }
 
 }  // namespace conet::test

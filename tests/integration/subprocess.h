@@ -65,6 +65,14 @@ struct ListeningProcess {
 // program's stderr), since nothing after it could run.
 ListeningProcess StartListening(std::vector<std::string> argv, int max_fds = 0);
 
+// Returns the value of `key` in /proc/`pid`/status ("Uid", "NoNewPrivs"),
+// or of thread `tid`'s status with a tid; "" if absent.
+std::string ProcStatusField(pid_t pid, const std::string& key);
+std::string ProcStatusField(pid_t pid, pid_t tid, const std::string& key);
+
+// Returns the ids of the threads of process `pid`.
+std::vector<pid_t> ThreadsOf(pid_t pid);
+
 }  // namespace conet::test
 
 #endif  // CONET_TESTS_INTEGRATION_SUBPROCESS_H_
