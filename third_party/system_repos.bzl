@@ -110,6 +110,29 @@ def _libseccomp_impl(ctx):
 
 _libseccomp = repository_rule(implementation = _libseccomp_impl, local = True)
 
+def _openssl_impl(ctx):
+    if not ctx.path("/usr/include/openssl/ssl.h").exists:
+        fail("OpenSSL headers are missing: run `apt-get install libssl-dev` (tools/bazel does it)")
+    targets = {"ssl": "libssl", "crypto": "libcrypto"}
+    lines = [
+        'load("@rules_cc//cc:defs.bzl", "cc_library")',
+        'package(default_visibility = ["//visibility:public"])',
+        "# The system's OpenSSL 3 (Debian's libssl-dev): <openssl/*.h> is in the",
+        "# default include path. The labels are those of the Bazel Central",
+        "# Registry's openssl module (@openssl//:ssl, @openssl//:crypto).",
+    ]
+    for name, module in targets.items():
+        result = ctx.execute(["pkg-config", "--libs", module])
+        if result.return_code != 0:
+            fail("pkg-config --libs %s failed: %s" % (module, result.stderr))
+        libs = [f for f in result.stdout.strip().split(" ") if f]
+        deps = [":crypto"] if name == "ssl" else []
+        lines.append("cc_library(name = %r, linkopts = %r, deps = %r)" % (name, libs, deps))
+    ctx.file("BUILD", "\n".join(lines) + "\n")
+    ctx.file("WORKSPACE", 'workspace(name = "openssl")\n')
+
+_openssl = repository_rule(implementation = _openssl_impl, local = True)
+
 _COVERAGE_BUILD = """
 # `cc_test` analysis names these two targets; Bazel downloads them otherwise.
 # They run only under `bazel coverage`, which this offline setup does not
@@ -151,3 +174,4 @@ def conet_system_dependencies():
     )
     _abseil(name = "com_google_absl")
     _libseccomp(name = "libseccomp")
+    _openssl(name = "openssl")
