@@ -1,22 +1,10 @@
 #include "examples/echo_session.h"
 
-#include <array>
-#include <span>
-
-#include "absl/status/statusor.h"
-
 namespace conet::examples {
 
 Task<void> Echo(StreamSocket stream) {
-  std::array<char, 16384> buffer;
-  while (true) {
-    absl::StatusOr<size_t> n = co_await stream.ReadSome(buffer);
-    if (!n.ok()) co_return;
-    if (*n == 0) break;
-    absl::StatusOr<size_t> sent =
-        co_await stream.WriteAll(std::span<const char>(buffer.data(), *n));
-    if (!sent.ok()) co_return;
-  }
+  const bool ended = co_await EchoUntilEnd(stream);
+  if (!ended) co_return;
   // End of stream: the peer's half-close, or the drain's deadline ending
   // reads. Send our FIN behind every byte echoed before closing: a peer
   // still sending at the deadline then reads all of it and end of stream,

@@ -2,6 +2,7 @@
 //
 //   netbench --target=ADDRESS [--connections=N] [--threads=N] [--size=BYTES]
 //            [--depth=N] [--duration=5s] [--warmup=1s]
+//            [--tls [--ca=PEM] [--server-name=NAME]]
 //
 // Opens --connections connections to an echo server, spread over --threads
 // event loops (a conet::LoopGroup). Each connection keeps --depth messages
@@ -11,6 +12,11 @@
 // prints one line (see docs/programs/netbench.md):
 //
 //   msgs_per_sec=81234.5 mib_per_sec=4.958 p50_us=11.87 p99_us=20.31 p999_us=45.06 errors=0
+//
+// With --tls every connection runs a TLS handshake first (the server's
+// certificate checked against --ca, or the system's trust store, and against
+// --server-name, by default the host of --target) and the echoes go through
+// TLS.
 //
 // Exit status: 0 when no connection failed and at least one message was
 // measured (or SIGINT/SIGTERM stopped it early without errors), 1 otherwise,
@@ -35,6 +41,7 @@
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <stop_token>
 #include <string>
@@ -56,6 +63,7 @@
 #include "net/stream_socket.h"
 #include "net/task.h"
 #include "net/task_group.h"
+#include "net/tls.h"
 #include "tools/flags.h"
 
 ABSL_FLAG(std::string, target, "", "HOST:PORT, [IPV6]:PORT, unix:PATH or unix:@NAME");
@@ -65,6 +73,10 @@ ABSL_FLAG(int64_t, size, 64, "bytes per message, 1 to 64 MiB");
 ABSL_FLAG(int64_t, depth, 1, "messages in flight per connection, 1 to 65536");
 ABSL_FLAG(absl::Duration, duration, absl::Seconds(5), "how long to measure");
 ABSL_FLAG(absl::Duration, warmup, absl::Seconds(1), "how long to run before measuring");
+ABSL_FLAG(bool, tls, false, "speak TLS to the server");
+ABSL_FLAG(std::string, ca, "", "PEM CA bundle to verify the server with (default: the system's)");
+ABSL_FLAG(std::string, server_name, "",
+          "name to send (SNI) and check the certificate against (default: the target's host)");
 
 namespace {
 
@@ -143,6 +155,8 @@ struct Benchmark {
   size_t size = 64;
   uint64_t depth = 1;
   absl::Duration connect_timeout = absl::Seconds(5);
+  std::optional<conet::TlsContext> tls;  // --tls
+  std::string server_name;
   // Byte j is j & 0xff; message k starts at offset (k * 131) & 0xff, so its
   // byte i is (k * 131 + i) & 0xff and messages differ from their neighbours.
   std::string pattern;
@@ -187,10 +201,11 @@ struct Connection {
   Worker* worker;
   int id;
   conet::StreamSocket stream;
-  std::vector<char> buffer;      // the echo being read
-  std::vector<int64_t> sent_at;  // write time of message k at [k % depth]
-  uint64_t written = 0;          // messages written completely
-  uint64_t echoed = 0;           // messages read back and checked
+  std::optional<conet::TlsStream> tls;  // under --tls, over `stream`
+  std::vector<char> buffer;             // the echo being read
+  std::vector<int64_t> sent_at;         // write time of message k at [k % depth]
+  uint64_t written = 0;                 // messages written completely
+  uint64_t echoed = 0;                  // messages read back and checked
   bool reader_done = false;
   std::coroutine_handle<> writer_waiting;  // the writer, out of credit
 };
@@ -220,8 +235,10 @@ void WakeWriter(Connection* connection) {
   }
 }
 
-// Writes message after message, `depth` ahead of the echoes.
-conet::Task<absl::Status> WriteMessages(Connection* connection) {
+// Writes message after message, `depth` ahead of the echoes, on `stream`
+// (the connection's socket, or its TLS stream).
+template <typename Stream>
+conet::Task<absl::Status> WriteMessages(Connection* connection, Stream* stream) {
   const uint64_t depth = connection->bench->depth;
   while (true) {
     WaitForCredit credit(connection);
@@ -230,7 +247,7 @@ conet::Task<absl::Status> WriteMessages(Connection* connection) {
     const uint64_t k = connection->written;
     connection->sent_at[k % depth] = NowNs();
     const std::span<const char> message = connection->bench->Message(k);
-    absl::StatusOr<size_t> sent = co_await connection->stream.WriteAll(message);
+    absl::StatusOr<size_t> sent = co_await stream->WriteAll(message);
     if (!sent.ok()) co_return sent.status();
     ++connection->written;
   }
@@ -250,16 +267,36 @@ absl::Status Verify(const Benchmark& bench, uint64_t k, std::span<const char> ec
                                           static_cast<unsigned char>(expected[i])));
 }
 
+// Reads exactly `buffer.size()` bytes from a TLS stream.
+conet::Task<absl::StatusOr<size_t>> ReadExact(conet::TlsStream* stream, std::span<char> buffer) {
+  size_t done = 0;
+  while (done < buffer.size()) {
+    absl::StatusOr<size_t> n = co_await stream->ReadSome(buffer.subspan(done));
+    if (!n.ok()) co_return n.status();
+    if (*n == 0)
+      co_return absl::OutOfRangeError(
+          absl::StrCat("the TLS stream ended after ", done, " bytes of an echo"));
+    done += *n;
+  }
+  co_return done;
+}
+
+conet::StreamSocket::ReadExactAwaiter ReadExact(conet::StreamSocket* stream,
+                                                std::span<char> buffer) {
+  return stream->ReadExact(buffer);
+}
+
 // Reads the echoes in order, checks them, records their latency and gives
 // the writer credit for the next message. Ends at the first error (or when
 // cancelled), waking the writer so that it ends too.
-conet::Task<absl::Status> ReadEchoes(Connection* connection) {
+template <typename Stream>
+conet::Task<absl::Status> ReadEchoes(Connection* connection, Stream* stream) {
   const Benchmark& bench = *connection->bench;
   Worker& worker = *connection->worker;
   absl::Status status;
   while (status.ok()) {
     const std::span<char> buffer(connection->buffer);
-    absl::StatusOr<size_t> n = co_await connection->stream.ReadExact(buffer);
+    absl::StatusOr<size_t> n = co_await ReadExact(stream, buffer);
     const int64_t now = NowNs();
     if (!n.ok()) {
       status = n.status();
@@ -285,6 +322,17 @@ void NoteError(Worker& worker, const std::string& error) {
   if (worker.first_error.empty()) worker.first_error = error;
 }
 
+// Runs the client's TLS handshake on the connection's socket (within the
+// connect timeout).
+conet::Task<absl::Status> Handshake(const Benchmark* bench, Connection* connection) {
+  const conet::Cancellation deadline = conet::Within(bench->connect_timeout);
+  absl::StatusOr<conet::TlsStream> tls = co_await conet::TlsStream::Connect(
+      std::move(connection->stream), *bench->tls, bench->server_name, deadline);
+  if (!tls.ok()) co_return tls.status();
+  connection->tls.emplace(*std::move(tls));
+  co_return absl::OkStatus();
+}
+
 // Connects (within bench->connect_timeout) and runs one closed loop until
 // it fails or the worker stops.
 conet::Task<void> RunConnection(const Benchmark* bench, Worker* worker, int id) {
@@ -304,10 +352,18 @@ conet::Task<void> RunConnection(const Benchmark* bench, Worker* worker, int id) 
 
   Connection connection(bench, worker, id, *std::move(stream));
   absl::Status status;
-  {
+  if (bench->tls) {
+    status = co_await Handshake(bench, &connection);
+  }
+  if (status.ok()) {
     conet::TaskGroup group;  // a failing side stops the other
-    group.Spawn(ReadEchoes(&connection));
-    group.Spawn(WriteMessages(&connection));
+    if (connection.tls) {
+      group.Spawn(ReadEchoes(&connection, &*connection.tls));
+      group.Spawn(WriteMessages(&connection, &*connection.tls));
+    } else {
+      group.Spawn(ReadEchoes(&connection, &connection.stream));
+      group.Spawn(WriteMessages(&connection, &connection.stream));
+    }
     status = co_await group.Join();
   }
   if (!status.ok() && !worker->stop.stop_requested()) {
@@ -458,6 +514,7 @@ void PrintUsage() {
   std::printf(
       "usage: netbench --target=ADDRESS [--connections=N] [--threads=N]\n"
       "                [--size=BYTES] [--depth=N] [--duration=5s] [--warmup=1s]\n"
+      "                [--tls [--ca=PEM] [--server-name=NAME]]\n"
       "Closed-loop echo load generator: each connection keeps --depth messages\n"
       "in flight, checks every echoed byte, and sends the next message as each\n"
       "echo arrives.\n"
@@ -470,12 +527,50 @@ void PrintUsage() {
       "                     (default 1)\n"
       "  --duration=TIME    measured time, e.g. 5s or 500ms (default 5s)\n"
       "  --warmup=TIME      traffic before measuring, not counted (default 1s)\n"
+      "  --tls              speak TLS (the handshake is part of connecting)\n"
+      "  --ca=PEM           CA bundle to verify the server with (default: the\n"
+      "                     system's trust store)\n"
+      "  --server-name=NAME SNI and the name the certificate must match\n"
+      "                     (default: the host of --target)\n"
       "Prints one line: msgs_per_sec= mib_per_sec= p50_us= p99_us= p999_us=\n"
       "errors=. Exit status 0 when there were no errors and some messages\n"
       "were measured, 1 otherwise, 2 for bad flags. SIGINT/SIGTERM stop early.\n");
 }
 
 int UsageError(const std::string& message) { return conet::tools::UsageError("netbench", message); }
+
+// The host part of a HOST:PORT or [IPV6]:PORT target ("" for unix:).
+std::string HostOf(const std::string& target) {
+  if (target.rfind("unix:", 0) == 0) return "";
+  const size_t colon = target.rfind(':');
+  std::string host = target.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  return host;
+}
+
+// Sets up bench->tls from --tls, --ca and --server-name: OK, or an error
+// (`usage`: a usage error, exit 2, rather than a TLS failure, exit 1).
+absl::Status SetUpTls(Benchmark& bench, bool& usage) {
+  usage = true;
+  const std::string ca = absl::GetFlag(FLAGS_ca);
+  const std::string name = absl::GetFlag(FLAGS_server_name);
+  if (!absl::GetFlag(FLAGS_tls)) {
+    if (!ca.empty() || !name.empty()) {
+      return absl::InvalidArgumentError("--ca and --server-name need --tls");
+    }
+    return absl::OkStatus();
+  }
+  bench.server_name = name.empty() ? HostOf(bench.target) : name;
+  conet::TlsClientOptions options;
+  options.ca_file = ca;
+  absl::StatusOr<conet::TlsContext> context = conet::TlsContext::Client(options);
+  usage = false;
+  if (!context.ok()) return context.status();
+  bench.tls = *std::move(context);
+  return absl::OkStatus();
+}
 
 }  // namespace
 
@@ -501,6 +596,12 @@ int main(int argc, char** argv) {
   }
   if (duration <= absl::ZeroDuration()) {
     return UsageError("--duration must be more than 0");
+  }
+  bool usage = false;
+  if (absl::Status tls = SetUpTls(bench, usage); !tls.ok()) {
+    if (usage) return UsageError(std::string(tls.message()));
+    std::fprintf(stderr, "netbench: %s\n", std::string(tls.message()).c_str());
+    return 1;
   }
   bench.pattern.resize(bench.size + 256);
   for (size_t j = 0; j < bench.pattern.size(); ++j) {
