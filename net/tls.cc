@@ -160,11 +160,19 @@ std::string QueuedReasons(bool* authentication = nullptr) {
       *authentication = true;
     }
     char buffer[256];
-    const char* reason = ERR_reason_error_string(code);
+    const char* reason = nullptr;
+    if (ERR_SYSTEM_ERROR(code)) {
+      reason = std::strerror(reason_code);  // a file that would not open
+    } else if (ERR_GET_REASON(code) == ERR_R_SYS_LIB) {
+      continue;  // "system lib": the errno's entry says which
+    } else {
+      reason = ERR_reason_error_string(code);
+    }
     if (reason == nullptr) {
       ERR_error_string_n(code, buffer, sizeof(buffer));
       reason = buffer;
     }
+    if (text.find(reason) != std::string::npos) continue;
     if (!text.empty()) absl::StrAppend(&text, "; ");
     absl::StrAppend(&text, reason);
   }

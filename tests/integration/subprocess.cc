@@ -87,8 +87,12 @@ Subprocess::~Subprocess() {
 }
 
 absl::StatusOr<std::string> Subprocess::WaitListening(absl::Duration timeout) {
+  return WaitForLine("listening on ", timeout);
+}
+
+absl::StatusOr<std::string> Subprocess::WaitForLine(const std::string& prefix,
+                                                    absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
-  const std::string prefix = "listening on ";
   while (true) {
     for (absl::string_view line : absl::StrSplit(stdout_seen_, '\n')) {
       if (absl::StartsWith(line, prefix) &&
@@ -99,15 +103,15 @@ absl::StatusOr<std::string> Subprocess::WaitListening(absl::Duration timeout) {
     const absl::Duration left = deadline - absl::Now();
     if (left <= absl::ZeroDuration()) {
       return absl::DeadlineExceededError(
-          absl::StrCat("no \"listening on\" line; stdout: ", stdout_seen_, " stderr: ", Stderr()));
+          absl::StrCat("no \"", prefix, "\" line; stdout: ", stdout_seen_, " stderr: ", Stderr()));
     }
     pollfd p{stdout_fd_, POLLIN, 0};
     ::poll(&p, 1, static_cast<int>(absl::ToInt64Milliseconds(left)) + 1);
     char buffer[256];
     const ssize_t n = ::read(stdout_fd_, buffer, sizeof(buffer));
     if (n == 0) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("exited before listening; stdout: ", stdout_seen_, " stderr: ", Stderr()));
+      return absl::FailedPreconditionError(absl::StrCat(
+          "exited before a \"", prefix, "\" line; stdout: ", stdout_seen_, " stderr: ", Stderr()));
     }
     if (n > 0) stdout_seen_.append(buffer, static_cast<size_t>(n));
   }

@@ -35,6 +35,10 @@ class Subprocess {
 
   // Reads stdout until `listening on ADDRESS` and returns ADDRESS.
   absl::StatusOr<std::string> WaitListening(absl::Duration timeout = absl::Seconds(10));
+  // Reads stdout until a whole line starting with `prefix` and returns the
+  // rest of it ("ACCEPT" from openssl s_server, say).
+  absl::StatusOr<std::string> WaitForLine(const std::string& prefix,
+                                          absl::Duration timeout = absl::Seconds(10));
   // Sends `signal` and waits for the exit; returns the exit status, or an
   // error if it died from a signal or did not exit in time.
   absl::StatusOr<int> Stop(int signal, absl::Duration timeout = absl::Seconds(10));

@@ -1,0 +1,276 @@
+"""echo_server's TLS mode, driven by clients no one here wrote: Python's ssl
+module and `openssl s_client`.
+
+TLS 1.3 and 1.2 echo, 1.1 refused, mutual TLS with and without a client
+certificate, close_notify both ways, the handshake deadline, plaintext and
+garbage refused with the server still serving, a large transfer both ways at
+once, bad certificate files and flags, and no descriptor left behind.
+
+Usage: echo_tls_test.py ECHO_SERVER CERT_DIR (Bazel passes them).
+"""
+
+import os
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+ECHO_SERVER = None
+CERTS = None
+DEADLINE = 10.0  # seconds any single wait may take before the test fails
+
+
+def cert(name):
+    return os.path.join(CERTS, name)
+
+
+class Server:
+    """echo_server with `flags`, once it prints its listening line."""
+
+    def __init__(self, *flags):
+        self.process = subprocess.Popen(
+            [ECHO_SERVER, "--listen=127.0.0.1:0", *flags],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        line = self.process.stdout.readline().decode()
+        if not line.startswith("listening on "):
+            self.process.kill()
+            raise AssertionError("no listening line: %r, stderr %r" %
+                                 (line, self.process.stderr.read()))
+        host, port = line.split()[-1].rsplit(":", 1)
+        self.address = (host, int(port))
+        self.port = int(port)
+
+    def fds(self):
+        return sorted(os.listdir("/proc/%d/fd" % self.process.pid))
+
+    def stop(self):
+        self.process.terminate()
+        try:
+            return self.process.wait(timeout=DEADLINE)
+        finally:
+            self.process.stdout.close()
+            self.process.stderr.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.process.stdout.close()
+        self.process.stderr.close()
+
+
+def client_context(version=None, certificate=None):
+    context = ssl.create_default_context(cafile=cert("ca.pem"))
+    if version is not None:
+        context.minimum_version = version
+        context.maximum_version = version
+    if certificate is not None:
+        context.load_cert_chain(cert(certificate + ".pem"), cert(certificate + ".key"))
+    return context
+
+
+def connect(server, context):
+    raw = socket.create_connection(server.address, timeout=DEADLINE)
+    return context.wrap_socket(raw, server_hostname="localhost")
+
+
+def read_exactly(tls, count):
+    data = b""
+    while len(data) < count:
+        chunk = tls.recv(count - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def wait_for_fds(server, expected):
+    """The server's descriptors once they are back to `expected`."""
+    deadline = time.monotonic() + DEADLINE
+    while time.monotonic() < deadline:
+        now = server.fds()
+        if now == expected:
+            return now
+        time.sleep(0.01)  # the server closes on its own time; bounded
+    return server.fds()
+
+
+class EchoTlsTest(unittest.TestCase):
+
+    def tls_server(self, *flags):
+        return Server("--cert=" + cert("server.pem"), "--key=" + cert("server.key"), *flags)
+
+    def test_tls13_echo_and_close_notify_both_ways(self):
+        with self.tls_server() as server:
+            tls = connect(server, client_context())
+            self.assertEqual(tls.version(), "TLSv1.3")
+            tls.sendall(b"hello over tls 1.3")
+            self.assertEqual(read_exactly(tls, 18), b"hello over tls 1.3")
+            # unwrap() sends close_notify and returns once the server's came.
+            plain = tls.unwrap()
+            self.assertEqual(plain.recv(1), b"")  # then the server's FIN
+            plain.close()
+
+    def test_tls12_echo(self):
+        with self.tls_server() as server:
+            with connect(server, client_context(ssl.TLSVersion.TLSv1_2)) as tls:
+                self.assertEqual(tls.version(), "TLSv1.2")
+                tls.sendall(b"twelve")
+                self.assertEqual(read_exactly(tls, 6), b"twelve")
+
+    def test_openssl_s_client_echoes_with_1_3_and_1_2(self):
+        with self.tls_server() as server:
+            for version, expected in (("-tls1_3", "TLSv1.3"), ("-tls1_2", "TLSv1.2")):
+                client = subprocess.Popen(
+                    ["openssl", "s_client", "-connect", "127.0.0.1:%d" % server.port,
+                     "-CAfile", cert("ca.pem"), "-verify_return_error",
+                     "-verify_hostname", "localhost", version, "-quiet", "-no_ign_eof"],
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                client.stdin.write(b"from s_client\n")
+                client.stdin.flush()
+                line = client.stdout.readline()
+                client.stdin.close()
+                client.wait(timeout=DEADLINE)
+                self.assertEqual(line, b"from s_client\n", client.stderr.read())
+                client.stdout.close()
+                client.stderr.close()
+                brief = subprocess.run(
+                    ["openssl", "s_client", "-connect", "127.0.0.1:%d" % server.port,
+                     "-CAfile", cert("ca.pem"), version, "-brief"],
+                    stdin=subprocess.DEVNULL, capture_output=True, timeout=DEADLINE)
+                self.assertIn(("Protocol version: " + expected).encode(), brief.stderr)
+
+    def test_tls11_is_refused_and_the_server_goes_on(self):
+        with self.tls_server() as server:
+            old = subprocess.run(
+                ["openssl", "s_client", "-connect", "127.0.0.1:%d" % server.port,
+                 "-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0"],
+                stdin=subprocess.DEVNULL, capture_output=True, timeout=DEADLINE)
+            self.assertNotEqual(old.returncode, 0)
+            self.assertIn(b"alert protocol version", old.stderr)
+            with connect(server, client_context()) as tls:
+                tls.sendall(b"still up")
+                self.assertEqual(read_exactly(tls, 8), b"still up")
+
+    def test_mutual_tls_accepts_a_signed_client_and_refuses_one_without(self):
+        with self.tls_server("--client-ca=" + cert("ca.pem")) as server:
+            with connect(server, client_context(certificate="client")) as tls:
+                tls.sendall(b"signed")
+                self.assertEqual(read_exactly(tls, 6), b"signed")
+            tls = connect(server, client_context())
+            # TLS 1.3: the refusal comes as an alert on the first read.
+            with self.assertRaises(ssl.SSLError) as refused:
+                tls.sendall(b"unsigned")
+                tls.recv(8)
+            self.assertIn("CERTIFICATE_REQUIRED", str(refused.exception))
+            tls.close()
+            with connect(server, client_context(certificate="client")) as tls:
+                tls.sendall(b"again")
+                self.assertEqual(read_exactly(tls, 5), b"again")
+
+    def test_a_handshake_not_finished_is_closed_at_the_deadline(self):
+        with self.tls_server("--handshake-timeout=300ms") as server:
+            with socket.create_connection(server.address, timeout=DEADLINE) as silent:
+                started = time.monotonic()
+                self.assertEqual(silent.recv(100), b"")  # closed by the server
+                waited = time.monotonic() - started
+            self.assertGreaterEqual(waited, 0.25)
+            self.assertLess(waited, DEADLINE)
+
+    def test_plaintext_and_garbage_are_refused_and_the_server_goes_on(self):
+        with self.tls_server() as server:
+            for junk in (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", bytes(range(256)) * 4,
+                         b"\x16\x03\x01\xff\xff" + b"\x00" * 600):
+                with socket.create_connection(server.address, timeout=DEADLINE) as raw:
+                    raw.sendall(junk)
+                    answer = b""
+                    while True:
+                        chunk = raw.recv(4096)
+                        if not chunk:
+                            break
+                        answer += chunk
+                    # At most an alert record (type 21), then the close.
+                    self.assertTrue(answer == b"" or answer[0] == 21, answer)
+            with connect(server, client_context()) as tls:
+                tls.sendall(b"after the junk")
+                self.assertEqual(read_exactly(tls, 14), b"after the junk")
+
+    def test_a_large_transfer_both_ways_at_once_arrives_whole(self):
+        size = 8 << 20
+        data = os.urandom(size)
+        with self.tls_server() as server:
+            tls = connect(server, client_context())
+            tls.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
+            received = []
+            reader = threading.Thread(target=lambda: received.append(read_exactly(tls, size)))
+            reader.start()
+            tls.sendall(data)  # the server writes back while this still sends
+            reader.join(timeout=DEADLINE * 3)
+            self.assertFalse(reader.is_alive())
+            self.assertEqual(len(received[0]), size)
+            self.assertTrue(received[0] == data, "the echo differs from what was sent")
+            tls.close()
+
+    def test_no_descriptor_is_left_behind(self):
+        with self.tls_server("--handshake-timeout=200ms") as server:
+            before = server.fds()
+            for _ in range(20):
+                with connect(server, client_context()) as tls:
+                    tls.sendall(b"y")
+                    read_exactly(tls, 1)
+                with socket.create_connection(server.address, timeout=DEADLINE) as raw:
+                    raw.sendall(b"plaintext\r\n\r\n")
+                    raw.recv(100)
+            silent = socket.create_connection(server.address, timeout=DEADLINE)
+            self.assertEqual(silent.recv(1), b"")  # the deadline closed it
+            silent.close()
+            self.assertEqual(wait_for_fds(server, before), before)
+
+    def test_sigterm_still_exits_zero(self):
+        server = self.tls_server()
+        with connect(server, client_context()) as tls:
+            tls.sendall(b"z")
+            read_exactly(tls, 1)
+        self.assertEqual(server.stop(), 0)
+
+
+class EchoTlsFlagsTest(unittest.TestCase):
+
+    def run_server(self, *flags):
+        return subprocess.run([ECHO_SERVER, "--listen=127.0.0.1:0", *flags],
+                              capture_output=True, timeout=DEADLINE)
+
+    def test_a_missing_certificate_is_exit_1_naming_it(self):
+        result = self.run_server("--cert=" + cert("absent.pem"), "--key=" + cert("server.key"))
+        self.assertEqual(result.returncode, 1)
+        self.assertIn(b"absent.pem: No such file or directory", result.stderr)
+
+    def test_a_key_that_does_not_match_is_exit_1_with_openssls_reason(self):
+        result = self.run_server("--cert=" + cert("server.pem"), "--key=" + cert("client.key"))
+        self.assertEqual(result.returncode, 1)
+        self.assertIn(b"client.key", result.stderr)
+        self.assertIn(b"key values mismatch", result.stderr)
+
+    def test_a_file_that_is_not_pem_is_exit_1(self):
+        result = self.run_server("--cert=" + cert("make_certs.sh"), "--key=" + cert("server.key"))
+        self.assertEqual(result.returncode, 1)
+        self.assertIn(b"no start line", result.stderr)
+
+    def test_flags_that_do_not_go_together_are_exit_2(self):
+        for flags in (["--cert=" + cert("server.pem")], ["--key=" + cert("server.key")],
+                      ["--client-ca=" + cert("ca.pem")],
+                      ["--cert=" + cert("server.pem"), "--key=" + cert("server.key"),
+                       "--handshake-timeout=0s"]):
+            result = self.run_server(*flags)
+            self.assertEqual(result.returncode, 2, (flags, result.stderr))
+
+
+if __name__ == "__main__":
+    ECHO_SERVER, CERTS = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+    unittest.main(argv=sys.argv[:1], verbosity=2)
