@@ -303,7 +303,10 @@ absl::StatusOr<TlsContext> TlsContext::Server(const TlsServerOptions& options) {
     status = LoadIdentity(ctx, options.certificate_chain_file, options.private_key_file);
   }
   if (!status.ok()) return status;
-  // Sessions resumed from the cache need a context id once clients are verified.
+  // Resumption is by session ticket alone (stateless, as nginx's default):
+  // a server-side cache costs a lock and a periodic sweep of its table on
+  // every new session. Tickets of verified clients need a context id.
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
   static constexpr unsigned char kSessionContext[] = "conet";
   SSL_CTX_set_session_id_context(ctx, kSessionContext, sizeof(kSessionContext) - 1);
   if (!options.client_ca_file.empty()) {
@@ -394,10 +397,17 @@ absl::StatusOr<size_t> FinishWith(absl::Status& error, absl::StatusOr<size_t> re
 
 }  // namespace
 
+// SSL_get_error needs the thread's error queue empty before an operation.
+// conet leaves it empty after its own; peeking is cheaper than clearing
+// all sixteen slots before every read and write.
+void ClearStaleErrors() {
+  if (ERR_peek_error() != 0) ERR_clear_error();
+}
+
 ssize_t TlsReadCall::operator()() {
   if (size == 0) return 0;
   TlsSession& s = *session;
-  ERR_clear_error();
+  ClearStaleErrors();
   s.in_read = true;
   size_t count = 0;
   const int result = SSL_read_ex(s.ssl, data, size, &count);
@@ -413,7 +423,7 @@ absl::StatusOr<size_t> TlsReadCall::Finish(absl::StatusOr<size_t> result) {
 ssize_t TlsWriteCall::operator()() {
   TlsSession& s = *session;
   while (true) {
-    ERR_clear_error();
+    ClearStaleErrors();
     size_t count = 0;
     const int result = SSL_write_ex(s.ssl, data + done, size - done, &count);
     if (result != 1) return Failed(s, result, /*reading=*/false, &error, kWhat);

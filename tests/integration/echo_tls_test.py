@@ -117,6 +117,21 @@ class EchoTlsTest(unittest.TestCase):
             self.assertEqual(plain.recv(1), b"")  # then the server's FIN
             plain.close()
 
+    def test_a_session_resumes_from_its_ticket(self):
+        with self.tls_server() as server:
+            context = client_context()
+            with connect(server, context) as first:
+                first.sendall(b"1")
+                read_exactly(first, 1)  # the tickets came before the echo
+                session = first.session
+                self.assertFalse(first.session_reused)
+            raw = socket.create_connection(server.address, timeout=DEADLINE)
+            with context.wrap_socket(raw, server_hostname="localhost",
+                                     session=session) as second:
+                second.sendall(b"2")
+                self.assertEqual(read_exactly(second, 1), b"2")
+                self.assertTrue(second.session_reused)
+
     def test_tls12_echo(self):
         with self.tls_server() as server:
             with connect(server, client_context(ssl.TLSVersion.TLSv1_2)) as tls:
