@@ -32,6 +32,11 @@ struct TlsSession {
   bool failed = false;
   int saved_errno = 0;  // the socket's errno behind an SSL_ERROR_SYSCALL
   std::string unsent;
+  // A TCP socket: a recv that returns less than asked has emptied it (on a
+  // UNIX stream a message carrying descriptors or credentials cuts it).
+  bool short_read_drains = false;
+  // The last recv returned less than asked (or nothing for now).
+  bool last_recv_short = false;
 };
 
 }  // namespace internal
@@ -113,6 +118,7 @@ int BioRead(BIO* bio, char* data, size_t size, size_t* read) {
   do {
     got = ::recv(session.fd, data, size, 0);
   } while (got < 0 && errno == EINTR);
+  session.last_recv_short = got < static_cast<ssize_t>(size);
   if (got > 0) {
     *read = static_cast<size_t>(got);
     return 1;
@@ -410,9 +416,16 @@ ssize_t TlsReadCall::operator()() {
   ClearStaleErrors();
   s.in_read = true;
   size_t count = 0;
+  s.last_recv_short = false;
   const int result = SSL_read_ex(s.ssl, data, size, &count);
   s.in_read = false;
-  if (result == 1) return static_cast<ssize_t>(count);
+  if (result == 1) {
+    // Nothing left in the kernel nor in OpenSSL's buffer: the next read
+    // waits for the socket's next edge instead of a recv failing with
+    // EAGAIN (net/internal/perform.h, ReportsDrained).
+    drained = s.short_read_drains && s.last_recv_short && SSL_has_pending(s.ssl) == 0;
+    return static_cast<ssize_t>(count);
+  }
   return Failed(s, result, /*reading=*/true, &error, kWhat);
 }
 
@@ -483,6 +496,7 @@ absl::Status SetServerName(SSL* ssl, const std::string& name) {
 }
 
 absl::StatusOr<std::unique_ptr<internal::TlsSession>> NewSession(const TlsContext& context, int fd,
+                                                                 bool tcp,
                                                                  const std::string& server_name) {
   if (context.native_handle() == nullptr) {
     return absl::FailedPreconditionError("TLS handshake: the TlsContext is empty");
@@ -490,6 +504,7 @@ absl::StatusOr<std::unique_ptr<internal::TlsSession>> NewSession(const TlsContex
   ERR_clear_error();
   auto session = std::make_unique<internal::TlsSession>();
   session->fd = fd;
+  session->short_read_drains = tcp;
   session->ssl = SSL_new(context.native_handle());
   BIO* bio = session->ssl != nullptr ? BIO_new(SocketMethod()) : nullptr;
   if (bio == nullptr) return ContextError(absl::StrCat("TLS session for fd ", fd));
@@ -509,7 +524,7 @@ absl::StatusOr<std::unique_ptr<internal::TlsSession>> NewSession(const TlsContex
 Task<absl::StatusOr<TlsStream>> TlsStream::Handshake(StreamSocket socket, TlsContext context,
                                                      std::string server_name, Cancellation cancel) {
   absl::StatusOr<std::unique_ptr<internal::TlsSession>> session =
-      NewSession(context, socket.fd(), server_name);
+      NewSession(context, socket.fd(), !socket.is_unix(), server_name);
   if (!session.ok()) co_return session.status();
   internal::TlsSession& s = **session;
   while (true) {

@@ -131,6 +131,9 @@ struct TlsReadCall {
   TlsSession* session;
   char* data;
   size_t size;
+  // Set by a read that left nothing to read, neither in the socket nor in
+  // OpenSSL's buffer (the read hint of net/internal/perform.h).
+  bool drained = false;
   absl::Status error = absl::OkStatus();  // a TLS failure, with OpenSSL's reason
   ssize_t operator()();
   absl::StatusOr<size_t> Finish(absl::StatusOr<size_t> result);
