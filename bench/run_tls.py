@@ -8,7 +8,9 @@ conet's ratio:
 
   - echo throughput: netbench --tls, 64 connections, 64 B and 4 KiB messages;
   - new handshakes per second: `openssl s_time -new` (OpenSSL's own client:
-    connect, full handshake, close), one connection at a time.
+    connect, full handshake, close), one connection at a time; and the
+    server's own CPU time per handshake (from /proc/PID/stat), which the
+    client's share of the core does not blur.
 
 Both servers use the same certificate (ECDSA P-256, tests/testdata/tls) and
 the clients run with OPENSSL_CONF=bench/tls_client.cnf, which offers TLS 1.3
@@ -57,6 +59,12 @@ class Server:
             sys.exit(f"{name}: no listening line: {line!r} {self.process.stderr.read()}")
         self.address = match.group(1)
 
+    def cpu_seconds(self):
+        """User plus system CPU time the server has used so far."""
+        with open(f"/proc/{self.process.pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def __enter__(self):
         return self
 
@@ -94,16 +102,24 @@ def echo_rate(name, size, connections, duration):
 
 
 def handshake_rate(name, seconds):
+    """New handshakes per second, and the server's CPU microseconds for each."""
     with Server(name) as server:
+        cpu_before = server.cpu_seconds()
         client = batch(["openssl", "s_time", "-connect", server.address, "-new",
                         "-time", str(seconds)],
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                        env=CLIENT_ENV)
         stdout, stderr = client.communicate(timeout=seconds + 60)
+        cpu = server.cpu_seconds() - cpu_before
         match = re.search(r"(\d+) connections in ([\d.]+) real seconds", stdout)
         if not match:
             sys.exit(f"s_time against {name}: {stdout} {stderr}")
-        return int(match.group(1)) / float(match.group(2))
+        connections = int(match.group(1))
+        handshake_rate.cpu_us[name].append(cpu * 1e6 / connections)
+        return connections / float(match.group(2))
+
+
+handshake_rate.cpu_us = {name: [] for name in SERVERS}
 
 
 def compare(label, measure, runs):
@@ -135,6 +151,9 @@ def main():
         compare(f"echo {size} B x {connections} connections (msgs)",
                 lambda name: echo_rate(name, size, connections, args.duration), args.runs)
     compare("new handshakes (s_time -new)", lambda name: handshake_rate(name, seconds), args.runs)
+    cpu = {name: statistics.median(us) for name, us in handshake_rate.cpu_us.items()}
+    print(f"server CPU per handshake: conet {cpu['conet']:.0f} us, asio {cpu['asio']:.0f} us, "
+          f"asio/conet {cpu['asio'] / cpu['conet']:.3f}")
 
 
 if __name__ == "__main__":

@@ -37,6 +37,12 @@ struct TlsSession {
   bool short_read_drains = false;
   // The last recv returned less than asked (or nothing for now).
   bool last_recv_short = false;
+  // Set during the handshake: records are gathered in `unsent` and sent
+  // when OpenSSL flushes its flight, one send(2) for a flight of several
+  // records (ServerHello to Finished; the session tickets).
+  bool gather_flight = false;
+  // A send failed for good (EPIPE, ECONNRESET): later ones are not tried.
+  int send_errno = 0;
 };
 
 }  // namespace internal
@@ -45,8 +51,9 @@ namespace {
 
 using internal::TlsSession;
 
-// A record written during a read is small (an alert); this bounds them.
-constexpr size_t kMaxUnsent = 64 * 1024;
+// A record written during a read is small (an alert), and a handshake
+// flight holds a certificate chain; this bounds them.
+constexpr size_t kMaxUnsent = 256 * 1024;
 
 // --- The BIO: recv/send on the descriptor -----------------------------------
 
@@ -64,7 +71,10 @@ ssize_t SendSome(int fd, const char* data, size_t size) {
 bool FlushUnsent(TlsSession& session) {
   while (!session.unsent.empty()) {
     const ssize_t sent = SendSome(session.fd, session.unsent.data(), session.unsent.size());
-    if (sent < 0) return false;
+    if (sent < 0) {
+      if (errno != EAGAIN && errno != EWOULDBLOCK) session.send_errno = errno;
+      return false;
+    }
     session.unsent.erase(0, static_cast<size_t>(sent));
   }
   return true;
@@ -82,6 +92,15 @@ bool KeepUnsent(TlsSession& session, const char* data, size_t size) {
 int BioWrite(BIO* bio, const char* data, size_t size, size_t* written) {
   TlsSession& session = *SessionOf(bio);
   BIO_clear_retry_flags(bio);
+  if (session.send_errno != 0) {  // the peer is gone: no send would reach it
+    session.saved_errno = session.send_errno;
+    return 0;
+  }
+  if (session.gather_flight) {
+    if (!KeepUnsent(session, data, size)) return 0;
+    *written = size;
+    return 1;
+  }
   const bool blocked = !FlushUnsent(session) && (errno == EAGAIN || errno == EWOULDBLOCK);
   ssize_t sent = -1;
   if (session.unsent.empty()) {
@@ -93,7 +112,7 @@ int BioWrite(BIO* bio, const char* data, size_t size, size_t* written) {
     errno = EAGAIN;
   }
   if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-    session.saved_errno = errno;
+    session.saved_errno = session.send_errno = errno;
     return 0;
   }
   const size_t done = sent < 0 ? 0 : static_cast<size_t>(sent);
@@ -131,8 +150,18 @@ int BioRead(BIO* bio, char* data, size_t size, size_t* read) {
   return 0;  // 0 bytes without a retry flag: the end of the stream
 }
 
-long BioCtrl(BIO*, int command, long, void*) {  // NOLINT(runtime/int): OpenSSL's type
-  return command == BIO_CTRL_FLUSH ? 1 : 0;
+// Flushing sends what was gathered or kept; a full socket is a retry.
+long BioCtrl(BIO* bio, int command, long, void*) {  // NOLINT(runtime/int): OpenSSL's type
+  if (command != BIO_CTRL_FLUSH) return 0;
+  TlsSession& session = *SessionOf(bio);
+  BIO_clear_retry_flags(bio);
+  if (FlushUnsent(session)) return 1;
+  if (errno == EAGAIN || errno == EWOULDBLOCK) {
+    BIO_set_retry_write(bio);
+  } else {
+    session.saved_errno = errno;
+  }
+  return 0;
 }
 
 int BioCreate(BIO* bio) {
@@ -527,6 +556,7 @@ Task<absl::StatusOr<TlsStream>> TlsStream::Handshake(StreamSocket socket, TlsCon
       NewSession(context, socket.fd(), !socket.is_unix(), server_name);
   if (!session.ok()) co_return session.status();
   internal::TlsSession& s = **session;
+  s.gather_flight = true;
   while (true) {
     ERR_clear_error();
     const int result = SSL_do_handshake(s.ssl);
@@ -545,6 +575,7 @@ Task<absl::StatusOr<TlsStream>> TlsStream::Handshake(StreamSocket socket, TlsCon
                              absl::StrCat("TLS handshake on fd ", s.fd, ": ", waited.message()));
     }
   }
+  s.gather_flight = false;
   co_return TlsStream(std::move(socket), std::move(*session));
 }
 

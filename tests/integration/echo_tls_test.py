@@ -6,7 +6,11 @@ certificate, close_notify both ways, the handshake deadline, plaintext and
 garbage refused with the server still serving, a large transfer both ways at
 once, bad certificate files and flags, and no descriptor left behind.
 
-Usage: echo_tls_test.py ECHO_SERVER CERT_DIR (Bazel passes them).
+Also tools/netbench --tls against echo_server and against the benchmark's
+Asio baseline (bench/asio_tls_echo), and netbench's TLS flags.
+
+Usage: echo_tls_test.py ECHO_SERVER CERT_DIR NETBENCH ASIO_TLS_ECHO (Bazel
+passes them).
 """
 
 import os
@@ -20,6 +24,8 @@ import unittest
 
 ECHO_SERVER = None
 CERTS = None
+NETBENCH = None
+ASIO_TLS_ECHO = None
 DEADLINE = 10.0  # seconds any single wait may take before the test fails
 
 
@@ -30,9 +36,9 @@ def cert(name):
 class Server:
     """echo_server with `flags`, once it prints its listening line."""
 
-    def __init__(self, *flags):
+    def __init__(self, *flags, program=None):
         self.process = subprocess.Popen(
-            [ECHO_SERVER, "--listen=127.0.0.1:0", *flags],
+            [program or ECHO_SERVER, "--listen=127.0.0.1:0", *flags],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         line = self.process.stdout.readline().decode()
         if not line.startswith("listening on "):
@@ -320,6 +326,48 @@ class EchoTlsFlagsTest(unittest.TestCase):
             self.assertEqual(result.returncode, 2, (flags, result.stderr))
 
 
+class NetbenchTlsTest(unittest.TestCase):
+
+    def netbench(self, server, *flags):
+        return subprocess.run(
+            [NETBENCH, "--target=%s:%d" % server.address, "--connections=8", "--size=1000",
+             "--duration=300ms", "--warmup=100ms", *flags],
+            capture_output=True, text=True, timeout=DEADLINE * 2)
+
+    def serve(self, program=None):
+        return Server("--cert=" + cert("server.pem"), "--key=" + cert("server.key"),
+                      program=program)
+
+    def test_it_drives_echo_server_and_asios_baseline(self):
+        for program in (ECHO_SERVER, ASIO_TLS_ECHO):
+            with self.serve(program) as server:
+                result = self.netbench(server, "--tls", "--ca=" + cert("ca.pem"))
+                self.assertEqual(result.returncode, 0, (program, result.stderr))
+                self.assertIn("errors=0", result.stdout)
+                self.assertNotIn("msgs_per_sec=0.0 ", result.stdout)
+
+    def test_a_certificate_it_cannot_verify_fails_the_connections(self):
+        with self.serve() as server:
+            untrusted = self.netbench(server, "--tls", "--ca=" + cert("other_ca.pem"))
+            self.assertEqual(untrusted.returncode, 1)
+            self.assertIn("certificate verify failed", untrusted.stderr)
+            wrong = self.netbench(server, "--tls", "--ca=" + cert("ca.pem"),
+                                  "--server-name=conet.example")
+            self.assertEqual(wrong.returncode, 1)
+            self.assertIn("hostname mismatch", wrong.stderr)
+            plain = self.netbench(server)  # plaintext against TLS: the echo never comes
+            self.assertEqual(plain.returncode, 1)
+
+    def test_tls_flags_without_tls_are_exit_2(self):
+        with self.serve() as server:
+            self.assertEqual(self.netbench(server, "--ca=" + cert("ca.pem")).returncode, 2)
+            self.assertEqual(self.netbench(server, "--server-name=x").returncode, 2)
+            missing = self.netbench(server, "--tls", "--ca=" + cert("absent.pem"))
+            self.assertEqual(missing.returncode, 1)
+            self.assertIn("absent.pem", missing.stderr)
+
+
 if __name__ == "__main__":
     ECHO_SERVER, CERTS = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+    NETBENCH, ASIO_TLS_ECHO = os.path.abspath(sys.argv[3]), os.path.abspath(sys.argv[4])
     unittest.main(argv=sys.argv[:1], verbosity=2)
