@@ -1,5 +1,7 @@
 #include "net/loop_group.h"
 
+#include <cerrno>
+
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 
@@ -41,6 +43,12 @@ absl::StatusOr<EventLoop*> LoopGroup::LoopAt(int index) const {
 }
 
 void LoopGroup::Start() {
+  // Abseil builds its table of strerror texts on the first error message
+  // (absl::ErrnoToStatus). Debian's libabsl is not built for
+  // ThreadSanitizer, which therefore cannot see the guard of that one-time
+  // initialisation and reports two loops' first errors as a race. Building
+  // it here, before the threads exist, orders it before every use.
+  (void)absl::ErrnoToStatus(EAGAIN, "");
   for (auto& loop : loops_) {
     threads_.emplace_back([raw = loop.get()] { raw->Run(); });
   }
