@@ -54,8 +54,12 @@ struct Sockets {
   StreamSocket server;
 };
 
+// Where the tests' connections are made: TCP on loopback unless a test
+// says otherwise.
+std::string listen_at = "127.0.0.1:0";
+
 Task<absl::StatusOr<Sockets>> Connected() {
-  absl::StatusOr<StreamListener> listener = StreamListener::Bind(SocketAddress::Ipv4Loopback(0));
+  absl::StatusOr<StreamListener> listener = StreamListener::Bind(*SocketAddress::Parse(listen_at));
   if (!listener.ok()) co_return listener.status();
   auto [client, server] =
       co_await WhenAll(StreamSocket::Connect(listener->address()), listener->Accept());
@@ -232,6 +236,28 @@ TEST(TlsTest, AClientRefusesACertificateItDoesNotTrust) {
   EXPECT_TRUE(absl::IsUnauthenticated(tls.client)) << tls.client;
   EXPECT_THAT(std::string(tls.client.message()),
               HasSubstr("unable to get local issuer certificate"));
+}
+
+Task<void> CheckNoAlpn(TlsStream& client, TlsStream& server) {
+  EXPECT_EQ(client.alpn(), "");
+  EXPECT_EQ(server.alpn(), "");
+  EXPECT_EQ(co_await Send(client, server, "no alpn"), "no alpn");
+}
+
+TEST(TlsTest, NoCommonAlpnProtocolLeavesAlpnEmpty) {
+  FdLeakCheck leaks;
+  TlsClientOptions client = ClientOptions();
+  client.alpn = {"h2"};
+  TlsServerOptions server = ServerOptions();
+  server.alpn = {"http/1.1"};
+  EXPECT_BOTH_OK(RunTls(client, server, CheckNoAlpn));
+}
+
+TEST(TlsTest, AnAlpnProtocolThatIsTooLongIsRefused) {
+  TlsServerOptions server = ServerOptions();
+  server.alpn = {std::string(256, 'x')};
+  absl::StatusOr<TlsContext> context = TlsContext::Server(server);
+  EXPECT_TRUE(absl::IsInvalidArgument(context.status())) << context.status();
 }
 
 TEST(TlsTest, ABadCertificateOrKeyFileIsNamedWithOpenSslsReason) {
@@ -460,6 +486,16 @@ Task<void> ReadLines(TlsStream& client, TlsStream& server) {
 TEST(TlsTest, BufferedReadersAndWritersWorkOverTls) {
   FdLeakCheck leaks;
   EXPECT_BOTH_OK(RunTls(ClientOptions(), ServerOptions(), ReadLines));
+}
+
+// Over a UNIX stream (where a short read does not prove the socket empty)
+// the same transfers arrive whole.
+TEST(TlsTest, TlsOverAUnixStreamCarriesLargeTransfers) {
+  FdLeakCheck leaks;
+  listen_at = absl::StrCat("unix:@conet-tls-test-", ::getpid());
+  EXPECT_BOTH_OK(RunTls(ClientOptions(), ServerOptions(), LargeTransfers, ""));
+  EXPECT_BOTH_OK(RunTls(ClientOptions(), ServerOptions(), ReadLines, ""));
+  listen_at = "127.0.0.1:0";
 }
 
 }  // namespace
