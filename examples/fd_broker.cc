@@ -33,11 +33,9 @@
 // lacking, off applies nothing. Sandboxed, it cannot remove its socket file
 // when it stops: the next start reclaims it.
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -69,6 +67,7 @@
 #include "ipc/daemon.h"
 #include "ipc/fd_kind.h"
 #include "ipc/fd_passing.h"
+#include "ipc/open_beneath.h"
 #include "ipc/sandbox.h"
 #include "ipc/unix_socket.h"
 #include "net/cancellation.h"
@@ -109,28 +108,15 @@ struct Reply {
 
 Reply Error(absl::string_view reason) { return Reply{absl::StrCat("ERR ", reason), {}}; }
 
-// Calls openat2, retrying EINTR and the EAGAIN that RESOLVE_BENEATH reports
-// when a concurrent rename made it unsure a ".." stayed beneath the root.
-int OpenBeneath(int root_fd, const char* path, const open_how& how) {
-  int fd = -1;
-  for (int attempt = 0; attempt < 8; ++attempt) {
-    fd = static_cast<int>(::syscall(SYS_openat2, root_fd, path, &how, sizeof(how)));
-    if (fd >= 0 || (errno != EINTR && errno != EAGAIN)) break;
-  }
-  return fd;
-}
-
 // Opens `path` read-only beneath the root: absolute paths, ".." and
 // symlinks leading out, and /proc magic links are refused by the kernel.
 Reply Open(absl::string_view path, int root_fd) {
   if (absl::StrContains(path, '\0')) return Error("path holds a NUL byte");
   const std::string c_path(path);
-  open_how how{};
-  // O_NONBLOCK so that opening a FIFO with no writer (or a device that waits
-  // for carrier) cannot stall the loop and every other client with it.
-  how.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
-  conet::UniqueFd file(OpenBeneath(root_fd, c_path.c_str(), how));
+  // O_NONBLOCK (OpenBeneathRaw's) so that opening a FIFO with no writer (or
+  // a device that waits for carrier) cannot stall the loop and every other
+  // client with it.
+  conet::UniqueFd file(conet::ipc::OpenBeneathRaw(root_fd, c_path.c_str()));
   if (!file.is_open()) {
     return Error(errno == EXDEV ? "path escapes root" : std::strerror(errno));
   }
