@@ -134,6 +134,18 @@ class StreamSocket {
                        internal::SendFileCall{fd_.fd(), file_fd, &offset, count, /*all=*/true},
                        cancel);
   }
+  // Sends `head` (a response head, say), then `count` bytes of the file as
+  // SendFile does: the head goes with MSG_MORE, so that it leaves in the
+  // body's first segment rather than a segment of its own. co_await yields
+  // `count` (the head is not counted), OutOfRangeError if the file ends
+  // first, or the error; `head` must stay valid until it completes.
+  SendFileAwaiter SendFileAfter(ConstBytes head, int file_fd, off_t& offset, size_t count,
+                                const Cancellation& cancel = kNoCancellation) {
+    internal::SendFileCall call{fd_.fd(), file_fd, &offset, count, /*all=*/true};
+    call.head = head.data();
+    call.head_size = head.size();
+    return fd_.Perform(Direction::kWrite, std::move(call), cancel);
+  }
   // One sendfile(2) of at most `count` bytes, waiting until the socket takes
   // at least one: yields the count sent (0 at the end of the file).
   SendFileAwaiter SendFileSome(int file_fd, off_t& offset, size_t count,

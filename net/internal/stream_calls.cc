@@ -111,6 +111,13 @@ class SigpipeGuard {
 }  // namespace
 
 ssize_t SendFileCall::operator()() {
+  const int more = size > 0 ? MSG_MORE : 0;
+  while (head_done < head_size) {
+    const ssize_t n = ::send(fd, head + head_done, head_size - head_done, MSG_NOSIGNAL | more);
+    if (n < 0) return -1;
+    head_done += static_cast<size_t>(n);
+  }
+  if (size == 0) return 0;
   SigpipeGuard guard;
   do {
     const ssize_t n = ::sendfile(fd, file_fd, offset, size - done);

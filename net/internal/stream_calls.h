@@ -118,6 +118,11 @@ struct SendFileCall {
   off_t* offset;
   size_t size;
   bool all;  // keep going until `size` bytes are sent (or the file ends)
+  // Bytes sent before the file's (a response head), with MSG_MORE when a
+  // body follows so that they leave in its first segment.
+  const char* head = nullptr;
+  size_t head_size = 0;
+  size_t head_done = 0;
   size_t done = 0;
   // sendfile(2) has no MSG_NOSIGNAL: SIGPIPE is blocked around it, and one
   // it raised is taken before it is unblocked (see SigpipeGuard).

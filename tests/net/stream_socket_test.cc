@@ -381,6 +381,38 @@ Task<void> SendFileRoundTrip() {
   EXPECT_EQ(start, static_cast<off_t>(*some));
 }
 
+Task<absl::StatusOr<size_t>> SendFileAfterOf(StreamSocket* stream, std::string head, int file_fd,
+                                             off_t* offset, size_t count) {
+  co_return co_await stream->SendFileAfter(head, file_fd, *offset, count);
+}
+
+// A head and then a file body, as a response goes out; an empty body sends
+// the head alone (not held back by MSG_MORE).
+Task<void> SendFileAfterAHead() {
+  CONET_CO_ASSERT_OK_AND_ASSIGN(Connection c, co_await Connect(MustParse("127.0.0.1:0")));
+  const std::string data = Pattern(3 << 20);
+  UniqueFd file = TemporaryFile(data);
+  const std::string head = "HTTP/1.1 200 OK\r\nContent-Length: 3145728\r\n\r\n";
+  off_t offset = 0;
+  auto [sent, got] =
+      co_await WhenAll(SendFileAfterOf(&c.client, head, file.fd(), &offset, data.size()),
+                       ReadSlowly(&c.server, head.size() + data.size()));
+  CONET_CO_ASSERT_OK(sent);
+  EXPECT_EQ(*sent, data.size());
+  EXPECT_TRUE(got == head + data) << "bytes differ";
+  off_t none = 0;
+  auto [empty, alone] = co_await WhenAll(
+      SendFileAfterOf(&c.client, "HEAD ONLY", file.fd(), &none, 0), ReadSlowly(&c.server, 9));
+  CONET_CO_ASSERT_OK(empty);
+  EXPECT_EQ(alone, "HEAD ONLY");
+  EXPECT_EQ(none, 0);
+}
+
+TEST(StreamSocketTest, SendFileAfterSendsTheHeadThenTheFile) {
+  FdLeakCheck leaks;
+  RunTask(SendFileAfterAHead());
+}
+
 Task<void> SendFileToAResetPeer(int file_fd) {
   CONET_CO_ASSERT_OK_AND_ASSIGN(Connection c, co_await Connect(MustParse("127.0.0.1:0")));
   const linger reset{.l_onoff = 1, .l_linger = 0};
