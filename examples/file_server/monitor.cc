@@ -47,10 +47,11 @@ MonitorReply Answer(std::string_view request, int root_fd) {
   regular.regular_file_only = true;
   absl::StatusOr<UniqueFd> file = ipc::OpenBeneath(root_fd, relative, regular);
   if (!file.ok() && absl::IsFailedPrecondition(file.status()) && IsDirectory(root_fd, relative)) {
-    file = ipc::OpenBeneath(root_fd, relative + "/index.html", regular);
+    relative += "/index.html";
+    file = ipc::OpenBeneath(root_fd, relative, regular);
   }
   if (!file.ok()) return ForFailure(file.status());
-  return MonitorReply{"OK", *std::move(file)};
+  return MonitorReply{"OK /" + relative, *std::move(file)};
 }
 
 Task<absl::Status> ServeWorker(ipc::Channel& channel, int root_fd) {

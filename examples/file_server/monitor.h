@@ -4,7 +4,8 @@
 // them only beneath the root, at the worker's request, over a Channel.
 //
 //   worker -> monitor   request "OPEN /docs/index.html"
-//   monitor -> worker   reply   "OK" + the descriptor (read-only, a regular file)
+//   monitor -> worker   reply   "OK /docs/index.html" (the path it opened) + the
+//                               descriptor (read-only, a regular file)
 //                               "ERR 404", "ERR 400" (a malformed request), "ERR 503"
 //
 // The monitor trusts nothing the worker says: the path is resolved by the

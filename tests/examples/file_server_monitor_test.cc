@@ -16,6 +16,7 @@
 #include "gtest/gtest.h"
 #include "ipc/unix_socket.h"
 #include "net/when_all.h"
+#include "tests/util/scratch_dir.h"
 #include "tests/util/test_util.h"
 
 namespace conet::file_server {
@@ -27,33 +28,20 @@ using ::conet::test::RunTask;
 class MonitorTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char scratch[] = "/tmp/conet-monitor-XXXXXX";
-    ASSERT_NE(::mkdtemp(scratch), nullptr);
-    base_ = scratch;
-    const std::string root = base_ + "/root";
-    ASSERT_EQ(::mkdir(root.c_str(), 0755), 0);
-    ASSERT_EQ(::mkdir((root + "/dir").c_str(), 0755), 0);
-    Write(root + "/index.html", "top index");
-    Write(root + "/dir/index.html", "dir index");
-    Write(root + "/dir/page.html", "page");
-    Write(base_ + "/secret", "secret");
-    ASSERT_EQ(::symlink("../secret", (root + "/out").c_str()), 0);
-    ASSERT_EQ(::mkfifo((root + "/fifo").c_str(), 0644), 0);
-    root_fd_ = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    ASSERT_GE(root_fd_, 0);
-  }
-  void TearDown() override {
-    ::close(root_fd_);
-    ASSERT_EQ(std::system(("rm -rf '" + base_ + "'").c_str()), 0);
-  }
-  static void Write(const std::string& path, const std::string& text) {
-    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    ASSERT_GE(fd, 0);
-    ASSERT_EQ(::write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
-    ::close(fd);
+    dir_.MakeDirectory("root");
+    dir_.MakeDirectory("root/dir");
+    dir_.WriteFile("root/index.html", "top index");
+    dir_.WriteFile("root/dir/index.html", "dir index");
+    dir_.WriteFile("root/dir/page.html", "page");
+    dir_.WriteFile("secret", "secret");
+    dir_.MakeSymlink("root/out", "../secret");
+    dir_.MakeFifo("root/fifo");
+    root_ = dir_.OpenDirectory("root");
+    root_fd_ = root_.fd();
   }
 
-  std::string base_;
+  test::ScratchDir dir_;
+  UniqueFd root_;
   int root_fd_ = -1;
 };
 
@@ -67,10 +55,10 @@ std::string Shown(const MonitorReply& reply) {
 
 TEST_F(MonitorTest, AnswersFilesAndIndexesBeneathTheRoot) {
   FdLeakCheck leaks;
-  EXPECT_EQ(Shown(Answer("OPEN /dir/page.html", root_fd_)), "OK page");
-  EXPECT_EQ(Shown(Answer("OPEN /", root_fd_)), "OK top index");
-  EXPECT_EQ(Shown(Answer("OPEN /dir/", root_fd_)), "OK dir index");
-  EXPECT_EQ(Shown(Answer("OPEN /dir", root_fd_)), "OK dir index");
+  EXPECT_EQ(Shown(Answer("OPEN /dir/page.html", root_fd_)), "OK /dir/page.html page");
+  EXPECT_EQ(Shown(Answer("OPEN /", root_fd_)), "OK /index.html top index");
+  EXPECT_EQ(Shown(Answer("OPEN /dir/", root_fd_)), "OK /dir/index.html dir index");
+  EXPECT_EQ(Shown(Answer("OPEN /dir", root_fd_)), "OK /dir/index.html dir index");
 }
 
 TEST_F(MonitorTest, RefusesWhatIsNotAFileBeneathTheRoot) {
@@ -110,10 +98,10 @@ Task<void> Attack(ipc::Channel& worker, int secret_fd) {
   CONET_CO_ASSERT_OK(a);
   CONET_CO_ASSERT_OK(b);
   CONET_CO_ASSERT_OK(c);
-  EXPECT_EQ(a->bytes, "OK");
+  EXPECT_EQ(a->bytes, "OK /dir/page.html");
   EXPECT_EQ(a->fds.size(), 1u);
   EXPECT_EQ(b->bytes, "ERR 404");
-  EXPECT_EQ(c->bytes, "OK");
+  EXPECT_EQ(c->bytes, "OK /index.html");
   // The descriptor that came back is read-only.
   if (!a->fds.empty()) {
     EXPECT_EQ(::fcntl(a->fds[0].fd(), F_GETFL) & O_ACCMODE, O_RDONLY);
@@ -139,7 +127,7 @@ Task<void> HostileWorker(int root_fd, int secret_fd) {
 
 TEST_F(MonitorTest, AHostileWorkerIsRefusedAndTheMonitorGoesOn) {
   FdLeakCheck leaks;
-  const int secret_fd = ::open((base_ + "/secret").c_str(), O_RDONLY | O_CLOEXEC);
+  const int secret_fd = ::open(dir_.Path("secret").c_str(), O_RDONLY | O_CLOEXEC);
   ASSERT_GE(secret_fd, 0);
   RunTask(HostileWorker(root_fd_, secret_fd));
   ::close(secret_fd);

@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/util/scratch_dir.h"
 #include "tests/util/test_util.h"
 
 namespace conet::ipc {
@@ -23,32 +24,17 @@ using ::testing::HasSubstr;
 class OpenBeneathTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char scratch[] = "/tmp/conet-beneath-XXXXXX";
-    ASSERT_NE(::mkdtemp(scratch), nullptr);
-    base_ = scratch;
-    root_ = base_ + "/root";
-    ASSERT_EQ(::mkdir(root_.c_str(), 0755), 0);
-    ASSERT_EQ(::mkdir((root_ + "/dir").c_str(), 0755), 0);
-    Write(root_ + "/dir/page.html", "inside");
-    Write(base_ + "/secret", "outside");
-    ASSERT_EQ(::symlink("dir/page.html", (root_ + "/inner_link").c_str()), 0);
-    ASSERT_EQ(::symlink("../secret", (root_ + "/outer_link").c_str()), 0);
-    ASSERT_EQ(::symlink((base_ + "/secret").c_str(), (root_ + "/absolute_link").c_str()), 0);
-    ASSERT_EQ(::symlink("/proc/self/root/etc/passwd", (root_ + "/magic_link").c_str()), 0);
-    ASSERT_EQ(::mkfifo((root_ + "/fifo").c_str(), 0644), 0);
-    root_fd_ = ::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    ASSERT_GE(root_fd_, 0);
-  }
-  void TearDown() override {
-    ::close(root_fd_);
-    const std::string command = "rm -rf '" + base_ + "'";
-    ASSERT_EQ(std::system(command.c_str()), 0);
-  }
-  static void Write(const std::string& path, const std::string& text) {
-    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    ASSERT_GE(fd, 0);
-    ASSERT_EQ(::write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
-    ::close(fd);
+    dir_.MakeDirectory("root");
+    dir_.MakeDirectory("root/dir");
+    dir_.WriteFile("root/dir/page.html", "inside");
+    dir_.WriteFile("secret", "outside");
+    dir_.MakeSymlink("root/inner_link", "dir/page.html");
+    dir_.MakeSymlink("root/outer_link", "../secret");
+    dir_.MakeSymlink("root/absolute_link", dir_.Path("secret"));
+    dir_.MakeSymlink("root/magic_link", "/proc/self/root/etc/passwd");
+    dir_.MakeFifo("root/fifo");
+    root_ = dir_.OpenDirectory("root");
+    root_fd_ = root_.fd();
   }
   static std::string Read(const UniqueFd& fd) {
     char buffer[64];
@@ -56,8 +42,8 @@ class OpenBeneathTest : public ::testing::Test {
     return n > 0 ? std::string(buffer, static_cast<size_t>(n)) : "";
   }
 
-  std::string base_;
-  std::string root_;
+  test::ScratchDir dir_;
+  UniqueFd root_;
   int root_fd_ = -1;
 };
 

@@ -1,0 +1,122 @@
+#include "examples/file_server/http_session.h"
+
+#include <sys/stat.h>
+
+#include <ctime>
+#include <optional>
+#include <string_view>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "examples/file_server/http_request.h"
+#include "examples/file_server/http_response.h"
+#include "net/buffered_stream.h"
+
+namespace conet::file_server {
+
+namespace {
+
+using Reader = BufferedReader<StreamSocket>;
+
+// Reads until the buffer holds a whole head: its length, 0 when the
+// connection is over (closed, idle past the deadline, failed), or minus the
+// status to answer (408, 414, 431).
+Task<long> ReadHead(Reader& reader, Cancellation deadline) {  // NOLINT(runtime/int)
+  while (true) {
+    absl::StatusOr<size_t> end = http::FindHeadEnd(reader.buffered());
+    if (!end.ok()) co_return -http::StatusOf(end.status());
+    if (*end != std::string_view::npos) co_return static_cast<long>(*end);  // NOLINT
+    absl::StatusOr<size_t> n = co_await reader.ReadMore(deadline);
+    if (!n.ok() && absl::IsDeadlineExceeded(n.status()) && !reader.buffered().empty()) {
+      co_return -408;
+    }
+    if (!n.ok() || *n == 0) co_return 0;
+  }
+}
+
+int StatusFor(const absl::Status& error) {
+  if (absl::IsNotFound(error)) return 404;
+  if (absl::IsInvalidArgument(error)) return 400;
+  return 503;
+}
+
+// The head of a file response, or the status to answer instead.
+struct Planned {
+  int error = 0;
+  uint64_t size = 0;  // for a 416
+  off_t offset = 0;
+  size_t count = 0;
+};
+
+Planned Plan(const http::ParsedRequest& request, const OpenedFile& opened, std::string& out) {
+  const int fd = opened.file.fd();
+  struct stat info {};
+  if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) return Planned{404};
+  const auto size = static_cast<uint64_t>(info.st_size);
+  http::FileHead head;
+  head.minor_version = request.minor_version;
+  head.keep_alive = request.keep_alive;
+  head.path = opened.path;
+  head.size = size;
+  head.modified = info.st_mtim.tv_sec;
+  head.now = ::time(nullptr);
+  Planned planned{0, size, 0, static_cast<size_t>(size)};
+  if (request.range) {
+    head.range = http::Resolve(*request.range, size);
+    if (!head.range) return Planned{416, size};
+    planned.offset = static_cast<off_t>(head.range->first);
+    planned.count = static_cast<size_t>(head.range->last - head.range->first + 1);
+  }
+  http::AppendFileHead(head, out);
+  return planned;
+}
+
+}  // namespace
+
+Task<void> ServeHttp(StreamSocket& stream, FileSource& files, SessionOptions options) {
+  Reader reader(stream);
+  std::string out;
+  while (true) {
+    const long head_length = co_await ReadHead(reader, Within(options.request_timeout));  // NOLINT
+    if (head_length == 0) co_return;
+    out.clear();
+    if (head_length < 0) {
+      http::AppendError(static_cast<int>(-head_length), 1, false, false, ::time(nullptr), 0, out);
+      (void)co_await stream.WriteAll(out);
+      co_return;
+    }
+    http::ParsedRequest request =
+        http::ParseRequest(reader.buffered().substr(0, static_cast<size_t>(head_length)));
+    reader.Consume(static_cast<size_t>(head_length));
+    if (request.error == 0 && request.body_length > 0) request = {.error = 400};
+    const bool head_only = request.method == http::Method::kHead;
+    int status = request.error;
+    Planned planned;
+    OpenedFile file;
+    if (status == 0) {
+      absl::StatusOr<OpenedFile> opened = co_await files.Open(request.path);
+      if (opened.ok()) file = *std::move(opened);
+      status = opened.ok() ? 0 : StatusFor(opened.status());
+    }
+    if (status == 0) {
+      planned = Plan(request, file, out);
+      status = planned.error;
+    }
+    // A request that could not be parsed leaves the stream's framing in
+    // doubt: close after answering it. A missing file keeps the connection.
+    const bool keep_alive = request.keep_alive && (status == 0 || status == 404 || status == 416);
+    absl::StatusOr<size_t> sent;
+    if (status != 0) {
+      http::AppendError(status, request.minor_version, keep_alive, head_only, ::time(nullptr),
+                        planned.size, out);
+      sent = co_await stream.WriteAll(out);
+    } else if (head_only) {
+      sent = co_await stream.WriteAll(out);
+    } else {
+      sent = co_await stream.SendFileAfter(out, file.file.fd(), planned.offset, planned.count);
+    }
+    if (!sent.ok() || !keep_alive) co_return;
+  }
+}
+
+}  // namespace conet::file_server
