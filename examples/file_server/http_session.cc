@@ -1,7 +1,10 @@
 #include "examples/file_server/http_session.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <ctime>
 #include <optional>
 #include <string_view>
@@ -16,11 +19,40 @@ namespace conet::file_server {
 
 namespace {
 
-using Reader = BufferedReader<StreamSocket>;
+// The largest piece of a body read for one TLS record.
+constexpr size_t kTlsChunk = 16 * 1024;
+
+// Sends `head` and then `count` bytes of `fd` from `offset`.
+Task<absl::StatusOr<size_t>> SendBody(StreamSocket& stream, std::string& head, int fd, off_t offset,
+                                      size_t count) {
+  co_return co_await stream.SendFileAfter(head, fd, offset, count);
+}
+
+Task<absl::StatusOr<size_t>> SendBody(TlsStream& stream, std::string& head, int fd, off_t offset,
+                                      size_t count) {
+  std::string& chunk = head;  // the head travels with the first bytes
+  size_t sent = 0;
+  while (true) {
+    const size_t want = std::min(kTlsChunk, count - sent);
+    const size_t start = chunk.size();
+    chunk.resize(start + want);
+    const ssize_t got = want == 0 ? 0 : ::pread(fd, chunk.data() + start, want, offset);
+    if (got < 0) co_return absl::ErrnoToStatus(errno, "pread of a body");
+    if (want > 0 && got == 0) co_return absl::OutOfRangeError("the file ended early");
+    chunk.resize(start + static_cast<size_t>(got));
+    absl::StatusOr<size_t> written = co_await stream.WriteAll(chunk);
+    if (!written.ok()) co_return written.status();
+    sent += static_cast<size_t>(got);
+    offset += got;
+    chunk.clear();
+    if (sent == count) co_return sent;
+  }
+}
 
 // Reads until the buffer holds a whole head: its length, 0 when the
 // connection is over (closed, idle past the deadline, failed), or minus the
 // status to answer (408, 414, 431).
+template <typename Reader>
 Task<long> ReadHead(Reader& reader, Cancellation deadline) {  // NOLINT(runtime/int)
   while (true) {
     absl::StatusOr<size_t> end = http::FindHeadEnd(reader.buffered());
@@ -71,10 +103,9 @@ Planned Plan(const http::ParsedRequest& request, const OpenedFile& opened, std::
   return planned;
 }
 
-}  // namespace
-
-Task<void> ServeHttp(StreamSocket& stream, FileSource& files, SessionOptions options) {
-  Reader reader(stream);
+template <typename Stream>
+Task<void> Serve(Stream& stream, FileSource& files, SessionOptions options) {
+  BufferedReader<Stream> reader(stream);
   std::string out;
   while (true) {
     const long head_length = co_await ReadHead(reader, Within(options.request_timeout));  // NOLINT
@@ -113,10 +144,21 @@ Task<void> ServeHttp(StreamSocket& stream, FileSource& files, SessionOptions opt
     } else if (head_only) {
       sent = co_await stream.WriteAll(out);
     } else {
-      sent = co_await stream.SendFileAfter(out, file.file.fd(), planned.offset, planned.count);
+      sent = co_await SendBody(stream, out, file.file.fd(), planned.offset, planned.count);
     }
     if (!sent.ok() || !keep_alive) co_return;
   }
+}
+
+}  // namespace
+
+Task<void> ServeHttp(StreamSocket& stream, FileSource& files, SessionOptions options) {
+  co_await Serve(stream, files, options);
+}
+
+Task<void> ServeHttp(TlsStream& stream, FileSource& files, SessionOptions options) {
+  co_await Serve(stream, files, options);
+  (void)co_await stream.Shutdown(Within(absl::Seconds(1)));  // close_notify
 }
 
 }  // namespace conet::file_server

@@ -13,6 +13,7 @@
 #include "absl/time/time.h"
 #include "net/stream_socket.h"
 #include "net/task.h"
+#include "net/tls.h"
 #include "net/unique_fd.h"
 
 namespace conet::file_server {
@@ -43,8 +44,11 @@ struct SessionOptions {
 
 // Serves requests on `stream` until the client closes it, a request asks
 // to close (or is HTTP/1.0 without keep-alive), a request is malformed (its
-// error is sent first), or one times out.
+// error is sent first), or one times out. On plain TCP a body goes out by
+// sendfile behind its head; under TLS it is read (pread) into the records,
+// the head sharing the first.
 Task<void> ServeHttp(StreamSocket& stream, FileSource& files, SessionOptions options);
+Task<void> ServeHttp(TlsStream& stream, FileSource& files, SessionOptions options);
 
 }  // namespace conet::file_server
 

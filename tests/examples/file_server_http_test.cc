@@ -18,6 +18,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "net/socket_address.h"
+#include "net/tls.h"
 #include "net/when_all.h"
 #include "tests/util/scratch_dir.h"
 #include "tests/util/test_util.h"
@@ -89,6 +90,8 @@ class FileServerHttpTest : public ::testing::Test {
     dir_.WriteFile("root/a b.css", "body{}");
     dir_.WriteFile("secret", "secret");
     dir_.MakeSymlink("root/escape", "../secret");
+    for (size_t i = 0; i < 40000; ++i) big_.push_back(static_cast<char>('a' + i % 23));
+    dir_.WriteFile("root/big.bin", big_);
     root_ = dir_.OpenDirectory("root");
     root_fd_ = root_.fd();
   }
@@ -130,9 +133,55 @@ class FileServerHttpTest : public ::testing::Test {
     co_return received;
   }
 
+  // The same over TLS (the test certificates), the client checking the name.
+  std::string ExchangeTls(const std::string& requests) {
+    return RunTask(RunTls(requests, root_fd_));
+  }
+  static Task<std::string> TlsClient(TlsStream& client, std::string requests) {
+    absl::StatusOr<size_t> sent = co_await client.WriteAll(requests);
+    EXPECT_TRUE(sent.ok()) << sent.status();
+    std::string received;
+    char buffer[65536];
+    while (true) {
+      absl::StatusOr<size_t> n = co_await client.ReadSome(buffer, Within(absl::Seconds(10)));
+      if (!n.ok()) ADD_FAILURE() << n.status();  // the server ends with close_notify
+      if (!n.ok() || *n == 0) break;
+      received.append(buffer, *n);
+    }
+    co_return received;
+  }
+  static Task<void> TlsServer(TlsStream& server, int root_fd) {
+    MonitorFiles files(root_fd);
+    co_await ServeHttp(server, files, SessionOptions());
+  }
+  static Task<std::string> RunTls(std::string requests, int root_fd) {
+    const std::string certs = "tests/testdata/tls/";
+    TlsServerOptions server_options;
+    server_options.certificate_chain_file = certs + "server.pem";
+    server_options.private_key_file = certs + "server.key";
+    TlsClientOptions client_options;
+    client_options.ca_file = certs + "ca.pem";
+    absl::StatusOr<TlsContext> server_context = TlsContext::Server(server_options);
+    absl::StatusOr<TlsContext> client_context = TlsContext::Client(client_options);
+    absl::StatusOr<StreamListener> listener =
+        StreamListener::Bind(*SocketAddress::Parse("127.0.0.1:0"));
+    if (!server_context.ok() || !client_context.ok() || !listener.ok()) co_return "no setup";
+    auto [client, server] =
+        co_await WhenAll(StreamSocket::Connect(listener->address()), listener->Accept());
+    if (!client.ok() || !server.ok()) co_return std::string("connect failed");
+    auto [tls_client, tls_server] =
+        co_await WhenAll(TlsStream::Connect(*std::move(client), *client_context, "localhost"),
+                         TlsStream::Accept(*std::move(server), *server_context));
+    if (!tls_client.ok() || !tls_server.ok()) co_return std::string("handshake failed");
+    auto [received, served] = co_await WhenAll(TlsClient(*tls_client, std::move(requests)),
+                                               TlsServer(*tls_server, root_fd));
+    co_return received;
+  }
+
   test::ScratchDir dir_;
   UniqueFd root_;
   int root_fd_ = -1;
+  std::string big_;
 };
 
 constexpr char kClose[] = "Connection: close\r\n";
@@ -234,6 +283,28 @@ TEST_F(FileServerHttpTest, ASlowRequestIs408AndAnIdleConnectionIsClosedSilently)
   ASSERT_EQ(slow.size(), 1u);
   EXPECT_EQ(slow[0].status, 408);
   EXPECT_EQ(Exchange(Get("/empty"), absl::Milliseconds(200)).find("408"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace conet::file_server
+
+namespace conet::file_server {
+namespace {
+
+TEST_F(FileServerHttpTest, OverTlsBodiesAreReadIntoRecordsAndTheSessionEndsWithCloseNotify) {
+  FdLeakCheck leaks;
+  std::vector<Response> r = Responses(
+      ExchangeTls(Get("/big.bin") + Get("/hello.txt", "Range: bytes=0-4\r\n") + Get("/absent") +
+                  "HEAD /big.bin HTTP/1.1\r\nHost: t\r\n\r\n" + Get("/", kClose)),
+      {0, 0, 0, 1, 0});
+  ASSERT_EQ(r.size(), 5u);
+  EXPECT_EQ(r[0].status, 200);
+  EXPECT_TRUE(r[0].body == big_) << "the body differs (" << r[0].body.size() << " bytes)";
+  EXPECT_EQ(r[1].status, 206);
+  EXPECT_EQ(r[1].body, "hello");
+  EXPECT_EQ(r[2].status, 404);
+  EXPECT_EQ(r[3].Field("Content-Length"), "40000");
+  EXPECT_EQ(r[4].body, "<h1>home</h1>");
 }
 
 }  // namespace
