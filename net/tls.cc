@@ -101,18 +101,14 @@ int BioWrite(BIO* bio, const char* data, size_t size, size_t* written) {
     *written = size;
     return 1;
   }
-  const bool blocked = !FlushUnsent(session) && (errno == EAGAIN || errno == EWOULDBLOCK);
+  // What a read kept goes first; behind it, nothing can be sent now.
   ssize_t sent = -1;
-  if (session.unsent.empty()) {
+  if (FlushUnsent(session)) {
     sent = SendSome(session.fd, data, size);
-  } else if (!blocked) {
-    session.saved_errno = errno;
-    return 0;
-  } else {
-    errno = EAGAIN;
+    if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK) session.send_errno = errno;
   }
-  if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-    session.saved_errno = session.send_errno = errno;
+  if (session.send_errno != 0) {
+    session.saved_errno = session.send_errno;
     return 0;
   }
   const size_t done = sent < 0 ? 0 : static_cast<size_t>(sent);
@@ -550,17 +546,16 @@ absl::StatusOr<std::unique_ptr<internal::TlsSession>> NewSession(const TlsContex
 
 }  // namespace
 
-Task<absl::StatusOr<TlsStream>> TlsStream::Handshake(StreamSocket socket, TlsContext context,
-                                                     std::string server_name, Cancellation cancel) {
-  absl::StatusOr<std::unique_ptr<internal::TlsSession>> session =
-      NewSession(context, socket.fd(), !socket.is_unix(), server_name);
-  if (!session.ok()) co_return session.status();
-  internal::TlsSession& s = **session;
-  s.gather_flight = true;
+namespace {
+
+// Calls `step` (SSL_do_handshake, SSL_shutdown) until it returns at least
+// `done_at`, waiting for the socket whenever OpenSSL asks to.
+Task<absl::Status> Drive(StreamSocket& socket, internal::TlsSession& s, int (*step)(SSL*),
+                         int done_at, const char* what, Cancellation cancel) {
   while (true) {
     ERR_clear_error();
-    const int result = SSL_do_handshake(s.ssl);
-    if (result == 1) break;
+    const int result = step(s.ssl);
+    if (result >= done_at) co_return absl::OkStatus();
     const int code = SSL_get_error(s.ssl, result);
     absl::Status waited;
     if (code == SSL_ERROR_WANT_READ) {
@@ -568,13 +563,27 @@ Task<absl::StatusOr<TlsStream>> TlsStream::Handshake(StreamSocket socket, TlsCon
     } else if (code == SSL_ERROR_WANT_WRITE) {
       waited = co_await socket.Writable(cancel);
     } else {
-      co_return SessionError(s, code, "TLS handshake");
+      co_return SessionError(s, code, what);
     }
     if (!waited.ok()) {
       co_return absl::Status(waited.code(),
-                             absl::StrCat("TLS handshake on fd ", s.fd, ": ", waited.message()));
+                             absl::StrCat(what, " on fd ", s.fd, ": ", waited.message()));
     }
   }
+}
+
+}  // namespace
+
+Task<absl::StatusOr<TlsStream>> TlsStream::Handshake(StreamSocket socket, TlsContext context,
+                                                     std::string server_name, Cancellation cancel) {
+  absl::StatusOr<std::unique_ptr<internal::TlsSession>> session =
+      NewSession(context, socket.fd(), !socket.is_unix(), server_name);
+  if (!session.ok()) co_return session.status();
+  internal::TlsSession& s = **session;
+  s.gather_flight = true;
+  absl::Status done =
+      co_await Drive(socket, s, SSL_do_handshake, /*done_at=*/1, "TLS handshake", cancel);
+  if (!done.ok()) co_return done;
   s.gather_flight = false;
   co_return TlsStream(std::move(socket), std::move(*session));
 }
@@ -584,24 +593,11 @@ Task<absl::Status> TlsStream::Shutdown(Cancellation cancel) {
     co_return absl::FailedPreconditionError("TLS shutdown: the stream is closed");
   }
   internal::TlsSession& s = *session_;
-  while (!s.failed) {
-    ERR_clear_error();
-    const int result = SSL_shutdown(s.ssl);
-    if (result >= 0) break;  // 0: ours is sent; 1: the peer's had come too
-    const int code = SSL_get_error(s.ssl, result);
-    if (code != SSL_ERROR_WANT_WRITE && code != SSL_ERROR_WANT_READ) {
-      co_return SessionError(s, code, "TLS shutdown");
-    }
-    absl::Status waited;
-    if (code == SSL_ERROR_WANT_WRITE) {
-      waited = co_await socket_.Writable(cancel);
-    } else {
-      waited = co_await socket_.Readable(cancel);
-    }
-    if (!waited.ok()) {
-      co_return absl::Status(waited.code(),
-                             absl::StrCat("TLS shutdown on fd ", s.fd, ": ", waited.message()));
-    }
+  if (!s.failed) {
+    // SSL_shutdown: 0 once ours is sent, 1 once the peer's had come too.
+    absl::Status done =
+        co_await Drive(socket_, s, SSL_shutdown, /*done_at=*/0, "TLS shutdown", cancel);
+    if (!done.ok()) co_return done;
   }
   absl::Status half_closed = socket_.ShutdownWrite();
   if (!half_closed.ok() && absl::IsFailedPrecondition(half_closed)) co_return absl::OkStatus();
