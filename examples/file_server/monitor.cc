@@ -27,12 +27,6 @@ bool IsRefusedMessage(const absl::Status& error) {
          absl::IsOutOfRange(error) || absl::IsDataLoss(error);
 }
 
-bool IsDirectory(int root_fd, const std::string& relative) {
-  absl::StatusOr<UniqueFd> opened = ipc::OpenBeneath(root_fd, relative);
-  struct stat info {};
-  return opened.ok() && ::fstat(opened->fd(), &info) == 0 && S_ISDIR(info.st_mode);
-}
-
 }  // namespace
 
 MonitorReply Answer(std::string_view request, int root_fd) {
@@ -43,12 +37,17 @@ MonitorReply Answer(std::string_view request, int root_fd) {
   const std::string_view path = request.substr(kOpen.size());
   std::string relative(path);
   if (relative.empty() || relative.back() == '/') relative += "index.html";
-  ipc::OpenBeneathOptions regular;
-  regular.regular_file_only = true;
-  absl::StatusOr<UniqueFd> file = ipc::OpenBeneath(root_fd, relative, regular);
-  if (!file.ok() && absl::IsFailedPrecondition(file.status()) && IsDirectory(root_fd, relative)) {
+  // Opened whatever it is, then looked at once: a directory is answered
+  // with its index, anything else but a regular file is not served.
+  absl::StatusOr<UniqueFd> file = ipc::OpenBeneath(root_fd, relative);
+  struct stat info {};
+  if (file.ok() && ::fstat(file->fd(), &info) == 0 && S_ISDIR(info.st_mode)) {
     relative += "/index.html";
+    ipc::OpenBeneathOptions regular;
+    regular.regular_file_only = true;
     file = ipc::OpenBeneath(root_fd, relative, regular);
+  } else if (file.ok() && !S_ISREG(info.st_mode)) {
+    return Refusal("ERR 404");
   }
   if (!file.ok()) return ForFailure(file.status());
   return MonitorReply{"OK /" + relative, *std::move(file)};
