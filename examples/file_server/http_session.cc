@@ -49,20 +49,25 @@ Task<absl::StatusOr<size_t>> SendBody(TlsStream& stream, std::string& head, int 
   }
 }
 
-// Reads until the buffer holds a whole head: its length, 0 when the
-// connection is over (closed, idle past the deadline, failed), or minus the
-// status to answer (408, 414, 431).
+// What ReadHead found: a whole head of `length` bytes, the status to answer
+// instead (408, 414, 431), or neither: the connection is over (closed, idle
+// past the deadline, failed).
+struct HeadRead {
+  size_t length = 0;
+  int error = 0;
+};
+
 template <typename Reader>
-Task<long> ReadHead(Reader& reader, Cancellation deadline) {  // NOLINT(runtime/int)
+Task<HeadRead> ReadHead(Reader& reader, Cancellation deadline) {
   while (true) {
     absl::StatusOr<size_t> end = http::FindHeadEnd(reader.buffered());
-    if (!end.ok()) co_return -http::StatusOf(end.status());
-    if (*end != std::string_view::npos) co_return static_cast<long>(*end);  // NOLINT
+    if (!end.ok()) co_return HeadRead{0, http::StatusOf(end.status())};
+    if (*end != std::string_view::npos) co_return HeadRead{*end, 0};
     absl::StatusOr<size_t> n = co_await reader.ReadMore(deadline);
     if (!n.ok() && absl::IsDeadlineExceeded(n.status()) && !reader.buffered().empty()) {
-      co_return -408;
+      co_return HeadRead{0, 408};
     }
-    if (!n.ok() || *n == 0) co_return 0;
+    if (!n.ok() || *n == 0) co_return HeadRead{};
   }
 }
 
@@ -108,17 +113,17 @@ Task<void> Serve(Stream& stream, FileSource& files, SessionOptions options) {
   BufferedReader<Stream> reader(stream);
   std::string out;
   while (true) {
-    const long head_length = co_await ReadHead(reader, Within(options.request_timeout));  // NOLINT
-    if (head_length == 0) co_return;
+    const Cancellation deadline = Within(options.request_timeout);
+    const HeadRead head = co_await ReadHead(reader, deadline);
     out.clear();
-    if (head_length < 0) {
-      http::AppendError(static_cast<int>(-head_length), 1, false, false, ::time(nullptr), 0, out);
+    if (head.error != 0) {
+      http::AppendError(head.error, 1, false, false, ::time(nullptr), 0, out);
       (void)co_await stream.WriteAll(out);
       co_return;
     }
-    http::ParsedRequest request =
-        http::ParseRequest(reader.buffered().substr(0, static_cast<size_t>(head_length)));
-    reader.Consume(static_cast<size_t>(head_length));
+    if (head.length == 0) co_return;
+    http::ParsedRequest request = http::ParseRequest(reader.buffered().substr(0, head.length));
+    reader.Consume(head.length);
     if (request.error == 0 && request.body_length > 0) request = {.error = 400};
     const bool head_only = request.method == http::Method::kHead;
     int status = request.error;

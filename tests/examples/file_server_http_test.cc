@@ -20,6 +20,7 @@
 #include "net/socket_address.h"
 #include "net/tls.h"
 #include "net/when_all.h"
+#include "tests/examples/response_field.h"
 #include "tests/util/scratch_dir.h"
 #include "tests/util/test_util.h"
 
@@ -51,12 +52,7 @@ struct Response {
   int status = 0;
   std::string head;
   std::string body;
-  std::string Field(const std::string& name) const {
-    const size_t at = head.find("\r\n" + name + ": ");
-    if (at == std::string::npos) return "";
-    const size_t start = at + name.size() + 4;
-    return head.substr(start, head.find("\r\n", start) - start);
-  }
+  std::string Field(const std::string& name) const { return http::FieldOf(head, name); }
 };
 
 // Splits what a connection received into responses; `head_only[i]` says the

@@ -5,6 +5,7 @@
 #include "absl/strings/numbers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/examples/response_field.h"
 
 namespace conet::http {
 namespace {
@@ -12,14 +13,6 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
-
-// The value of `name` in a response head, "" if absent.
-std::string Field(const std::string& response, const std::string& name) {
-  const size_t at = response.find("\r\n" + name + ": ");
-  if (at == std::string::npos) return "";
-  const size_t start = at + name.size() + 4;
-  return response.substr(start, response.find("\r\n", start) - start);
-}
 
 std::string BodyOf(const std::string& response) {
   return response.substr(response.find("\r\n\r\n") + 4);
@@ -42,11 +35,11 @@ TEST(HttpResponseTest, AFileHeadCarriesLengthTypeAndDates) {
   std::string out;
   AppendFileHead({.path = "/x.css", .size = 4096, .modified = 784111777, .now = 784111778}, out);
   EXPECT_THAT(out, StartsWith("HTTP/1.1 200 OK\r\n"));
-  EXPECT_EQ(Field(out, "Content-Length"), "4096");
-  EXPECT_EQ(Field(out, "Content-Type"), "text/css; charset=utf-8");
-  EXPECT_EQ(Field(out, "Last-Modified"), "Sun, 06 Nov 1994 08:49:37 GMT");
-  EXPECT_EQ(Field(out, "Date"), "Sun, 06 Nov 1994 08:49:38 GMT");
-  EXPECT_EQ(Field(out, "Connection"), "");
+  EXPECT_EQ(FieldOf(out, "Content-Length"), "4096");
+  EXPECT_EQ(FieldOf(out, "Content-Type"), "text/css; charset=utf-8");
+  EXPECT_EQ(FieldOf(out, "Last-Modified"), "Sun, 06 Nov 1994 08:49:37 GMT");
+  EXPECT_EQ(FieldOf(out, "Date"), "Sun, 06 Nov 1994 08:49:38 GMT");
+  EXPECT_EQ(FieldOf(out, "Connection"), "");
   EXPECT_EQ(BodyOf(out), "");  // the body follows from the file
 }
 
@@ -54,36 +47,36 @@ TEST(HttpResponseTest, ARangeIs206WithItsContentRange) {
   std::string out;
   AppendFileHead({.path = "/f", .size = 1000, .range = ByteRange{100, 199}}, out);
   EXPECT_THAT(out, StartsWith("HTTP/1.1 206 Partial Content\r\n"));
-  EXPECT_EQ(Field(out, "Content-Range"), "bytes 100-199/1000");
-  EXPECT_EQ(Field(out, "Content-Length"), "100");
+  EXPECT_EQ(FieldOf(out, "Content-Range"), "bytes 100-199/1000");
+  EXPECT_EQ(FieldOf(out, "Content-Length"), "100");
 }
 
 TEST(HttpResponseTest, ConnectionSaysWhatDiffersFromTheVersionsDefault) {
   std::string close11;
   AppendFileHead({.minor_version = 1, .keep_alive = false, .path = "/f"}, close11);
-  EXPECT_EQ(Field(close11, "Connection"), "close");
+  EXPECT_EQ(FieldOf(close11, "Connection"), "close");
   std::string alive10;
   AppendFileHead({.minor_version = 0, .keep_alive = true, .path = "/f"}, alive10);
   EXPECT_THAT(alive10, StartsWith("HTTP/1.0 200 OK\r\n"));
-  EXPECT_EQ(Field(alive10, "Connection"), "keep-alive");
+  EXPECT_EQ(FieldOf(alive10, "Connection"), "keep-alive");
 }
 
 TEST(HttpResponseTest, ErrorsHaveTheirFieldsAndABodyOfTheirLength) {
   std::string out;
   AppendError(405, 1, false, false, 0, 0, out);
   EXPECT_THAT(out, StartsWith("HTTP/1.1 405 Method Not Allowed\r\n"));
-  EXPECT_EQ(Field(out, "Allow"), "GET, HEAD");
-  EXPECT_EQ(Field(out, "Connection"), "close");
+  EXPECT_EQ(FieldOf(out, "Allow"), "GET, HEAD");
+  EXPECT_EQ(FieldOf(out, "Connection"), "close");
   size_t length = 0;
-  ASSERT_TRUE(absl::SimpleAtoi(Field(out, "Content-Length"), &length));
+  ASSERT_TRUE(absl::SimpleAtoi(FieldOf(out, "Content-Length"), &length));
   EXPECT_EQ(BodyOf(out).size(), length);
   std::string range;
   AppendError(416, 1, true, false, 0, 1234, range);
-  EXPECT_EQ(Field(range, "Content-Range"), "bytes */1234");
+  EXPECT_EQ(FieldOf(range, "Content-Range"), "bytes */1234");
   std::string head;
   AppendError(404, 1, true, /*head_only=*/true, 0, 0, head);
   EXPECT_THAT(head, StartsWith("HTTP/1.1 404 Not Found\r\n"));
-  EXPECT_NE(Field(head, "Content-Length"), "0");  // what a GET would have had
+  EXPECT_NE(FieldOf(head, "Content-Length"), "0");  // what a GET would have had
   EXPECT_EQ(BodyOf(head), "");
   EXPECT_THAT(head, Not(HasSubstr("Allow:")));
   for (int status : {400, 408, 414, 431, 505}) {
